@@ -1,0 +1,9 @@
+// OpenCL entry points: thin wrappers over the bodies in kernels/common/.
+#include "../common/pi.h"
+
+// Hits of pi samples first_sample .. first_sample + count; one partial sum per work-group.
+__kernel void gc_pi_hits(ulong seed, ulong first_sample, ulong count, __global ulong *partials)
+{
+    __local ulong scratch[GC_MAX_GROUP_SIZE];
+    gc_pi_hits_body(seed, first_sample, count, partials, scratch);
+}

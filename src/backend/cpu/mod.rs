@@ -1,0 +1,100 @@
+//! The CPU backend: rayon worker threads, and the reference for every other backend.
+
+mod pi;
+mod sysinfo;
+
+pub use pi::reference_hits;
+
+use rayon::prelude::*;
+
+use crate::backend::Backend;
+use crate::device::{DeviceInfo, DeviceType};
+use crate::error::{BackendKind, Error, Result};
+
+/// The CPU as a compute device: a pool of rayon workers of a chosen size.
+pub struct CpuDevice {
+    pool: rayon::ThreadPool,
+    info: DeviceInfo,
+}
+
+impl std::fmt::Debug for CpuDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CpuDevice")
+            .field("threads", &self.threads())
+            .finish()
+    }
+}
+
+impl CpuDevice {
+    /// A CPU device with `threads` workers (`None`: one per hardware thread).
+    pub(crate) fn open(threads: Option<usize>) -> Result<CpuDevice> {
+        let threads = match threads {
+            Some(0) => {
+                return Err(Error::InvalidArgument(
+                    "--threads must be at least 1".to_string(),
+                ))
+            }
+            Some(n) => n,
+            None => sysinfo::hardware_threads(),
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("gpucalc-cpu-{i}"))
+            .build()
+            .map_err(|e| Error::Runtime {
+                backend: BackendKind::Cpu,
+                call: "starting worker threads".to_string(),
+                message: e.to_string(),
+            })?;
+        let mut info = describe();
+        info.threads = Some(threads as u32);
+        Ok(CpuDevice { pool, info })
+    }
+
+    /// Number of worker threads.
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+}
+
+/// The CPU row of `gpucalc devices`: model, cores, hardware threads, memory.
+pub(crate) fn describe() -> DeviceInfo {
+    let threads = sysinfo::hardware_threads();
+    let mut info = DeviceInfo::new(BackendKind::Cpu, 0, sysinfo::cpu_model(), DeviceType::Cpu);
+    info.spec = "cpu".to_string();
+    info.vendor = sysinfo::cpu_vendor();
+    info.compute_units = sysinfo::physical_cores().unwrap_or(threads) as u32;
+    info.threads = Some(threads as u32);
+    info.memory_bytes = sysinfo::total_memory().unwrap_or(0);
+    info.clock_mhz = sysinfo::max_clock_mhz();
+    info.fp64 = true;
+    info
+}
+
+/// Samples per rayon task: large enough that scheduling costs nothing.
+const SAMPLES_PER_TASK: u64 = 1 << 22;
+
+impl Backend for CpuDevice {
+    fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    fn pi_chunk(&self) -> u64 {
+        // About 20 ms of work per call at ~1e9 samples/s per thread.
+        (self.threads() as u64) * (1 << 24)
+    }
+
+    fn pi_hits(&self, seed: u64, first: u64, count: u64) -> Result<u64> {
+        let tasks = count.div_ceil(SAMPLES_PER_TASK);
+        Ok(self.pool.install(|| {
+            (0..tasks)
+                .into_par_iter()
+                .map(|t| {
+                    let start = first + t * SAMPLES_PER_TASK;
+                    let len = SAMPLES_PER_TASK.min(first + count - start);
+                    pi::count_samples(seed, start, len)
+                })
+                .sum()
+        }))
+    }
+}

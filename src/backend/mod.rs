@@ -1,0 +1,71 @@
+//! The compute backends behind one crate-private trait: CPU (rayon), CUDA, OpenCL.
+//!
+//! Each backend folder exports the same names: a device type with `open`, and
+//! `list()` for `gpucalc devices`. A backend compiled out exports a stub whose
+//! device type cannot be constructed and whose `open`/`list` return
+//! [`Error::BackendDisabled`](crate::Error::BackendDisabled).
+
+pub(crate) mod cpu;
+pub(crate) mod cuda;
+pub(crate) mod opencl;
+
+use crate::device::DeviceInfo;
+use crate::error::Result;
+
+/// What every backend implements; workloads call these and nothing else.
+pub(crate) trait Backend: Send + Sync {
+    /// The device's description, as `gpucalc devices` shows it.
+    fn info(&self) -> &DeviceInfo;
+
+    /// How many `pi` samples one [`Backend::pi_hits`] call should take so that a
+    /// call lasts tens of milliseconds (keeps progress and Ctrl-C responsive). Even.
+    fn pi_chunk(&self) -> u64;
+
+    /// Hits among samples `first .. first + count` of the stream for `seed`,
+    /// by DESIGN.md's rule. `first` is even; `first + count <= 2^63`.
+    fn pi_hits(&self, seed: u64, first: u64, count: u64) -> Result<u64>;
+}
+
+/// A type with no values: the payload of a compiled-out backend's device type.
+#[derive(Debug, Clone, Copy)]
+#[allow(dead_code)] // only used by whichever backends are compiled out
+pub(crate) enum Never {}
+
+/// Defines the stand-in for a backend compiled out of this build: a device type
+/// that cannot be constructed, whose `open` and `list` say which feature to enable.
+macro_rules! disabled_backend {
+    ($device:ident, $kind:ident) => {
+        /// A device of a backend this build does not have: no value of this type can exist.
+        #[derive(Debug)]
+        pub struct $device($crate::backend::Never);
+
+        impl $device {
+            /// Always fails: the backend is not compiled in.
+            pub(crate) fn open(_index: usize) -> $crate::error::Result<$device> {
+                Err($crate::error::Error::BackendDisabled(
+                    $crate::error::BackendKind::$kind,
+                ))
+            }
+        }
+
+        /// Always fails: the backend is not compiled in.
+        pub(crate) fn list() -> $crate::error::Result<Vec<$crate::device::DeviceInfo>> {
+            Err($crate::error::Error::BackendDisabled(
+                $crate::error::BackendKind::$kind,
+            ))
+        }
+
+        impl $crate::backend::Backend for $device {
+            fn info(&self) -> &$crate::device::DeviceInfo {
+                match self.0 {}
+            }
+            fn pi_chunk(&self) -> u64 {
+                match self.0 {}
+            }
+            fn pi_hits(&self, _: u64, _: u64, _: u64) -> $crate::error::Result<u64> {
+                match self.0 {}
+            }
+        }
+    };
+}
+pub(crate) use disabled_backend;

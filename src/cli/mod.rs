@@ -1,0 +1,184 @@
+//! The `gpucalc` command line: arguments in, output and an exit code out.
+//!
+//! `main.rs` only calls [`main`]; tests drive [`run`] with argument lists.
+
+mod devices;
+mod number;
+mod output;
+mod pi;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::device::{Device, DeviceOptions, DeviceSpec};
+
+pub use number::{parse_count, parse_whole};
+
+/// Exit code for a usage error (bad arguments).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code for a run that failed (device, runtime or file error).
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code when a result did not match the CPU reference.
+pub const EXIT_VERIFY_FAILED: u8 = 3;
+/// Exit code after Ctrl-C (128 + SIGINT), as shells use.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Parallel numerical work on GPUs and CPUs: CUDA, OpenCL and rayon behind one device layer.
+#[derive(Debug, Parser)]
+#[command(name = "gpucalc", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Where to run: auto, cpu, cuda, cuda:N, opencl, opencl:N (N as in `gpucalc devices`).
+    #[arg(long, global = true, env = "GPUCALC_DEVICE", default_value = "auto", value_parser = parse_spec)]
+    device: DeviceSpec,
+
+    /// CPU worker threads [default: one per hardware thread].
+    #[arg(long, global = true, value_parser = number::parse_threads)]
+    threads: Option<usize>,
+
+    /// Print one JSON value instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List every device this build can see.
+    Devices,
+    /// Estimate pi by Monte Carlo over the reproducible Philox stream.
+    Pi(pi::PiArgs),
+}
+
+fn parse_spec(text: &str) -> Result<DeviceSpec, String> {
+    text.parse().map_err(|e: crate::Error| e.to_string())
+}
+
+/// The global options every subcommand shares.
+pub(crate) struct Globals {
+    pub device: DeviceSpec,
+    pub threads: Option<usize>,
+    pub json: bool,
+}
+
+impl Globals {
+    /// Opens the device the user asked for.
+    pub fn open_device(&self) -> crate::Result<Device> {
+        let options = DeviceOptions {
+            threads: self.threads,
+        };
+        Device::select_with(&self.device, &options)
+    }
+}
+
+/// Runs `gpucalc` with these arguments (the first is the program name) and
+/// returns the exit code. Errors print as one line on stderr.
+pub fn run<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    let globals = Globals {
+        device: cli.device,
+        threads: cli.threads,
+        json: cli.json,
+    };
+    let outcome = match cli.command {
+        Command::Devices => devices::run(&globals),
+        Command::Pi(args) => pi::run(&globals, &args),
+    };
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("gpucalc: error: {e:#}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// The binary's entry point.
+pub fn main() -> ExitCode {
+    run(std::env::args_os())
+}
+
+/// Prints a clap error as one line (help and version print in full).
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        let _ = e.print();
+        return ExitCode::from(EXIT_USAGE);
+    }
+    eprintln!("gpucalc: {}", one_line(&e.render().to_string()));
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// Folds clap's multi-line message into one line, dropping the usage and tips.
+fn one_line(rendered: &str) -> String {
+    let mut parts = Vec::new();
+    for line in rendered.lines() {
+        let line = line.trim();
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        if line.is_empty() || line.starts_with("tip:") {
+            continue;
+        }
+        parts.push(line);
+    }
+    format!("{} (see `gpucalc --help`)", parts.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_errors_fold_to_one_line() {
+        let e = Cli::try_parse_from(["gpucalc", "pi"]).unwrap_err();
+        let line = one_line(&e.render().to_string());
+        assert!(!line.contains('\n'));
+        assert!(line.contains("<SAMPLES>"), "{line}");
+    }
+
+    #[test]
+    fn global_flags_go_before_or_after_the_subcommand() {
+        for args in [
+            &[
+                "gpucalc",
+                "--device",
+                "cpu",
+                "--threads",
+                "3",
+                "--json",
+                "pi",
+                "10",
+            ][..],
+            &[
+                "gpucalc",
+                "pi",
+                "10",
+                "--device",
+                "cpu",
+                "--threads",
+                "3",
+                "--json",
+            ][..],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert_eq!(cli.device, DeviceSpec::Cpu);
+            assert_eq!(cli.threads, Some(3));
+            assert!(cli.json);
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Text output helpers: aligned tables, number formats and the progress bar.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Renders rows as columns separated by two spaces, the first row a header.
+pub(crate) fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(c, cell)| format!("{cell:<width$}", width = widths[c]))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// A rate with an SI prefix: `1.95 G`.
+pub(crate) fn si(value: f64) -> String {
+    let prefixes = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")];
+    for (scale, prefix) in prefixes {
+        if value >= scale {
+            return format!("{:.3} {prefix}", value / scale);
+        }
+    }
+    format!("{value:.3} ")
+}
+
+/// A progress bar on stderr that appears only on a terminal and only once a
+/// run has lasted longer than `delay`.
+pub(crate) struct LazyProgress {
+    start: Instant,
+    delay: Duration,
+    enabled: bool,
+    unit: &'static str,
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl LazyProgress {
+    pub fn new(unit: &'static str) -> LazyProgress {
+        LazyProgress {
+            start: Instant::now(),
+            delay: Duration::from_millis(1000),
+            enabled: std::io::stderr().is_terminal(),
+            unit,
+            bar: Mutex::new(None),
+        }
+    }
+
+    /// Records progress; draws once the delay has passed.
+    pub fn update(&self, done: u64, total: u64) {
+        if !self.enabled || self.start.elapsed() < self.delay {
+            return;
+        }
+        let mut bar = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+        let bar = bar.get_or_insert_with(|| {
+            let template = format!("{{elapsed_precise}} [{{bar:40}}] {{percent:>3}}% {{human_pos}}/{{human_len}} {} (eta {{eta}})", self.unit);
+            let style = ProgressStyle::with_template(&template)
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+            ProgressBar::new(total).with_style(style)
+        });
+        bar.set_position(done);
+    }
+
+    /// Removes the bar, if one was drawn.
+    pub fn finish(&self) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns() {
+        let t = table(&[
+            vec!["A".into(), "BB".into()],
+            vec!["ccc".into(), "d".into()],
+        ]);
+        assert_eq!(t, "A    BB\nccc  d\n");
+    }
+
+    #[test]
+    fn si_prefixes() {
+        assert_eq!(si(1.95e9), "1.950 G");
+        assert_eq!(si(12.0), "12.000 ");
+    }
+}

@@ -1,0 +1,305 @@
+//! The one device-selection layer: parse a [`DeviceSpec`], list what this build
+//! can see, and open the [`Device`] that work runs on.
+
+mod spec;
+
+pub use spec::DeviceSpec;
+
+use serde::Serialize;
+
+use crate::backend::cpu::{self, CpuDevice};
+use crate::backend::cuda::{self, CudaDevice};
+use crate::backend::opencl::{self, OpenClDevice};
+use crate::backend::Backend;
+use crate::error::{BackendKind, Error, Result};
+
+/// The kind of hardware a device is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceType {
+    /// A central processor.
+    Cpu,
+    /// A graphics processor.
+    Gpu,
+    /// Another accelerator (FPGA, DSP, ...), as OpenCL reports them.
+    Accelerator,
+    /// Anything else a runtime reports.
+    Other,
+}
+
+impl DeviceType {
+    /// `cpu`, `gpu`, `accelerator` or `other`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DeviceType::Cpu => "cpu",
+            DeviceType::Gpu => "gpu",
+            DeviceType::Accelerator => "accelerator",
+            DeviceType::Other => "other",
+        }
+    }
+}
+
+/// One row of `gpucalc devices`: what a device is and what it has.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct DeviceInfo {
+    /// The backend that drives it.
+    pub backend: BackendKind,
+    /// Its index within the backend (the `N` of `cuda:N`, `opencl:N`).
+    pub index: usize,
+    /// The spec that selects exactly this device: `cpu`, `cuda:0`, `opencl:2`.
+    pub spec: String,
+    /// The device's name.
+    pub name: String,
+    /// Its vendor.
+    pub vendor: String,
+    /// CPU, GPU or accelerator.
+    #[serde(rename = "type")]
+    pub device_type: DeviceType,
+    /// Physical cores, streaming multiprocessors or compute units.
+    pub compute_units: u32,
+    /// CPU only: worker threads (hardware threads in the listing).
+    pub threads: Option<u32>,
+    /// Device (or, for the CPU, system) memory in bytes.
+    pub memory_bytes: u64,
+    /// Maximum clock in MHz, where known.
+    pub clock_mhz: Option<u32>,
+    /// Driver version, where there is a driver.
+    pub driver_version: Option<String>,
+    /// OpenCL only: the platform's name.
+    pub platform: Option<String>,
+    /// CUDA only: compute capability, e.g. `9.0`.
+    pub compute_capability: Option<String>,
+    /// OpenCL only: the device's OpenCL version string.
+    pub opencl_version: Option<String>,
+    /// Whether it does 64-bit floating point.
+    pub fp64: bool,
+}
+
+impl DeviceInfo {
+    /// A row with the fields every backend knows; the rest empty.
+    pub(crate) fn new(
+        backend: BackendKind,
+        index: usize,
+        name: String,
+        device_type: DeviceType,
+    ) -> DeviceInfo {
+        DeviceInfo {
+            backend,
+            index,
+            spec: format!("{backend}:{index}"),
+            name,
+            vendor: String::new(),
+            device_type,
+            compute_units: 0,
+            threads: None,
+            memory_bytes: 0,
+            clock_mhz: None,
+            driver_version: None,
+            platform: None,
+            compute_capability: None,
+            opencl_version: None,
+            fp64: false,
+        }
+    }
+
+    /// True for GPUs and accelerators: what `auto` prefers to the CPU.
+    pub fn is_accelerator(&self) -> bool {
+        matches!(self.device_type, DeviceType::Gpu | DeviceType::Accelerator)
+    }
+}
+
+/// Everything `gpucalc devices` shows: the devices found, and for each backend
+/// that found none, why.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceList {
+    /// Every device this build can see, CPU first.
+    pub devices: Vec<DeviceInfo>,
+    /// One line per backend that contributed no device, saying why.
+    pub notes: Vec<String>,
+}
+
+/// Lists every device this build can see. Never fails: a backend that is
+/// compiled out or has no driver adds a note instead of devices.
+pub fn list_devices() -> DeviceList {
+    let mut devices = vec![cpu::describe()];
+    let mut notes = Vec::new();
+    for (kind, found) in [
+        (BackendKind::Cuda, cuda::list()),
+        (BackendKind::OpenCl, opencl::list()),
+    ] {
+        match found {
+            Ok(list) if list.is_empty() => {
+                notes.push(format!("{}: no devices found", kind.display_name()))
+            }
+            Ok(list) => devices.extend(list),
+            Err(e) => notes.push(format!("{}: {e}", kind.display_name())),
+        }
+    }
+    DeviceList { devices, notes }
+}
+
+/// How to open a device beyond its spec.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct DeviceOptions {
+    /// CPU worker threads (`None`: one per hardware thread). Must not be 0.
+    pub threads: Option<usize>,
+}
+
+impl DeviceOptions {
+    /// Options with `threads` CPU workers.
+    pub fn threads(threads: usize) -> DeviceOptions {
+        DeviceOptions {
+            threads: Some(threads),
+        }
+    }
+}
+
+/// A device opened for work. Every workload takes a `&Device`.
+///
+/// ```
+/// use gpucalc::{Device, DeviceSpec};
+///
+/// let device = Device::select(&DeviceSpec::Cpu)?;
+/// assert_eq!(device.info().spec, "cpu");
+/// # Ok::<(), gpucalc::Error>(())
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+#[allow(clippy::large_enum_variant)] // one per process; the variants differ by build
+pub enum Device {
+    /// The rayon CPU path.
+    Cpu(CpuDevice),
+    /// A CUDA GPU.
+    Cuda(CudaDevice),
+    /// An OpenCL device.
+    OpenCl(OpenClDevice),
+}
+
+impl Device {
+    /// Opens the device `spec` names, with default options.
+    pub fn select(spec: &DeviceSpec) -> Result<Device> {
+        Device::select_with(spec, &DeviceOptions::default())
+    }
+
+    /// Opens the device `spec` names. `auto` takes the first CUDA device, else
+    /// the first OpenCL GPU or accelerator, else the CPU.
+    pub fn select_with(spec: &DeviceSpec, options: &DeviceOptions) -> Result<Device> {
+        if options.threads == Some(0) {
+            return Err(Error::InvalidArgument(
+                "--threads must be at least 1".to_string(),
+            ));
+        }
+        match *spec {
+            DeviceSpec::Cpu => Ok(Device::Cpu(CpuDevice::open(options.threads)?)),
+            DeviceSpec::Cuda(index) => {
+                let list = cuda::list()?;
+                let index = resolve_index(spec, &list, index, |_| true)?;
+                Ok(Device::Cuda(CudaDevice::open(index)?))
+            }
+            DeviceSpec::OpenCl(index) => {
+                let list = opencl::list()?;
+                let index = resolve_index(spec, &list, index, DeviceInfo::is_accelerator)?;
+                Ok(Device::OpenCl(OpenClDevice::open(index)?))
+            }
+            DeviceSpec::Auto => {
+                if let Ok(list) = cuda::list() {
+                    if !list.is_empty() {
+                        return Ok(Device::Cuda(CudaDevice::open(0)?));
+                    }
+                }
+                if let Ok(list) = opencl::list() {
+                    if let Some(gpu) = list.iter().find(|d| d.is_accelerator()) {
+                        return Ok(Device::OpenCl(OpenClDevice::open(gpu.index)?));
+                    }
+                }
+                Ok(Device::Cpu(CpuDevice::open(options.threads)?))
+            }
+        }
+    }
+
+    /// The one place that dispatches to a backend.
+    pub(crate) fn backend(&self) -> &dyn Backend {
+        match self {
+            Device::Cpu(d) => d,
+            Device::Cuda(d) => d,
+            Device::OpenCl(d) => d,
+        }
+    }
+
+    /// What this device is.
+    pub fn info(&self) -> &DeviceInfo {
+        self.backend().info()
+    }
+
+    /// The backend that drives it.
+    pub fn kind(&self) -> BackendKind {
+        self.info().backend
+    }
+}
+
+/// Picks the index `spec` asks for from a backend's list, or the first device
+/// that `prefer` accepts (else the first device) when it names none.
+fn resolve_index(
+    spec: &DeviceSpec,
+    list: &[DeviceInfo],
+    index: Option<usize>,
+    prefer: impl Fn(&DeviceInfo) -> bool,
+) -> Result<usize> {
+    let available = || {
+        if list.is_empty() {
+            "this machine has none".to_string()
+        } else {
+            let names: Vec<String> = list
+                .iter()
+                .map(|d| format!("{} ({})", d.spec, d.name))
+                .collect();
+            format!("available: {}", names.join(", "))
+        }
+    };
+    match index {
+        Some(i) if i < list.len() => Ok(list[i].index),
+        None if !list.is_empty() => Ok(list.iter().find(|d| prefer(d)).unwrap_or(&list[0]).index),
+        _ => Err(Error::NoSuchDevice {
+            spec: spec.to_string(),
+            available: available(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_is_always_listed_first() {
+        let list = list_devices();
+        assert_eq!(list.devices[0].backend, BackendKind::Cpu);
+        assert!(list.devices[0].threads.unwrap() >= 1);
+    }
+
+    #[test]
+    fn zero_threads_is_refused() {
+        let err = Device::select_with(&DeviceSpec::Cpu, &DeviceOptions::threads(0)).unwrap_err();
+        assert!(err.to_string().contains("at least 1"));
+    }
+
+    #[test]
+    fn out_of_range_index_lists_what_exists() {
+        let list = vec![DeviceInfo::new(
+            BackendKind::Cuda,
+            0,
+            "Card".into(),
+            DeviceType::Gpu,
+        )];
+        let err =
+            resolve_index(&DeviceSpec::Cuda(Some(99)), &list, Some(99), |_| true).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no device `cuda:99`: available: cuda:0 (Card)"
+        );
+        let err = resolve_index(&DeviceSpec::Cuda(None), &[], None, |_| true).unwrap_err();
+        assert_eq!(err.to_string(), "no device `cuda`: this machine has none");
+    }
+}

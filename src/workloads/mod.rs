@@ -1,0 +1,3 @@
+//! The workloads: for each, a request, a result, the CPU reference and the dispatch.
+
+pub mod pi;
