@@ -36,9 +36,11 @@ fn count_blocks_portable<const L: usize>(seed: u64, first_block: u64, blocks: u6
 
 /// Blocks `block .. end`, all with the same high counter word.
 ///
-/// Each 32-bit Philox word lives zero-extended in a 64-bit lane, so every
-/// 32x32->64 multiply is one `vpmuludq` and the high and low halves are a shift
-/// and a mask: no shuffles. Each loop body is straight-line code over arrays,
+/// Each 32-bit Philox word lives in the low half of a 64-bit lane, so every
+/// 32x32->64 multiply is one `vpmuludq` (which reads only the low halves) and
+/// the high product half is one shift: no shuffles, no masks inside the rounds.
+/// High halves of the lanes hold garbage that never reaches a result: every
+/// use masks or multiplies the low half only. Each loop body is straight-line code over arrays,
 /// which the compiler vectorises.
 #[inline(always)]
 fn count_segment<const L: usize>(seed: u64, mut block: u64, end: u64) -> u64 {
@@ -62,9 +64,9 @@ fn count_segment<const L: usize>(seed: u64, mut block: u64, end: u64) -> u64 {
                 let p0 = u64::from(PHILOX_M0) * (c0[i] & LOW);
                 let p1 = u64::from(PHILOX_M1) * (c2[i] & LOW);
                 c0[i] = (p1 >> 32) ^ c1[i] ^ k0;
-                c1[i] = p1 & LOW;
+                c1[i] = p1;
                 c2[i] = (p0 >> 32) ^ c3[i] ^ k1;
-                c3[i] = p0 & LOW;
+                c3[i] = p0;
             }
         }
         for i in 0..L {

@@ -1,0 +1,169 @@
+//! The `gpucalc` binary as a user meets it: outputs, exit codes, bad input, Ctrl-C.
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn gpucalc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gpucalc"))
+        .args(args)
+        .env_remove("GPUCALC_DEVICE")
+        .output()
+        .expect("run gpucalc")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
+}
+
+/// Every class of bad input: one line on stderr, non-zero exit, no panic.
+#[test]
+fn bad_input_is_one_line_and_nonzero() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["pi"], "SAMPLES"),
+        (&["pi", "abc"], "not a number"),
+        (&["pi", "-5"], "negative"),
+        (&["pi", "0"], "at least 1"),
+        (&["pi", "1.5"], "not a whole number"),
+        (&["pi", "1e400"], "too large"),
+        (&["pi", "2^64"], "too large"),
+        (&["pi", "1e19"], "at most 2^63"),
+        (&["pi", "10", "--seed", "x"], "not a number"),
+        (&["--device", "quantum", "pi", "10"], "invalid device spec `quantum`"),
+        (&["--device", "cuda:99", "pi", "10"], "cuda"),
+        (&["--device", "opencl:99", "pi", "10"], "opencl"),
+        (&["--threads", "0", "pi", "10"], "at least 1"),
+        (&["--threads", "many", "pi", "10"], "not a number"),
+        (&["pi", "10", "--frobnicate"], "--frobnicate"),
+        (&["frobnicate"], "frobnicate"),
+    ];
+    for (args, expected) in cases {
+        let out = gpucalc(args);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{args:?} succeeded: {}", stdout(&out));
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: not one line:\n{err}");
+        assert!(err.contains(expected), "{args:?}: {err:?} lacks {expected:?}");
+        assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    }
+}
+
+#[test]
+fn pi_json_has_every_field_and_integer_counts() {
+    let out = gpucalc(&["--device", "cpu", "pi", "1_000_000", "--seed", "7", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    assert!(v["hits"].is_u64() && v["samples"].is_u64());
+    assert_eq!(v["samples"], 1_000_000);
+    assert_eq!(v["seed"], 7);
+    assert_eq!(v["partial"], false);
+    assert_eq!(v["verification"], "reference");
+    assert_eq!(v["device"]["backend"], "cpu");
+    for field in ["estimate", "std_error", "abs_error", "wall_time_s", "samples_per_second"] {
+        assert!(v[field].is_f64(), "{field}: {}", v[field]);
+    }
+    let hits = gpucalc::pi_reference_hits(7, 0, 1_000_000);
+    assert_eq!(v["hits"], hits);
+}
+
+#[test]
+fn hits_do_not_depend_on_threads_or_flag_position() {
+    let runs = [
+        gpucalc(&["--threads", "1", "pi", "3e6", "--seed", "99", "--json"]),
+        gpucalc(&["pi", "3e6", "--seed", "99", "--json", "--threads", "2", "--device", "cpu"]),
+        gpucalc(&["pi", "3000000", "--seed=99", "--threads=5", "--json"]),
+    ];
+    let hits: Vec<_> = runs.iter().map(|o| json(o)["hits"].clone()).collect();
+    assert_eq!(hits[0], hits[1]);
+    assert_eq!(hits[1], hits[2]);
+    assert_eq!(json(&runs[0])["device"]["threads"], 1);
+    assert_eq!(json(&runs[2])["device"]["threads"], 5);
+}
+
+#[test]
+fn device_comes_from_the_environment_and_the_flag_wins() {
+    let run = |env: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_gpucalc"))
+            .args(args)
+            .env("GPUCALC_DEVICE", env)
+            .output()
+            .unwrap()
+    };
+    let out = run("quantum", &["pi", "10"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("quantum"));
+    let out = run("quantum", &["--device", "cpu", "pi", "10", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run("cpu", &["pi", "10", "--json"]);
+    assert_eq!(json(&out)["device"]["spec"], "cpu");
+}
+
+#[test]
+fn human_output_names_the_device_and_the_estimate() {
+    let out = gpucalc(&["pi", "1e5"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for label in ["estimate", "abs. error", "hits", "seed", "device", "wall time", "throughput"] {
+        assert!(text.contains(label), "missing {label}:\n{text}");
+    }
+    assert!(text.contains("of 100000 samples"));
+}
+
+#[test]
+fn devices_lists_the_cpu_in_text_and_json() {
+    let out = gpucalc(&["devices"]);
+    assert!(out.status.success());
+    assert!(stdout(&out).lines().nth(1).unwrap().starts_with("cpu "));
+    let out = gpucalc(&["devices", "--json"]);
+    let v = json(&out);
+    let cpu = &v.as_array().expect("an array")[0];
+    assert_eq!(cpu["backend"], "cpu");
+    assert_eq!(cpu["type"], "cpu");
+    assert!(cpu["compute_units"].as_u64().unwrap() >= 1);
+    assert!(cpu["threads"].as_u64().unwrap() >= 1);
+    assert!(cpu["memory_bytes"].as_u64().unwrap() > 0);
+    assert!(!cpu["name"].as_str().unwrap().is_empty());
+}
+
+#[test]
+fn help_and_version_succeed() {
+    let out = gpucalc(&["--help"]);
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("devices"));
+    assert!(gpucalc(&["--version"]).status.success());
+    assert!(gpucalc(&["pi", "--help"]).status.success());
+}
+
+/// Ctrl-C stops a long run within a second, prints the partial estimate and exits 130.
+/// The partial result is the exact count of a prefix of the stream.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_prints_a_partial_estimate_and_exits_130() {
+    let child = Command::new(env!("CARGO_BIN_EXE_gpucalc"))
+        .args(["--device", "cpu", "--threads", "1", "pi", "1e15", "--json", "--seed", "5"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let sent = Instant::now();
+    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(sent.elapsed() < Duration::from_secs(2), "took {:?} to stop", sent.elapsed());
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["partial"], true);
+    assert_eq!(v["verification"], "partial");
+    let samples = v["samples"].as_u64().unwrap();
+    assert!(samples > 0 && samples < 1_000_000_000_000_000);
+    // The samples drawn are exactly the first `samples` of the stream.
+    let full = gpucalc(&["--device", "cpu", "pi", &samples.to_string(), "--seed", "5", "--json"]);
+    assert_eq!(json(&full)["hits"], v["hits"]);
+}

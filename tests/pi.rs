@@ -1,0 +1,63 @@
+//! `pi` through the library: exact agreement with the reference at any thread count.
+
+use gpucalc::{pi, pi_reference_hits, pi_with, CancelToken, Device, DeviceOptions, DeviceSpec, RunControl};
+
+fn cpu(threads: usize) -> Device {
+    Device::select_with(&DeviceSpec::Cpu, &DeviceOptions::threads(threads)).unwrap()
+}
+
+#[test]
+fn cpu_hits_equal_the_reference_for_awkward_sizes() {
+    let device = cpu(2);
+    for n in [1u64, 2, 3, 5, 31, 32, 33, 63, 64, 65, 1000, 4097, 65_537, 1_000_003] {
+        for seed in [0u64, 1, u64::from(u32::MAX) + 1, u64::MAX] {
+            let r = pi(&device, n, seed).unwrap();
+            assert_eq!(r.hits, pi_reference_hits(seed, 0, n), "n {n} seed {seed}");
+            assert_eq!(r.samples, n);
+        }
+    }
+}
+
+#[test]
+fn hits_are_identical_at_every_thread_count() {
+    let n = 50_000_017;
+    let expected = pi(&cpu(1), n, 3).unwrap().hits;
+    for threads in [2, 3, 7, 16] {
+        assert_eq!(pi(&cpu(threads), n, 3).unwrap().hits, expected, "{threads} threads");
+    }
+}
+
+#[test]
+fn progress_reaches_the_total_and_cancel_gives_a_prefix() {
+    let device = cpu(2);
+    let seen = std::sync::Mutex::new(Vec::new());
+    let report = |done: u64, total: u64| seen.lock().unwrap().push((done, total));
+    let control = RunControl {
+        cancel: None,
+        progress: Some(&report),
+    };
+    let n = 200_000_001;
+    let r = pi_with(&device, n, 9, &control).unwrap();
+    let seen = seen.into_inner().unwrap();
+    assert!(seen.len() > 1);
+    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0));
+    assert_eq!(*seen.last().unwrap(), (n, n));
+    assert!(!r.partial);
+
+    let cancel = CancelToken::new();
+    cancel.cancel();
+    let control = RunControl {
+        cancel: Some(cancel),
+        progress: None,
+    };
+    let r = pi_with(&device, n, 9, &control).unwrap();
+    assert!(r.partial);
+    assert_eq!(r.samples, 0);
+}
+
+#[test]
+fn sample_counts_out_of_range_are_errors() {
+    let device = cpu(1);
+    assert!(pi(&device, 0, 0).is_err());
+    assert!(pi(&device, (1 << 63) + 1, 0).is_err());
+}
