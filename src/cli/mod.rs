@@ -29,9 +29,11 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 #[derive(Debug, Parser)]
 #[command(name = "gpucalc", version, about, propagate_version = true)]
 pub struct Cli {
-    /// Where to run: auto, cpu, cuda, cuda:N, opencl, opencl:N (N as in `gpucalc devices`).
-    #[arg(long, global = true, env = "GPUCALC_DEVICE", default_value = "auto", value_parser = parse_spec)]
-    device: DeviceSpec,
+    /// Where to run: auto, cpu, cuda, cuda:N, opencl, opencl:N (N as in `gpucalc devices`)
+    /// [env: GPUCALC_DEVICE] [default: auto].
+    // Not clap's `env`: with `global` it would also parse the variable when the flag is given.
+    #[arg(long, global = true, value_parser = parse_spec)]
+    device: Option<DeviceSpec>,
 
     /// CPU worker threads [default: one per hardware thread].
     #[arg(long, global = true, value_parser = number::parse_threads)]
@@ -55,6 +57,16 @@ enum Command {
 
 fn parse_spec(text: &str) -> Result<DeviceSpec, String> {
     text.parse().map_err(|e: crate::Error| e.to_string())
+}
+
+/// The device named by `GPUCALC_DEVICE`, or `auto` when it is unset or empty.
+fn device_from_env() -> Result<DeviceSpec, String> {
+    match std::env::var("GPUCALC_DEVICE") {
+        Ok(text) if !text.trim().is_empty() => {
+            parse_spec(&text).map_err(|e| format!("GPUCALC_DEVICE: {e}"))
+        }
+        _ => Ok(DeviceSpec::Auto),
+    }
 }
 
 /// The global options every subcommand shares.
@@ -85,8 +97,18 @@ where
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
+    let device = match cli.device {
+        Some(spec) => spec,
+        None => match device_from_env() {
+            Ok(spec) => spec,
+            Err(e) => {
+                eprintln!("gpucalc: error: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+    };
     let globals = Globals {
-        device: cli.device,
+        device,
         threads: cli.threads,
         json: cli.json,
     };
@@ -176,7 +198,7 @@ mod tests {
             ][..],
         ] {
             let cli = Cli::try_parse_from(args).unwrap();
-            assert_eq!(cli.device, DeviceSpec::Cpu);
+            assert_eq!(cli.device, Some(DeviceSpec::Cpu));
             assert_eq!(cli.threads, Some(3));
             assert!(cli.json);
         }

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs what the tests need
+# (PoCL and the OpenCL loader, nvcc 13.0 from PyPI, a libcuda stub), then runs
+# formatting and lint checks, every test with no features and with all
+# features, and the CUDA kernel checks. CI runs exactly this (.ci/run).
+#
+# Set GPUCALC_NO_INSTALL=1 to skip installs (then PoCL, nvcc and the stub must
+# already be where this script looks).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+tools=$root/.tools
+step() { printf '\n==> %s\n' "$*"; }
+
+# --- What the tests need -----------------------------------------------------
+if [ "${GPUCALC_NO_INSTALL:-0}" != 1 ]; then
+    if ! { [ -e /usr/lib/x86_64-linux-gnu/libOpenCL.so ] || ldconfig -p | grep -q 'libOpenCL.so '; } \
+        || ! ls /etc/OpenCL/vendors/*pocl* >/dev/null 2>&1; then
+        step "installing PoCL and the OpenCL ICD loader (apt)"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq pocl-opencl-icd ocl-icd-opencl-dev clinfo >/dev/null
+    fi
+    if [ ! -x "$tools/cuda/nvidia/cu13/bin/nvcc" ]; then
+        step "installing nvcc 13.0 from PyPI into .tools/cuda"
+        python3 -m pip install -q --disable-pip-version-check --target "$tools/cuda" \
+            'nvidia-cuda-nvcc==13.0.*' 'nvidia-cuda-crt==13.0.*' \
+            'nvidia-cuda-runtime==13.0.*' 'nvidia-nvvm==13.0.*'
+    fi
+fi
+source scripts/cuda-env.sh
+
+# --- Checks ------------------------------------------------------------------
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (default features, then all features)"
+cargo clippy --all-targets -- -D warnings
+cargo clippy --all-targets --all-features -- -D warnings
+
+step "CUDA kernels: ptxas for sm_75, sm_80, sm_90"
+bash scripts/check-kernels.sh
+
+step "tests, default features (CPU only; GPU backends are stubs)"
+cargo test
+
+step "tests, all features (OpenCL on PoCL for real; CUDA against the libcuda stub)"
+cargo test --all-features
