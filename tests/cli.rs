@@ -36,7 +36,10 @@ fn bad_input_is_one_line_and_nonzero() {
         (&["pi", "2^64"], "too large"),
         (&["pi", "1e19"], "at most 2^63"),
         (&["pi", "10", "--seed", "x"], "not a number"),
-        (&["--device", "quantum", "pi", "10"], "invalid device spec `quantum`"),
+        (
+            &["--device", "quantum", "pi", "10"],
+            "invalid device spec `quantum`",
+        ),
         (&["--device", "cuda:99", "pi", "10"], "cuda"),
         (&["--device", "opencl:99", "pi", "10"], "opencl"),
         (&["--threads", "0", "pi", "10"], "at least 1"),
@@ -47,16 +50,35 @@ fn bad_input_is_one_line_and_nonzero() {
     for (args, expected) in cases {
         let out = gpucalc(args);
         let err = stderr(&out);
-        assert!(!out.status.success(), "{args:?} succeeded: {}", stdout(&out));
-        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: not one line:\n{err}");
-        assert!(err.contains(expected), "{args:?}: {err:?} lacks {expected:?}");
+        assert!(
+            !out.status.success(),
+            "{args:?} succeeded: {}",
+            stdout(&out)
+        );
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: not one line:\n{err}"
+        );
+        assert!(
+            err.contains(expected),
+            "{args:?}: {err:?} lacks {expected:?}"
+        );
         assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
     }
 }
 
 #[test]
 fn pi_json_has_every_field_and_integer_counts() {
-    let out = gpucalc(&["--device", "cpu", "pi", "1_000_000", "--seed", "7", "--json"]);
+    let out = gpucalc(&[
+        "--device",
+        "cpu",
+        "pi",
+        "1_000_000",
+        "--seed",
+        "7",
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let v = json(&out);
     assert!(v["hits"].is_u64() && v["samples"].is_u64());
@@ -65,7 +87,13 @@ fn pi_json_has_every_field_and_integer_counts() {
     assert_eq!(v["partial"], false);
     assert_eq!(v["verification"], "reference");
     assert_eq!(v["device"]["backend"], "cpu");
-    for field in ["estimate", "std_error", "abs_error", "wall_time_s", "samples_per_second"] {
+    for field in [
+        "estimate",
+        "std_error",
+        "abs_error",
+        "wall_time_s",
+        "samples_per_second",
+    ] {
         assert!(v[field].is_f64(), "{field}: {}", v[field]);
     }
     let hits = gpucalc::pi_reference_hits(7, 0, 1_000_000);
@@ -76,7 +104,17 @@ fn pi_json_has_every_field_and_integer_counts() {
 fn hits_do_not_depend_on_threads_or_flag_position() {
     let runs = [
         gpucalc(&["--threads", "1", "pi", "3e6", "--seed", "99", "--json"]),
-        gpucalc(&["pi", "3e6", "--seed", "99", "--json", "--threads", "2", "--device", "cpu"]),
+        gpucalc(&[
+            "pi",
+            "3e6",
+            "--seed",
+            "99",
+            "--json",
+            "--threads",
+            "2",
+            "--device",
+            "cpu",
+        ]),
         gpucalc(&["pi", "3000000", "--seed=99", "--threads=5", "--json"]),
     ];
     let hits: Vec<_> = runs.iter().map(|o| json(o)["hits"].clone()).collect();
@@ -109,7 +147,15 @@ fn human_output_names_the_device_and_the_estimate() {
     let out = gpucalc(&["pi", "1e5"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    for label in ["estimate", "abs. error", "hits", "seed", "device", "wall time", "throughput"] {
+    for label in [
+        "estimate",
+        "abs. error",
+        "hits",
+        "seed",
+        "device",
+        "wall time",
+        "throughput",
+    ] {
         assert!(text.contains(label), "missing {label}:\n{text}");
     }
     assert!(text.contains("of 100000 samples"));
@@ -146,17 +192,34 @@ fn help_and_version_succeed() {
 #[test]
 fn ctrl_c_prints_a_partial_estimate_and_exits_130() {
     let child = Command::new(env!("CARGO_BIN_EXE_gpucalc"))
-        .args(["--device", "cpu", "--threads", "1", "pi", "1e15", "--json", "--seed", "5"])
+        .args([
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "pi",
+            "1e15",
+            "--json",
+            "--seed",
+            "5",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(700));
     let sent = Instant::now();
-    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let out = child.wait_with_output().unwrap();
-    assert!(sent.elapsed() < Duration::from_secs(2), "took {:?} to stop", sent.elapsed());
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "took {:?} to stop",
+        sent.elapsed()
+    );
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     let v = json(&out);
     assert_eq!(v["partial"], true);
@@ -164,6 +227,14 @@ fn ctrl_c_prints_a_partial_estimate_and_exits_130() {
     let samples = v["samples"].as_u64().unwrap();
     assert!(samples > 0 && samples < 1_000_000_000_000_000);
     // The samples drawn are exactly the first `samples` of the stream.
-    let full = gpucalc(&["--device", "cpu", "pi", &samples.to_string(), "--seed", "5", "--json"]);
+    let full = gpucalc(&[
+        "--device",
+        "cpu",
+        "pi",
+        &samples.to_string(),
+        "--seed",
+        "5",
+        "--json",
+    ]);
     assert_eq!(json(&full)["hits"], v["hits"]);
 }

@@ -1,6 +1,8 @@
 //! `pi` through the library: exact agreement with the reference at any thread count.
 
-use gpucalc::{pi, pi_reference_hits, pi_with, CancelToken, Device, DeviceOptions, DeviceSpec, RunControl};
+use gpucalc::{
+    pi, pi_reference_hits, pi_with, CancelToken, Device, DeviceOptions, DeviceSpec, RunControl,
+};
 
 fn cpu(threads: usize) -> Device {
     Device::select_with(&DeviceSpec::Cpu, &DeviceOptions::threads(threads)).unwrap()
@@ -9,7 +11,9 @@ fn cpu(threads: usize) -> Device {
 #[test]
 fn cpu_hits_equal_the_reference_for_awkward_sizes() {
     let device = cpu(2);
-    for n in [1u64, 2, 3, 5, 31, 32, 33, 63, 64, 65, 1000, 4097, 65_537, 1_000_003] {
+    for n in [
+        1u64, 2, 3, 5, 31, 32, 33, 63, 64, 65, 1000, 4097, 65_537, 1_000_003,
+    ] {
         for seed in [0u64, 1, u64::from(u32::MAX) + 1, u64::MAX] {
             let r = pi(&device, n, seed).unwrap();
             assert_eq!(r.hits, pi_reference_hits(seed, 0, n), "n {n} seed {seed}");
@@ -23,7 +27,11 @@ fn hits_are_identical_at_every_thread_count() {
     let n = 50_000_017;
     let expected = pi(&cpu(1), n, 3).unwrap().hits;
     for threads in [2, 3, 7, 16] {
-        assert_eq!(pi(&cpu(threads), n, 3).unwrap().hits, expected, "{threads} threads");
+        assert_eq!(
+            pi(&cpu(threads), n, 3).unwrap().hits,
+            expected,
+            "{threads} threads"
+        );
     }
 }
 
