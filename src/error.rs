@@ -87,6 +87,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// The backend has no implementation of this workload yet.
+    #[error("{workload} is not implemented on {backend} yet; use --device cpu")]
+    Unsupported {
+        /// Which backend.
+        backend: BackendKind,
+        /// Which workload.
+        workload: String,
+    },
+
     /// A request that is malformed or out of range.
     #[error("{0}")]
     InvalidArgument(String),

@@ -21,6 +21,7 @@ mod backend;
 pub mod cli;
 mod control;
 mod device;
+mod dtype;
 mod error;
 pub mod philox;
 pub mod workloads;
@@ -30,5 +31,7 @@ pub use control::{CancelToken, RunControl};
 pub use device::{
     list_devices, Device, DeviceInfo, DeviceList, DeviceOptions, DeviceSpec, DeviceType,
 };
+pub use dtype::{Float, FloatVec};
 pub use error::{human_bytes, BackendKind, Error, Result};
 pub use workloads::pi::{pi, pi_with, PiResult};
+pub use workloads::stream::{stream, KernelStats, StreamKernel, StreamResult};

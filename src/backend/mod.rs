@@ -10,7 +10,9 @@ pub(crate) mod cuda;
 pub(crate) mod opencl;
 
 use crate::device::DeviceInfo;
-use crate::error::Result;
+use crate::dtype::Float;
+use crate::error::{Error, Result};
+use crate::workloads::stream::StreamRaw;
 
 /// What every backend implements; workloads call these and nothing else.
 pub(crate) trait Backend: Send + Sync {
@@ -24,6 +26,21 @@ pub(crate) trait Backend: Send + Sync {
     /// Hits among samples `first .. first + count` of the stream for `seed`,
     /// by DESIGN.md's rule. `first` is even; `first + count <= 2^63`.
     fn pi_hits(&self, seed: u64, first: u64, count: u64) -> Result<u64>;
+
+    /// BabelStream's loop over three arrays of `n` elements, `times` iterations,
+    /// every kernel call timed on the device and synchronised.
+    fn stream(&self, float: Float, n: usize, times: usize) -> Result<StreamRaw> {
+        let _ = (float, n, times);
+        Err(self.unsupported("stream"))
+    }
+
+    /// The error for a workload this backend does not implement yet.
+    fn unsupported(&self, workload: &str) -> Error {
+        Error::Unsupported {
+            backend: self.info().backend,
+            workload: workload.to_string(),
+        }
+    }
 }
 
 /// A type with no values: the payload of a compiled-out backend's device type.

@@ -6,6 +6,7 @@ mod devices;
 mod number;
 mod output;
 mod pi;
+mod stream;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -53,6 +54,8 @@ enum Command {
     Devices,
     /// Estimate pi by Monte Carlo over the reproducible Philox stream.
     Pi(pi::PiArgs),
+    /// Device memory bandwidth: BabelStream's copy, mul, add, triad and dot.
+    Stream(stream::StreamArgs),
 }
 
 fn parse_spec(text: &str) -> Result<DeviceSpec, String> {
@@ -115,6 +118,7 @@ where
     let outcome = match cli.command {
         Command::Devices => devices::run(&globals),
         Command::Pi(args) => pi::run(&globals, &args),
+        Command::Stream(args) => stream::run(&globals, &args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

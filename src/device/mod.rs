@@ -237,6 +237,20 @@ impl Device {
     pub fn kind(&self) -> BackendKind {
         self.info().backend
     }
+
+    /// Refuses up front a job whose buffers would not fit in the device's memory.
+    pub fn check_fits(&self, what: &str, bytes: u64) -> Result<()> {
+        let info = self.info();
+        if info.memory_bytes > 0 && bytes > info.memory_bytes {
+            return Err(Error::OutOfMemory {
+                what: what.to_string(),
+                device: format!("{} ({})", info.spec, info.name),
+                needed: bytes,
+                available: info.memory_bytes,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Picks the index `spec` asks for from a backend's list, or the first device

@@ -1,3 +1,4 @@
 //! The workloads: for each, a request, a result, the CPU reference and the dispatch.
 
 pub mod pi;
+pub mod stream;

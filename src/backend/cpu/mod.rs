@@ -1,6 +1,7 @@
 //! The CPU backend: rayon worker threads, and the reference for every other backend.
 
 mod pi;
+mod stream;
 mod sysinfo;
 
 pub use pi::reference_hits;
@@ -9,7 +10,9 @@ use rayon::prelude::*;
 
 use crate::backend::Backend;
 use crate::device::{DeviceInfo, DeviceType};
+use crate::dtype::{Float, FloatVec};
 use crate::error::{BackendKind, Error, Result};
+use crate::workloads::stream::StreamRaw;
 
 /// The CPU as a compute device: a pool of rayon workers of a chosen size.
 pub struct CpuDevice {
@@ -95,6 +98,13 @@ impl Backend for CpuDevice {
                     pi::count_samples(seed, start, len)
                 })
                 .sum()
+        }))
+    }
+
+    fn stream(&self, float: Float, n: usize, times: usize) -> Result<StreamRaw> {
+        Ok(self.pool.install(|| match float {
+            Float::F32 => stream::run::<f32>(n, times, FloatVec::F32),
+            Float::F64 => stream::run::<f64>(n, times, FloatVec::F64),
         }))
     }
 }

@@ -1,0 +1,79 @@
+//! `gpucalc stream`: BabelStream's memory-bandwidth kernels, as a table, CSV or JSON.
+
+use anyhow::Result;
+use clap::Args;
+use serde_json::json;
+
+use super::{number, Globals, EXIT_VERIFY_FAILED};
+use crate::dtype::Float;
+use crate::workloads::stream::{stream, CSV_HEADER, DEFAULT_ARRAY_SIZE, DEFAULT_NUM_TIMES};
+
+#[derive(Debug, Args)]
+pub(crate) struct StreamArgs {
+    /// Elements per array (BabelStream's default 2^25).
+    #[arg(short = 's', long = "arraysize", value_parser = number::parse_count, default_value_t = DEFAULT_ARRAY_SIZE as u64)]
+    array_size: u64,
+
+    /// Iterations; the first is not counted (at least 2).
+    #[arg(short = 'n', long = "numtimes", value_parser = number::parse_count, default_value_t = DEFAULT_NUM_TIMES as u64)]
+    num_times: u64,
+
+    /// Use f32 instead of the default f64.
+    #[arg(long)]
+    float: bool,
+
+    /// Print BabelStream's CSV instead of the table.
+    #[arg(long)]
+    csv: bool,
+}
+
+pub(crate) fn run(globals: &Globals, args: &StreamArgs) -> Result<u8> {
+    let float = if args.float { Float::F32 } else { Float::F64 };
+    let array_size = usize::try_from(args.array_size)?;
+    let num_times = usize::try_from(args.num_times)?;
+    let device = globals.open_device()?;
+    let result = stream(&device, float, array_size, num_times)?;
+    let info = device.info();
+    if globals.json {
+        let value = json!({
+            "workload": "stream",
+            "device": info,
+            "result": result,
+            "verification": if result.verified { "passed" } else { "failed" },
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else if args.csv {
+        println!("{CSV_HEADER}");
+        for row in result.csv_rows() {
+            println!("{row}");
+        }
+    } else {
+        let mib = (array_size * float.size()) as f64 / (1 << 20) as f64;
+        println!("device       {} ({})", info.spec, info.name);
+        println!("precision    {float}, {array_size} elements per array ({mib:.1} MiB each), {num_times} iterations");
+        println!("{:<10}{:>14}{:>12}{:>12}{:>12}", "Function", "MBytes/sec", "Min (sec)", "Max", "Average");
+        for k in &result.kernels {
+            println!(
+                "{:<10}{:>14.3}{:>12.5}{:>12.5}{:>12.5}",
+                k.kernel.name(),
+                k.bandwidth * 1e-6,
+                k.min_s,
+                k.max_s,
+                k.avg_s
+            );
+        }
+        println!(
+            "verification {} (max rel. error {:.2e} <= {:.2e}; dot {:.2e} <= {:.2e})",
+            if result.verified { "passed" } else { "FAILED" },
+            result.max_rel_error,
+            result.rel_error_bound,
+            result.dot_rel_error,
+            result.dot_rel_error_bound
+        );
+    }
+    if !result.verified {
+        eprintln!("gpucalc: error: stream results failed verification against the scalar replay");
+        return Ok(EXIT_VERIFY_FAILED);
+    }
+    Ok(0)
+}

@@ -1,0 +1,138 @@
+//! Element types the workloads run in, and host arrays of them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::error::Error;
+
+/// A floating-point element type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Float {
+    /// 32-bit IEEE 754.
+    F32,
+    /// 64-bit IEEE 754.
+    #[default]
+    F64,
+}
+
+impl Float {
+    /// Bytes per element.
+    pub const fn size(self) -> usize {
+        match self {
+            Float::F32 => 4,
+            Float::F64 => 8,
+        }
+    }
+
+    /// `f32` or `f64`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Float::F32 => "f32",
+            Float::F64 => "f64",
+        }
+    }
+
+    /// The type's machine epsilon, as an `f64`.
+    pub const fn epsilon(self) -> f64 {
+        match self {
+            Float::F32 => f32::EPSILON as f64,
+            Float::F64 => f64::EPSILON,
+        }
+    }
+}
+
+impl fmt::Display for Float {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Float {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Float, Error> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" | "float" | "float32" | "single" => Ok(Float::F32),
+            "f64" | "double" | "float64" => Ok(Float::F64),
+            _ => Err(Error::InvalidArgument(format!("unknown float type `{s}`: expected f32 or f64"))),
+        }
+    }
+}
+
+/// The arithmetic the CPU kernels need from `f32` and `f64`.
+pub(crate) trait Real:
+    Copy
+    + Send
+    + Sync
+    + PartialOrd
+    + std::ops::Add<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::iter::Sum
+    + 'static
+{
+    const ZERO: Self;
+    fn from_f64(v: f64) -> Self;
+    fn to_f64(self) -> f64;
+}
+
+impl Real for f32 {
+    const ZERO: f32 = 0.0;
+    fn from_f64(v: f64) -> f32 {
+        v as f32
+    }
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+impl Real for f64 {
+    const ZERO: f64 = 0.0;
+    fn from_f64(v: f64) -> f64 {
+        v
+    }
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+/// A host array of either float type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FloatVec {
+    /// `f32` elements.
+    F32(Vec<f32>),
+    /// `f64` elements.
+    F64(Vec<f64>),
+}
+
+impl FloatVec {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            FloatVec::F32(v) => v.len(),
+            FloatVec::F64(v) => v.len(),
+        }
+    }
+
+    /// True when there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The element type.
+    pub fn float(&self) -> Float {
+        match self {
+            FloatVec::F32(_) => Float::F32,
+            FloatVec::F64(_) => Float::F64,
+        }
+    }
+
+    /// Element `i`, widened to `f64`.
+    pub fn get_f64(&self, i: usize) -> f64 {
+        match self {
+            FloatVec::F32(v) => f64::from(v[i]),
+            FloatVec::F64(v) => v[i],
+        }
+    }
+}

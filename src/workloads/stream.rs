@@ -1,0 +1,304 @@
+//! `stream`: device memory bandwidth, BabelStream-compatible.
+//!
+//! Five kernels over three arrays (BabelStream's initial values a = 0.1,
+//! b = 0.2, c = 0.0, scalar 0.4): copy `c = a`, mul `b = s*c`, add `c = a + b`,
+//! triad `a = b + s*c`, dot `sum(a*b)`. Bandwidth is taken from each kernel's
+//! fastest iteration, with the first iteration dropped; every element is then
+//! checked against a replay of the same sequence on scalars.
+
+use serde::Serialize;
+
+use crate::device::Device;
+use crate::dtype::{Float, FloatVec};
+use crate::error::{Error, Result};
+
+/// BabelStream's scalar.
+pub const SCALAR: f64 = 0.4;
+/// BabelStream's initial values of a, b, c.
+pub const INIT: [f64; 3] = [0.1, 0.2, 0.0];
+/// BabelStream's default array size (elements): leaves the caches of CPUs and GPUs.
+pub const DEFAULT_ARRAY_SIZE: usize = 1 << 25;
+/// BabelStream's default iteration count.
+pub const DEFAULT_NUM_TIMES: usize = 100;
+
+/// The five kernels, in the order they run each iteration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamKernel {
+    /// `c = a`
+    Copy,
+    /// `b = s*c`
+    Mul,
+    /// `c = a + b`
+    Add,
+    /// `a = b + s*c`
+    Triad,
+    /// `sum(a*b)`
+    Dot,
+}
+
+impl StreamKernel {
+    /// All five, in run order.
+    pub const ALL: [StreamKernel; 5] = [
+        StreamKernel::Copy,
+        StreamKernel::Mul,
+        StreamKernel::Add,
+        StreamKernel::Triad,
+        StreamKernel::Dot,
+    ];
+
+    /// BabelStream's name: `Copy`, `Mul`, `Add`, `Triad`, `Dot`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            StreamKernel::Copy => "Copy",
+            StreamKernel::Mul => "Mul",
+            StreamKernel::Add => "Add",
+            StreamKernel::Triad => "Triad",
+            StreamKernel::Dot => "Dot",
+        }
+    }
+
+    /// Arrays of `n` elements moved per call (reads + writes), as BabelStream counts.
+    pub const fn arrays_moved(self) -> usize {
+        match self {
+            StreamKernel::Copy | StreamKernel::Mul | StreamKernel::Dot => 2,
+            StreamKernel::Add | StreamKernel::Triad => 3,
+        }
+    }
+
+    /// Floating-point operations per element.
+    pub const fn flops_per_element(self) -> usize {
+        match self {
+            StreamKernel::Copy => 0,
+            StreamKernel::Mul | StreamKernel::Add => 1,
+            StreamKernel::Triad | StreamKernel::Dot => 2,
+        }
+    }
+}
+
+/// What a backend hands back from one BabelStream run.
+#[derive(Debug)]
+pub(crate) struct StreamRaw {
+    /// Seconds per call, per kernel in [`StreamKernel::ALL`] order, every iteration.
+    pub times: [Vec<f64>; 5],
+    /// The arrays after the last iteration.
+    pub arrays: [FloatVec; 3],
+    /// The last iteration's dot product.
+    pub dot: f64,
+    /// The longest chain of sequential additions in the backend's dot
+    /// reduction (sets the dot error bound).
+    pub dot_chain: u64,
+}
+
+/// Timing statistics of one kernel.
+#[derive(Debug, Clone, Serialize)]
+pub struct KernelStats {
+    /// Which kernel.
+    pub kernel: StreamKernel,
+    /// Bytes moved per call.
+    pub bytes: u64,
+    /// Fastest call, seconds (first iteration dropped).
+    pub min_s: f64,
+    /// Slowest call, seconds.
+    pub max_s: f64,
+    /// Mean call, seconds.
+    pub avg_s: f64,
+    /// `bytes / min_s`, in bytes per second.
+    pub bandwidth: f64,
+}
+
+/// The outcome of a `stream` run.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct StreamResult {
+    /// Element type.
+    pub float: Float,
+    /// Elements per array.
+    pub array_size: usize,
+    /// Iterations run (the first is not counted in the statistics).
+    pub num_times: usize,
+    /// Per-kernel statistics, in run order.
+    pub kernels: Vec<KernelStats>,
+    /// Largest relative error of any element of a, b or c against the replay.
+    pub max_rel_error: f64,
+    /// The bound that error had to stay within.
+    pub rel_error_bound: f64,
+    /// Relative error of the dot product.
+    pub dot_rel_error: f64,
+    /// The bound the dot error had to stay within.
+    pub dot_rel_error_bound: f64,
+    /// Whether both errors stayed within their bounds.
+    pub verified: bool,
+}
+
+/// Runs BabelStream's five kernels `num_times` times over arrays of `array_size`
+/// elements on `device`, then verifies every element.
+///
+/// ```
+/// use gpucalc::{stream, Device, DeviceSpec, Float};
+///
+/// let device = Device::select(&DeviceSpec::Cpu)?;
+/// let result = stream(&device, Float::F32, 1 << 16, 3)?;
+/// assert!(result.verified);
+/// assert_eq!(result.kernels.len(), 5);
+/// # Ok::<(), gpucalc::Error>(())
+/// ```
+pub fn stream(device: &Device, float: Float, array_size: usize, num_times: usize) -> Result<StreamResult> {
+    if num_times < 2 {
+        return Err(Error::InvalidArgument(
+            "--numtimes must be at least 2 (the first iteration is not counted)".to_string(),
+        ));
+    }
+    if array_size == 0 {
+        return Err(Error::InvalidArgument("--arraysize must be at least 1".to_string()));
+    }
+    let needed = (array_size as u64)
+        .checked_mul(3 * float.size() as u64)
+        .ok_or_else(|| Error::InvalidArgument(format!("--arraysize {array_size} is too large")))?;
+    device.check_fits("stream's three arrays", needed)?;
+    let raw = device.backend().stream(float, array_size, num_times)?;
+    Ok(evaluate(float, array_size, num_times, &raw))
+}
+
+/// Statistics and verification of a backend's run.
+fn evaluate(float: Float, n: usize, num_times: usize, raw: &StreamRaw) -> StreamResult {
+    let kernels = StreamKernel::ALL
+        .iter()
+        .zip(&raw.times)
+        .map(|(&kernel, times)| {
+            let counted = &times[1..];
+            let min_s = counted.iter().copied().fold(f64::INFINITY, f64::min);
+            let max_s = counted.iter().copied().fold(0.0, f64::max);
+            let avg_s = counted.iter().sum::<f64>() / counted.len() as f64;
+            let bytes = (kernel.arrays_moved() * float.size() * n) as u64;
+            KernelStats {
+                kernel,
+                bytes,
+                min_s,
+                max_s,
+                avg_s,
+                bandwidth: bytes as f64 / min_s.max(1e-12),
+            }
+        })
+        .collect();
+
+    // Replay the kernel sequence on scalars, in the element type.
+    let [gold_a, gold_b, gold_c] = replay(float, num_times);
+    let eps = float.epsilon();
+    // Each iteration may round each value a few times differently (fused
+    // multiply-add on GPUs): allow a few ulps per iteration.
+    let rel_error_bound = 4.0 * (num_times as f64 + 1.0) * eps;
+    let mut max_rel_error: f64 = 0.0;
+    for (array, gold) in raw.arrays.iter().zip([gold_a, gold_b, gold_c]) {
+        let worst = (0..array.len())
+            .map(|i| (array.get_f64(i) - gold).abs())
+            .fold(0.0, |m: f64, e| if e.is_nan() || e > m { e } else { m });
+        let rel = if gold == 0.0 { worst } else { worst / gold.abs() };
+        max_rel_error = if rel.is_nan() { f64::NAN } else { max_rel_error.max(rel) };
+    }
+    // Dot: every term carries the element error, and summing n terms with
+    // chains of at most `dot_chain` sequential additions (then a tree) costs at
+    // most (chain + log2 n + 2) roundings of the running magnitude.
+    let gold_dot = gold_a * gold_b * n as f64;
+    let tree_depth = (n as f64).log2().ceil();
+    let dot_rel_error_bound = 2.0 * rel_error_bound + (raw.dot_chain as f64 + tree_depth + 2.0) * eps;
+    let dot_rel_error = ((raw.dot - gold_dot) / gold_dot).abs();
+    let verified = max_rel_error <= rel_error_bound && dot_rel_error <= dot_rel_error_bound;
+    StreamResult {
+        float,
+        array_size: n,
+        num_times,
+        kernels,
+        max_rel_error,
+        rel_error_bound,
+        dot_rel_error,
+        dot_rel_error_bound,
+        verified,
+    }
+}
+
+/// BabelStream's gold values after `num_times` iterations, computed in `float`.
+fn replay(float: Float, num_times: usize) -> [f64; 3] {
+    fn run<T: crate::dtype::Real>(num_times: usize) -> [f64; 3] {
+        let s = T::from_f64(SCALAR);
+        let [mut a, mut b, mut c] = INIT.map(T::from_f64);
+        for _ in 0..num_times {
+            c = a;
+            b = s * c;
+            c = a + b;
+            a = b + s * c;
+        }
+        [a.to_f64(), b.to_f64(), c.to_f64()]
+    }
+    match float {
+        Float::F32 => run::<f32>(num_times),
+        Float::F64 => run::<f64>(num_times),
+    }
+}
+
+/// BabelStream's CSV header (`--csv`).
+pub const CSV_HEADER: &str = "function,num_times,n_elements,sizeof,max_mbytes_per_sec,min_runtime,max_runtime,avg_runtime";
+
+impl StreamResult {
+    /// BabelStream's CSV rows, one per kernel (no header).
+    pub fn csv_rows(&self) -> Vec<String> {
+        self.kernels
+            .iter()
+            .map(|k| {
+                format!(
+                    "{},{},{},{},{:.3},{:.5},{:.5},{:.5}",
+                    k.kernel.name(),
+                    self.num_times,
+                    self.array_size,
+                    self.float.size(),
+                    k.bandwidth * 1e-6,
+                    k.min_s,
+                    k.max_s,
+                    k.avg_s
+                )
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(float: Float, n: usize, times: usize, perturb: f64) -> StreamRaw {
+        let [a, b, c] = replay(float, times);
+        let vec = |v: f64| match float {
+            Float::F32 => FloatVec::F32(vec![v as f32; n]),
+            Float::F64 => FloatVec::F64(vec![v; n]),
+        };
+        StreamRaw {
+            times: std::array::from_fn(|_| vec![2.0, 1.0, 1.5]),
+            arrays: [vec(a * (1.0 + perturb)), vec(b), vec(c)],
+            dot: a * b * n as f64,
+            dot_chain: 64,
+        }
+    }
+
+    #[test]
+    fn statistics_drop_the_first_iteration() {
+        let r = evaluate(Float::F64, 1000, 3, &raw(Float::F64, 1000, 3, 0.0));
+        let copy = &r.kernels[0];
+        assert_eq!((copy.min_s, copy.max_s, copy.avg_s), (1.0, 1.5, 1.25));
+        assert_eq!(copy.bytes, 2 * 8 * 1000);
+        assert_eq!(r.kernels[3].bytes, 3 * 8 * 1000);
+        assert!(r.verified);
+    }
+
+    #[test]
+    fn a_wrong_element_fails_verification() {
+        let r = evaluate(Float::F32, 100, 5, &raw(Float::F32, 100, 5, 1e-3));
+        assert!(!r.verified);
+    }
+
+    #[test]
+    fn csv_has_babelstreams_columns() {
+        let r = evaluate(Float::F32, 10, 2, &raw(Float::F32, 10, 2, 0.0));
+        assert_eq!(CSV_HEADER.split(',').count(), r.csv_rows()[0].split(',').count());
+        assert!(r.csv_rows()[4].starts_with("Dot,2,10,4,"));
+    }
+}
