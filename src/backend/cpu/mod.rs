@@ -1,6 +1,7 @@
 //! The CPU backend: rayon worker threads, and the reference for every other backend.
 
 mod pi;
+mod simd;
 mod stream;
 mod sysinfo;
 

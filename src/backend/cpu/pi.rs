@@ -1,16 +1,7 @@
-//! The CPU `pi` kernel: Philox4x32-10 over many counters at once so the compiler
-//! emits SIMD multiplies, with the widest instruction set the CPU has chosen at run time.
+//! The CPU `pi` kernel: DESIGN.md's hit test on SIMD lanes of Philox output.
 
-use crate::philox::{
-    seed_key, stream_block, PHILOX_M0, PHILOX_M1, PHILOX_ROUNDS, PHILOX_W0, PHILOX_W1,
-};
-
-/// Counters encrypted side by side on the AVX-512 path: four registers of
-/// eight 64-bit lanes per counter word, enough independent multiplies to hide
-/// their latency.
-const LANES_WIDE: usize = 32;
-/// Counters side by side on the AVX2 and portable paths (16 registers).
-const LANES_NARROW: usize = 16;
+use super::simd::{for_each_segment, philox_lanes, simd_dispatch, LOW};
+use crate::philox::{seed_key, stream_block};
 
 /// One Philox block's `pi` contribution: samples `2b` and `2b + 1`.
 #[inline(always)]
@@ -23,52 +14,21 @@ fn hit(x: u32, y: u32) -> u64 {
 #[inline(always)]
 fn count_blocks_portable<const L: usize>(seed: u64, first_block: u64, blocks: u64) -> u64 {
     let mut hits = 0;
-    let mut block = first_block;
-    let end = first_block + blocks;
-    while block < end {
-        // Split at 2^32 boundaries so counter word 1 is the same in every lane.
-        let segment_end = end.min(((block >> 32) + 1) << 32);
-        hits += count_segment::<L>(seed, block, segment_end);
-        block = segment_end;
-    }
+    for_each_segment(first_block, blocks, |start, end| {
+        hits += count_segment::<L>(seed, start, end)
+    });
     hits
 }
 
-/// Blocks `block .. end`, all with the same high counter word.
-///
-/// Each 32-bit Philox word lives in the low half of a 64-bit lane, so every
-/// 32x32->64 multiply is one `vpmuludq` (which reads only the low halves) and
-/// the high product half is one shift: no shuffles, no masks inside the rounds.
-/// High halves of the lanes hold garbage that never reaches a result: every
-/// use masks or multiplies the low half only. Each loop body is straight-line code over arrays,
-/// which the compiler vectorises.
+/// Blocks `block .. end`, all with the same high counter word: the hit test
+/// runs on the lanes [`philox_lanes`] leaves, in the same vector registers.
 #[inline(always)]
 fn count_segment<const L: usize>(seed: u64, mut block: u64, end: u64) -> u64 {
-    const LOW: u64 = 0xffff_ffff;
-    let [key0, key1] = seed_key(seed);
+    let key = seed_key(seed);
     let hi = block >> 32;
     let mut lane_hits = [0u64; L];
     while end - block >= L as u64 {
-        let lo = block & LOW;
-        let mut c0: [u64; L] = std::array::from_fn(|i| lo + i as u64);
-        let mut c1 = [hi; L];
-        let mut c2 = [0u64; L];
-        let mut c3 = [0u64; L];
-        let (mut k0, mut k1) = (u64::from(key0), u64::from(key1));
-        for round in 0..PHILOX_ROUNDS {
-            if round > 0 {
-                k0 = (k0 + u64::from(PHILOX_W0)) & LOW;
-                k1 = (k1 + u64::from(PHILOX_W1)) & LOW;
-            }
-            for i in 0..L {
-                let p0 = u64::from(PHILOX_M0) * (c0[i] & LOW);
-                let p1 = u64::from(PHILOX_M1) * (c2[i] & LOW);
-                c0[i] = (p1 >> 32) ^ c1[i] ^ k0;
-                c1[i] = p1;
-                c2[i] = (p0 >> 32) ^ c3[i] ^ k1;
-                c3[i] = p0;
-            }
-        }
+        let [c0, c1, c2, c3] = philox_lanes::<L>(key, hi, block & LOW);
         for i in 0..L {
             let (x0, y0) = ((c0[i] & LOW) >> 8, (c1[i] & LOW) >> 8);
             let (x1, y1) = ((c2[i] & LOW) >> 8, (c3[i] & LOW) >> 8);
@@ -85,36 +45,9 @@ fn count_segment<const L: usize>(seed: u64, mut block: u64, end: u64) -> u64 {
     hits
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
-fn count_blocks_avx512(seed: u64, first_block: u64, blocks: u64) -> u64 {
-    count_blocks_portable::<LANES_WIDE>(seed, first_block, blocks)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn count_blocks_avx2(seed: u64, first_block: u64, blocks: u64) -> u64 {
-    count_blocks_portable::<LANES_NARROW>(seed, first_block, blocks)
-}
-
-/// Hits of both samples of every block in the range, on the best SIMD path available.
-pub(crate) fn count_blocks(seed: u64, first_block: u64, blocks: u64) -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-        {
-            // SAFETY: the CPU supports every feature the function was compiled for.
-            return unsafe { count_blocks_avx512(seed, first_block, blocks) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, the function's only target feature.
-            return unsafe { count_blocks_avx2(seed, first_block, blocks) };
-        }
-    }
-    count_blocks_portable::<LANES_NARROW>(seed, first_block, blocks)
+simd_dispatch! {
+    /// Hits of both samples of every block in the range, on the best SIMD path available.
+    pub(crate) fn count_blocks(seed: u64, first_block: u64, blocks: u64) -> u64 = count_blocks_portable
 }
 
 /// Hits among samples `first .. first + count` (any alignment) of the stream for `seed`.
@@ -181,7 +114,7 @@ mod tests {
     #[test]
     fn portable_path_matches_dispatched_path() {
         assert_eq!(
-            count_blocks_portable::<LANES_NARROW>(5, 10, 1000),
+            count_blocks_portable::<{ super::super::simd::LANES_NARROW }>(5, 10, 1000),
             count_blocks(5, 10, 1000)
         );
     }

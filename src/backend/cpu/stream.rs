@@ -28,7 +28,12 @@ fn dot_block<T: Real>(a: &[T], b: &[T]) -> T {
             acc[i] = acc[i] + xa[i] * xb[i];
         }
     }
-    let tail: T = ca.remainder().iter().zip(cb.remainder()).map(|(&x, &y)| x * y).sum();
+    let tail: T = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(&x, &y)| x * y)
+        .sum();
     // Pairwise combination of the lanes.
     let mut width = LANES;
     while width > 1 {
@@ -55,14 +60,18 @@ pub(crate) fn run<T: Real>(n: usize, times: usize, wrap: fn(Vec<T>) -> FloatVec)
     let mut dot = 0.0;
     for _ in 0..times {
         out[0].push(timed(|| {
-            c.par_chunks_mut(BLOCK).zip(a.par_chunks(BLOCK)).for_each(|(c, a)| c.copy_from_slice(a))
+            c.par_chunks_mut(BLOCK)
+                .zip(a.par_chunks(BLOCK))
+                .for_each(|(c, a)| c.copy_from_slice(a))
         }));
         out[1].push(timed(|| {
-            b.par_chunks_mut(BLOCK).zip(c.par_chunks(BLOCK)).for_each(|(b, c)| {
-                for (b, &c) in b.iter_mut().zip(c) {
-                    *b = s * c;
-                }
-            })
+            b.par_chunks_mut(BLOCK)
+                .zip(c.par_chunks(BLOCK))
+                .for_each(|(b, c)| {
+                    for (b, &c) in b.iter_mut().zip(c) {
+                        *b = s * c;
+                    }
+                })
         }));
         out[2].push(timed(|| {
             c.par_chunks_mut(BLOCK)
@@ -84,7 +93,11 @@ pub(crate) fn run<T: Real>(n: usize, times: usize, wrap: fn(Vec<T>) -> FloatVec)
         }));
         out[4].push(timed(|| {
             // Block sums reduce as a tree (rayon's sum splits in halves).
-            let sum: T = a.par_chunks(BLOCK).zip(b.par_chunks(BLOCK)).map(|(a, b)| dot_block(a, b)).sum();
+            let sum: T = a
+                .par_chunks(BLOCK)
+                .zip(b.par_chunks(BLOCK))
+                .map(|(a, b)| dot_block(a, b))
+                .sum();
             dot = sum.to_f64();
         }));
     }

@@ -1,0 +1,116 @@
+//! Philox4x32-10 over many counters at once, and run-time choice of the widest
+//! SIMD instruction set, shared by every CPU kernel that draws random numbers.
+//!
+//! Each 32-bit Philox word lives in the low half of a 64-bit lane, so every
+//! 32x32->64 multiply is one `vpmuludq` (which reads only the low halves) and
+//! the high product half is one shift: no shuffles, no masks inside the rounds.
+//! The high halves of the lanes hold garbage: every use masks them off.
+
+use crate::philox::{PHILOX_M0, PHILOX_M1, PHILOX_ROUNDS, PHILOX_W0, PHILOX_W1};
+
+/// Counters side by side on the AVX-512 path: four registers of eight 64-bit
+/// lanes per counter word, enough independent multiplies to hide their latency.
+pub(crate) const LANES_WIDE: usize = 32;
+/// Counters side by side on the AVX2 and portable paths (16 registers).
+pub(crate) const LANES_NARROW: usize = 16;
+/// The low 32 bits of a lane.
+pub(crate) const LOW: u64 = 0xffff_ffff;
+
+/// Encrypts the `L` counters `(lo + i, hi, 0, 0)` under `key`. Returns the four
+/// output words per lane, each in the low 32 bits of a `u64` (mask before use).
+/// `lo + L - 1` must not pass 2^32: see [`for_each_segment`].
+#[inline(always)]
+pub(crate) fn philox_lanes<const L: usize>(key: [u32; 2], hi: u64, lo: u64) -> [[u64; L]; 4] {
+    let mut c0: [u64; L] = std::array::from_fn(|i| lo + i as u64);
+    let mut c1 = [hi; L];
+    let mut c2 = [0u64; L];
+    let mut c3 = [0u64; L];
+    let (mut k0, mut k1) = (u64::from(key[0]), u64::from(key[1]));
+    for round in 0..PHILOX_ROUNDS {
+        if round > 0 {
+            k0 = (k0 + u64::from(PHILOX_W0)) & LOW;
+            k1 = (k1 + u64::from(PHILOX_W1)) & LOW;
+        }
+        for i in 0..L {
+            let p0 = u64::from(PHILOX_M0) * (c0[i] & LOW);
+            let p1 = u64::from(PHILOX_M1) * (c2[i] & LOW);
+            c0[i] = (p1 >> 32) ^ c1[i] ^ k0;
+            c1[i] = p1;
+            c2[i] = (p0 >> 32) ^ c3[i] ^ k1;
+            c3[i] = p0;
+        }
+    }
+    [c0, c1, c2, c3]
+}
+
+/// Splits blocks `first .. first + count` at multiples of 2^32, so that within
+/// each piece counter word 1 (`block >> 32`) is the same in every lane.
+#[inline(always)]
+pub(crate) fn for_each_segment(first: u64, count: u64, mut f: impl FnMut(u64, u64)) {
+    let end = first + count;
+    let mut block = first;
+    while block < end {
+        let segment_end = end.min(((block >> 32) + 1) << 32);
+        f(block, segment_end);
+        block = segment_end;
+    }
+}
+
+/// The instruction set the CPU kernels run with, detected once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Isa {
+    /// AVX-512 F/BW/DQ/VL.
+    Avx512,
+    /// AVX2.
+    Avx2,
+    /// Whatever the compilation target guarantees.
+    Baseline,
+}
+
+/// The widest instruction set this CPU supports, of those compiled for.
+pub(crate) fn isa() -> Isa {
+    static ISA: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+    *ISA.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx512f") && has!("avx512bw") && has!("avx512dq") && has!("avx512vl") {
+                return Isa::Avx512;
+            }
+            if has!("avx2") {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Baseline
+    })
+}
+
+/// Defines `fn name(args) -> ret` that calls `generic::<L>(args)` compiled for
+/// the widest instruction set the CPU has (`L` lanes to match).
+macro_rules! simd_dispatch {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty = $generic:ident) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+                fn wide($($arg: $ty),*) -> $ret {
+                    $generic::<{ $crate::backend::cpu::simd::LANES_WIDE }>($($arg),*)
+                }
+                #[target_feature(enable = "avx2")]
+                fn narrow($($arg: $ty),*) -> $ret {
+                    $generic::<{ $crate::backend::cpu::simd::LANES_NARROW }>($($arg),*)
+                }
+                match $crate::backend::cpu::simd::isa() {
+                    // SAFETY: isa() saw every feature `wide` is compiled for.
+                    $crate::backend::cpu::simd::Isa::Avx512 => return unsafe { wide($($arg),*) },
+                    // SAFETY: isa() saw AVX2, the only feature `narrow` is compiled for.
+                    $crate::backend::cpu::simd::Isa::Avx2 => return unsafe { narrow($($arg),*) },
+                    $crate::backend::cpu::simd::Isa::Baseline => {}
+                }
+            }
+            $generic::<{ $crate::backend::cpu::simd::LANES_NARROW }>($($arg),*)
+        }
+    };
+}
+pub(crate) use simd_dispatch;
