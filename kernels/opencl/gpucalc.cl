@@ -1,4 +1,10 @@
 // OpenCL entry points: thin wrappers over the bodies in kernels/common/.
+// The host resolves the #include lines against the copies embedded in the binary
+// (src/backend/opencl/program.rs) and passes types as build options (-DT=float).
+#if defined(GC_FP64)
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+#endif
+
 #include "../common/pi.h"
 
 // Hits of pi samples first_sample .. first_sample + count; one partial sum per work-group.

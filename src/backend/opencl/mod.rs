@@ -1,6 +1,26 @@
 //! The OpenCL backend: kernels built at run time for each device, driven through ocl.
 //!
 //! Without the `opencl` feature this folder exports a stub of the same shape.
+//!
+//! - `platform`: every platform and device, numbered `opencl:0`, `opencl:1`, ...
+//! - `program`: the embedded OpenCL C sources, assembled and built once per device.
+//! - `device`: `OpenClDevice` and its `Backend` operations (`pi`).
+//! - `status`: OpenCL status codes and ocl errors as one-line `gpucalc::Error`s:
+//!   `Runtime` naming the call and the status, `OutOfMemory` for allocation failures.
 
 #[cfg(not(feature = "opencl"))]
 crate::backend::disabled_backend!(OpenClDevice, OpenCl);
+
+#[cfg(feature = "opencl")]
+mod device;
+#[cfg(feature = "opencl")]
+mod platform;
+#[cfg(feature = "opencl")]
+mod program;
+#[cfg(feature = "opencl")]
+mod status;
+
+#[cfg(feature = "opencl")]
+pub use device::OpenClDevice;
+#[cfg(feature = "opencl")]
+pub(crate) use platform::list;
