@@ -1,6 +1,39 @@
-//! The CUDA backend: kernels compiled by nvcc at build time, driven through cust.
+//! The CUDA backend: kernels compiled by nvcc at build time, driven through the CUDA driver API.
 //!
 //! Without the `cuda` feature this folder exports a stub of the same shape.
+//!
+//! With it, the layers are, bottom up (each one wraps the one below it, so
+//! `unsafe` stays in the lower two):
+//! - [`sys`]: the raw driver entry points, returning plain integer codes;
+//! - [`status`]: those codes in words, and the check that makes them results
+//!   (never asking the driver, which may be a stub, to describe its errors);
+//! - [`driver`] and [`stream`]: owning wrappers for devices, the primary
+//!   context, modules, kernels, streams, events and device memory;
+//! - [`device`]: `list()`, [`CudaDevice`] and its `Backend` implementation,
+//!   where driver codes become gpucalc's one-line [`Error`](crate::Error)s;
+//! - [`pi`]: the launch shape (occupancy API) and the `gc_pi_hits` cycle.
+//!
+//! The kernels are `kernels/cuda/*.cu`, built by `build.rs` into fatbins
+//! (PTX for `compute_75`, machine code for `sm_80` and `sm_90` unless
+//! `GPUCALC_CUDA_ARCH` says otherwise) and embedded in the binary.
 
 #[cfg(not(feature = "cuda"))]
 crate::backend::disabled_backend!(CudaDevice, Cuda);
+
+#[cfg(feature = "cuda")]
+mod device;
+#[cfg(feature = "cuda")]
+mod driver;
+#[cfg(feature = "cuda")]
+mod pi;
+#[cfg(feature = "cuda")]
+mod status;
+#[cfg(feature = "cuda")]
+mod stream;
+#[cfg(feature = "cuda")]
+mod sys;
+
+#[cfg(feature = "cuda")]
+pub(crate) use device::list;
+#[cfg(feature = "cuda")]
+pub use device::CudaDevice;

@@ -1,0 +1,341 @@
+//! CUDA devices as gpucalc sees them: the listing, opening a GPU, and the `Backend` implementation.
+//!
+//! Every [`CudaDevice`] opened on the same GPU shares one [`Core`]: the GPU's
+//! primary context and the embedded kernel modules, loaded once. Each
+//! `CudaDevice` adds its own stream, timing events and result buffer.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use cust::sys::CUdevice_attribute_enum as Attr;
+
+use super::driver::{self, Context, Current, DeviceHandle, Function, Module};
+use super::pi::{LaunchConfig, PiState};
+use super::status::DriverError;
+use super::stream::DeviceBuffer;
+use crate::backend::Backend;
+use crate::device::{DeviceInfo, DeviceType};
+use crate::error::{BackendKind, Error, Result};
+
+/// A kernel image embedded at build time, aligned as the driver wants fatbins.
+#[repr(C, align(64))]
+pub(crate) struct Aligned<T: ?Sized>(pub(crate) T);
+
+/// One `kernels/cuda/*.cu`, compiled by build.rs into a fatbin.
+pub(crate) struct EmbeddedModule {
+    /// The source file's stem.
+    pub(crate) name: &'static str,
+    /// The fatbin: PTX and SASS for the targets of `GPUCALC_CUDA_ARCH`.
+    pub(crate) image: &'static Aligned<[u8]>,
+}
+
+// Defines `MODULES: &[EmbeddedModule]`.
+include!(concat!(env!("OUT_DIR"), "/cuda_kernels.rs"));
+
+/// The nvcc release that built the embedded kernels, e.g. `13.0.88`.
+const NVCC_VERSION: &str = env!("GPUCALC_NVCC_VERSION");
+/// The targets the fatbins hold, e.g. `compute_75,sm_80,sm_90`.
+const CUDA_ARCH: &str = env!("GPUCALC_CUDA_ARCH");
+
+/// The `pi` kernel's name in kernels/cuda/gpucalc.cu.
+const PI_KERNEL: &str = "gc_pi_hits";
+
+/// Initializes the driver and counts devices, or says in one line why CUDA cannot run here.
+fn start_driver() -> Result<(usize, i32)> {
+    driver::init().map_err(unavailable)?;
+    let count = driver::device_count().map_err(unavailable)?;
+    if count == 0 {
+        return Err(unavailable(DriverError::NO_DEVICE));
+    }
+    let version = driver::driver_version().map_err(|e| e.during("cuDriverGetVersion"))?;
+    Ok((count, version))
+}
+
+/// The `Unavailable` error for a driver that cannot start.
+fn unavailable(e: DriverError) -> Error {
+    let reason = match e {
+        DriverError::STUB_LIBRARY => format!(
+            "no NVIDIA driver (libcuda) usable: {e}; install the NVIDIA driver, or put its \
+             libcuda.so.1 ahead of the stub on LD_LIBRARY_PATH"
+        ),
+        DriverError::NO_DEVICE => {
+            format!("no CUDA device: {e} (see nvidia-smi, and CUDA_VISIBLE_DEVICES if set)")
+        }
+        DriverError::INSUFFICIENT_DRIVER => {
+            format!("the NVIDIA driver cannot be used: {e}; update the driver")
+        }
+        _ => format!("the NVIDIA driver cannot be used: {e}"),
+    };
+    Error::Unavailable {
+        backend: BackendKind::Cuda,
+        reason,
+    }
+}
+
+/// Every CUDA device the driver sees, as rows of `gpucalc devices`.
+pub(crate) fn list() -> Result<Vec<DeviceInfo>> {
+    let (count, version) = start_driver()?;
+    (0..count)
+        .map(|index| {
+            let device = DeviceHandle::get(index).map_err(|e| e.during("cuDeviceGet"))?;
+            describe(index, device, version)
+        })
+        .collect()
+}
+
+/// The `gpucalc devices` row of one GPU.
+fn describe(index: usize, device: DeviceHandle, driver_version: i32) -> Result<DeviceInfo> {
+    let attribute = |a: Attr| {
+        device
+            .attribute(a)
+            .map_err(|e| e.during(format!("cuDeviceGetAttribute({a:?})")))
+    };
+    let name = device.name().map_err(|e| e.during("cuDeviceGetName"))?;
+    let mut info = DeviceInfo::new(BackendKind::Cuda, index, name, DeviceType::Gpu);
+    info.vendor = "NVIDIA".to_string();
+    info.compute_units = attribute(Attr::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)?.max(0) as u32;
+    info.memory_bytes = device
+        .total_memory()
+        .map_err(|e| e.during("cuDeviceTotalMem"))?;
+    // Reported in kHz; a driver that no longer knows it leaves the column empty.
+    info.clock_mhz = device
+        .attribute(Attr::CU_DEVICE_ATTRIBUTE_CLOCK_RATE)
+        .ok()
+        .filter(|&khz| khz > 0)
+        .map(|khz| (khz / 1000) as u32);
+    info.driver_version = Some(format!("CUDA {}", driver::version_string(driver_version)));
+    let major = attribute(Attr::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)?;
+    let minor = attribute(Attr::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)?;
+    info.compute_capability = Some(format!("{major}.{minor}"));
+    info.fp64 = true;
+    Ok(info)
+}
+
+/// What every [`CudaDevice`] on one GPU shares. Field order is drop order.
+struct Core {
+    pi_kernel: Function,
+    launch: LaunchConfig,
+    _modules: Vec<Module>,
+    context: Arc<Context>,
+    info: DeviceInfo,
+}
+
+impl Core {
+    /// The GPU's core: the one already open, or a newly loaded one.
+    fn get(index: usize, driver_version: i32) -> Result<Arc<Core>> {
+        static CORES: Mutex<Vec<(usize, Weak<Core>)>> = Mutex::new(Vec::new());
+        let mut cores = CORES.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(core) = cores
+            .iter()
+            .filter(|(i, _)| *i == index)
+            .find_map(|(_, weak)| weak.upgrade())
+        {
+            return Ok(core);
+        }
+        let core = Arc::new(Core::load(index, driver_version)?);
+        cores.retain(|(_, weak)| weak.strong_count() > 0);
+        cores.push((index, Arc::downgrade(&core)));
+        Ok(core)
+    }
+
+    /// Retains the primary context, loads every embedded module and sizes the `pi` launch.
+    fn load(index: usize, driver_version: i32) -> Result<Core> {
+        let device = DeviceHandle::get(index).map_err(|e| e.during("cuDeviceGet"))?;
+        let info = describe(index, device, driver_version)?;
+        let context = Context::retain(device)
+            .map_err(|e| e.during(format!("creating a CUDA context on {}", info.name)))?;
+        let current = context.enter().map_err(|e| e.during("cuCtxPushCurrent"))?;
+        let modules = MODULES
+            .iter()
+            .map(|m| {
+                Module::load(&context, &current, &m.image.0)
+                    .map_err(|e| module_error(e, m.name, &info, driver_version))
+            })
+            .collect::<Result<Vec<Module>>>()?;
+        let pi_kernel = function(&modules, PI_KERNEL)?;
+        let launch = LaunchConfig::for_kernel(&pi_kernel, &current, info.compute_units)
+            .map_err(|e| e.during(format!("occupancy of kernel {PI_KERNEL}")))?;
+        drop(current);
+        Ok(Core {
+            pi_kernel,
+            launch,
+            _modules: modules,
+            context,
+            info,
+        })
+    }
+}
+
+/// The kernel `name`, from whichever embedded module has it.
+fn function(modules: &[Module], name: &'static str) -> Result<Function> {
+    const NOT_FOUND: DriverError = DriverError(500);
+    for module in modules {
+        match module.function(name) {
+            Ok(f) => return Ok(f),
+            Err(NOT_FOUND) => continue,
+            Err(e) => return Err(e.during(format!("cuModuleGetFunction({name})"))),
+        }
+    }
+    Err(NOT_FOUND.during(format!(
+        "looking up kernel {name} in the {} embedded module(s)",
+        modules.len()
+    )))
+}
+
+/// A module that does not load, explained: which CUDA built it, and what to do.
+fn module_error(e: DriverError, module: &str, info: &DeviceInfo, driver_version: i32) -> Error {
+    let built = NVCC_VERSION
+        .splitn(3, '.')
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(".");
+    let driver = driver::version_string(driver_version);
+    let cc = info.compute_capability.as_deref().unwrap_or("?");
+    let sm = format!("sm_{}", cc.replace('.', ""));
+    let message = match e {
+        DriverError::UNSUPPORTED_PTX_VERSION => format!(
+            "{e}: the kernels were built by nvcc {NVCC_VERSION} (CUDA {built}) but the driver \
+             supports CUDA {driver}; install an NVIDIA driver for CUDA {built} or newer, or \
+             rebuild gpucalc with an nvcc of CUDA {driver} or older (NVCC=...), or with \
+             GPUCALC_CUDA_ARCH={sm} for this GPU"
+        ),
+        DriverError::NO_BINARY_FOR_GPU => format!(
+            "{e}: this build holds code for {CUDA_ARCH}, and {} is compute capability {cc}; \
+             rebuild with GPUCALC_CUDA_ARCH={CUDA_ARCH},{sm}",
+            info.name
+        ),
+        DriverError::INVALID_PTX | DriverError(221) | DriverError(223) => format!(
+            "{e}: the driver must compile the embedded PTX for compute capability {cc}; rebuild \
+             with GPUCALC_CUDA_ARCH={CUDA_ARCH},{sm} to embed machine code for it"
+        ),
+        _ => e.to_string(),
+    };
+    Error::Runtime {
+        backend: BackendKind::Cuda,
+        call: format!("loading the CUDA kernels ({module}.cu, nvcc {NVCC_VERSION})"),
+        message,
+    }
+}
+
+/// `len` values of device memory, refused with [`Error::OutOfMemory`] when they do not fit.
+pub(crate) fn allocate<T: Copy>(
+    context: &Arc<Context>,
+    current: &Current<'_>,
+    len: usize,
+    what: &str,
+    device: &str,
+) -> Result<DeviceBuffer<T>> {
+    let needed = (len as u64).saturating_mul(std::mem::size_of::<T>() as u64);
+    let (free, _) = context
+        .memory_info(current)
+        .map_err(|e| e.during("cuMemGetInfo"))?;
+    let refuse = || Error::OutOfMemory {
+        what: what.to_string(),
+        device: device.to_string(),
+        needed,
+        available: free,
+    };
+    if needed > free {
+        return Err(refuse());
+    }
+    DeviceBuffer::uninit(context, current, len).map_err(|e| match e {
+        DriverError::OUT_OF_MEMORY => refuse(),
+        e => e.during(format!("cuMemAlloc for {what}")),
+    })
+}
+
+/// An NVIDIA GPU opened for work through the CUDA driver.
+pub struct CudaDevice {
+    /// The stream, events and buffers of this value (dropped before the core).
+    state: Mutex<PiState>,
+    core: Arc<Core>,
+}
+
+impl fmt::Debug for CudaDevice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CudaDevice")
+            .field("index", &self.core.info.index)
+            .field("name", &self.core.info.name)
+            .field("block", &self.core.launch.block)
+            .field("grid", &self.core.launch.max_grid)
+            .finish()
+    }
+}
+
+impl CudaDevice {
+    /// Opens GPU `index` (as in `cuda:N`): context, kernels, stream.
+    pub(crate) fn open(index: usize) -> Result<CudaDevice> {
+        let (count, driver_version) = start_driver()?;
+        if index >= count {
+            return Err(Error::NoSuchDevice {
+                spec: format!("cuda:{index}"),
+                available: format!("this machine has cuda:0 .. cuda:{}", count - 1),
+            });
+        }
+        let core = Core::get(index, driver_version)?;
+        let current = core
+            .context
+            .enter()
+            .map_err(|e| e.during("cuCtxPushCurrent"))?;
+        let state = PiState::new(&core.context, &current, &core.launch, &core.info.name)?;
+        drop(current);
+        Ok(CudaDevice {
+            state: Mutex::new(state),
+            core,
+        })
+    }
+
+    /// GPU time the kernels run on this device value took so far, measured with CUDA events
+    /// (excludes launch overhead and copies).
+    pub fn kernel_time(&self) -> Duration {
+        self.lock().kernel_time()
+    }
+
+    /// Threads per block and blocks per launch that `pi` uses on this GPU (from the occupancy API).
+    pub fn pi_launch_shape(&self) -> (u32, u32) {
+        (self.core.launch.block, self.core.launch.max_grid)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PiState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn pi_kernel_for_tests(&self) -> Function {
+        self.core.pi_kernel
+    }
+
+    #[cfg(test)]
+    pub(crate) fn context_for_tests(&self) -> Arc<Context> {
+        Arc::clone(&self.core.context)
+    }
+}
+
+impl Backend for CudaDevice {
+    fn info(&self) -> &DeviceInfo {
+        &self.core.info
+    }
+
+    fn pi_chunk(&self) -> u64 {
+        // 2^27 samples per SM: about 2^34 (17 ms at 1e12 samples/s) on a 132-SM H100.
+        u64::from(self.core.info.compute_units.max(1)) << 27
+    }
+
+    fn pi_hits(&self, seed: u64, first: u64, count: u64) -> Result<u64> {
+        let mut state = self.lock();
+        let current = self
+            .core
+            .context
+            .enter()
+            .map_err(|e| e.during("cuCtxPushCurrent"))?;
+        state.hits(
+            &self.core.pi_kernel,
+            &self.core.launch,
+            &current,
+            seed,
+            first,
+            count,
+        )
+    }
+}
