@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Checks every CUDA kernel with ptxas (and, where cuobjdump is at hand, reads the SASS).
+#
+# Usage: scripts/check-kernels.sh
+#
+# For each kernels/cuda/*.cu and each of sm_75, sm_80, sm_90 (override with
+# CHECK_ARCHS="75 80 90"): nvcc writes the PTX for compute_NN, ptxas assembles
+# it for sm_NN and prints registers, stack and spills per kernel. Fails on a
+# ptxas error or on any spill.
+#
+# Then, if cuobjdump and nvdisasm are found (CUOBJDUMP / NVDISASM, next to
+# nvcc, on PATH, or in .tools/ as below), it disassembles the sm_90 cubin and
+# checks that every multiply by a Philox constant is one IMAD.WIDE.U32 (or
+# IMAD.HI.U32): the 32x32->64 multiplies must not be emulated. No 13.0 wheels of
+# these two exist; 13.2 reads 13.0 cubins:
+#   pip install --target .tools/cuobjdump 'nvidia-cuda-cuobjdump==13.2.*'
+#   pip install --target .tools/nvdisasm 'nvidia-cuda-nvdisasm==13.2.*'
+# Without them the SASS step is skipped with a note (REQUIRE_SASS=1 makes that an error).
+#
+# nvcc is found as build.rs finds it: NVCC, $CUDA_PATH/bin, $CUDA_HOME/bin, PATH.
+# ptxas is PTXAS, else the one next to nvcc.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+find_nvcc() {
+    if [[ -n "${NVCC:-}" ]]; then command -v "$NVCC" && return; fi
+    for dir in "${CUDA_PATH:-}" "${CUDA_HOME:-}"; do
+        if [[ -n "$dir" && -x "$dir/bin/nvcc" ]]; then echo "$dir/bin/nvcc" && return; fi
+    done
+    command -v nvcc
+}
+nvcc=$(find_nvcc) || { echo "check-kernels: no nvcc (set NVCC)" >&2; exit 1; }
+bindir=$(dirname "$nvcc")
+ptxas=${PTXAS:-$bindir/ptxas}
+[[ -x "$ptxas" ]] || { echo "check-kernels: no ptxas at $ptxas (set PTXAS)" >&2; exit 1; }
+archs=${CHECK_ARCHS:-75 80 90}
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+status=0
+
+echo "nvcc:  $nvcc ($("$nvcc" --version | grep -o 'V[0-9][0-9.]*' | head -n 1))"
+echo "ptxas: $ptxas"
+for cu in kernels/cuda/*.cu; do
+    name=$(basename "$cu" .cu)
+    for arch in $archs; do
+        ptx="$work/$name.compute_$arch.ptx"
+        "$nvcc" -ptx -O3 -I kernels/common -arch="compute_$arch" -o "$ptx" "$cu"
+        if ! log=$("$ptxas" -v -O3 -arch="sm_$arch" -o "$work/$name.sm_$arch.cubin" "$ptx" 2>&1); then
+            echo "$log" >&2
+            echo "check-kernels: ptxas failed on $cu for sm_$arch" >&2
+            status=1
+            continue
+        fi
+        # One line per kernel: registers, stack, spills.
+        summary=$(awk -v arch="sm_$arch" '
+            /Compiling entry function/ { match($0, /'"'"'[^'"'"']*'"'"'/); kernel = substr($0, RSTART + 1, RLENGTH - 2) }
+            /bytes stack frame/ { stack = $1; stores = $5; loads = $9 }
+            /Used [0-9]+ registers/ {
+                match($0, /Used [0-9]+ registers/); regs = substr($0, RSTART + 5, RLENGTH - 15)
+                printf "%-14s %-6s %3d registers, %s B stack, %s B spill stores, %s B spill loads\n", kernel, arch, regs, stack, stores, loads
+            }' <<<"$log")
+        echo "$summary"
+        if grep -qE ', [1-9][0-9]* B spill' <<<"$summary"; then
+            echo "check-kernels: $cu spills registers on sm_$arch" >&2
+            status=1
+        fi
+    done
+done
+
+# SASS: the Philox multiplies must be single IMAD.WIDE.U32 / IMAD.HI.U32 instructions.
+find_tool() { # name, env value
+    local name=$1 given=$2
+    if [[ -n "$given" ]]; then echo "$given"; return; fi
+    for candidate in "$bindir/$name" "$(command -v "$name" 2>/dev/null)" \
+        "$root/.tools/$name/nvidia/cu13/bin/$name"; do
+        if [[ -n "$candidate" && -x "$candidate" ]]; then echo "$candidate"; return; fi
+    done
+    return 1
+}
+if cuobjdump=$(find_tool cuobjdump "${CUOBJDUMP:-}") && nvdisasm=$(find_tool nvdisasm "${NVDISASM:-}"); then
+    export PATH="$(dirname "$nvdisasm"):$PATH"
+    echo "SASS:  $cuobjdump"
+    for cu in kernels/cuda/*.cu; do
+        name=$(basename "$cu" .cu)
+        cubin="$work/$name.sm_90.cubin"
+        sass="$work/$name.sm_90.sass"
+        [[ -f "$cubin" ]] || "$nvcc" -cubin -O3 -I kernels/common -arch=sm_90 -o "$cubin" "$cu"
+        "$cuobjdump" -sass "$cubin" | sed 's#/\*[^*]*\*/##g' >"$sass"
+        # M0 = 0xD2511F53, M1 = 0xCD9E8D57, as ptxas prints them (signed) or unsigned.
+        philox='(-0x2daee0ad|-0x326172a9|0xd2511f53|0xcd9e8d57)\b'
+        muls=$(grep -ciE "$philox" "$sass" || true)
+        wide=$(grep -iE "$philox" "$sass" | grep -cE 'IMAD\.(WIDE\.U32|HI\.U32)' || true)
+        other=$(grep -iE "$philox" "$sass" | grep -vE 'IMAD\.(WIDE\.U32|HI\.U32)|\b(U?MOV|MOV32I)\b' || true)
+        total_wide=$(grep -c 'IMAD\.WIDE\.U32' "$sass" || true)
+        total_hi=$(grep -c 'IMAD\.HI' "$sass" || true)
+        echo "$name sm_90: $wide of $muls instructions with a Philox constant are IMAD.WIDE.U32/IMAD.HI.U32 ($total_wide IMAD.WIDE.U32, $total_hi IMAD.HI in all)"
+        if [[ -n "$other" ]]; then
+            echo "check-kernels: Philox multiplies in $cu are not single wide multiplies on sm_90:" >&2
+            echo "$other" >&2
+            status=1
+        fi
+        if ((${wide:-0} < 16)); then
+            echo "check-kernels: expected at least 16 IMAD.WIDE.U32 by Philox constants in $cu, found ${wide:-0}" >&2
+            status=1
+        fi
+    done
+elif [[ "${REQUIRE_SASS:-0}" == 1 ]]; then
+    echo "check-kernels: cuobjdump/nvdisasm not found and REQUIRE_SASS=1" >&2
+    status=1
+else
+    echo "note: SASS not checked (no cuobjdump + nvdisasm; see the top of $0)"
+fi
+
+if ((status == 0)); then echo "check-kernels: ok"; fi
+exit $status
