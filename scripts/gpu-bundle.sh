@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Packs gpucalc's CUDA build into a folder that runs on a GPU machine with no Rust.
+#
+# Usage:
+#   scripts/gpu-bundle.sh                 # -> dist/gpucalc-bundle/ and dist/gpucalc-bundle.tar.gz
+#   scp dist/gpucalc-bundle.tar.gz lab:
+#   ssh lab 'tar xzf gpucalc-bundle.tar.gz && gpucalc-bundle/run.sh'
+#   ssh lab 'gpucalc-bundle/run.sh --quick'   # tests, devices and pi 1e9 only
+#
+# On this machine: Rust, nvcc (NVCC=..., CUDA_PATH or PATH, as for
+# `cargo build --features cuda`), and a libcuda to link against. CUDA_LIBRARY_PATH
+# picks it (the driver's or a toolkit's root, see cust_raw); if it is unset and
+# there is no /usr/local/cuda, a stub is made with scripts/cuda-stub.sh in
+# .tools/cuda-stub. The stub is only for linking: the bundle loads the real
+# libcuda.so.1 of the GPU machine.
+#
+# On the GPU machine: an NVIDIA driver for CUDA 13.0 or newer (R580+; older
+# drivers refuse the kernels with a message saying so) and a glibc no older
+# than this machine's. run.sh runs every test executable (the GPU tests compare
+# with the CPU reference), then `gpucalc devices`, `gpucalc --device cuda pi 1e9`
+# (timed from process start), `pi 1e11` and the criterion `pi` benchmark, and
+# keeps a log and the criterion data in gpucalc-bundle/results/.
+#
+# One `cargo test --release --no-run --tests --benches` builds everything: the
+# bench profile inherits release unchanged, so the benchmark executable is the
+# one `cargo bench --no-run` would build, without compiling the crate twice.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+out=dist/gpucalc-bundle
+
+if [[ -z "${CUDA_LIBRARY_PATH:-}" && ! -d /usr/local/cuda/lib64 ]]; then
+    [[ -e .tools/cuda-stub/lib64/stubs/libcuda.so ]] || scripts/cuda-stub.sh .tools/cuda-stub
+    export CUDA_LIBRARY_PATH="$root/.tools/cuda-stub"
+fi
+
+echo "gpu-bundle: building (release, --features cuda)..." >&2
+json=$(mktemp)
+trap 'rm -f "$json"' EXIT
+cargo test --release --features cuda --no-run --tests --benches --message-format=json >"$json"
+
+rm -rf "$out"
+mkdir -p "$out/bin" "$out/tests" "$out/bench"
+# kind<TAB>name<TAB>test?<TAB>executable, for every artifact that is a program.
+jq -r 'select(.reason == "compiler-artifact" and .executable != null)
+       | [.target.kind[0], .target.name, (.profile.test | tostring), .executable] | @tsv' "$json" |
+    while IFS=$'\t' read -r kind name is_test exe; do
+        case "$kind/$is_test" in
+        bin/false) cp "$exe" "$out/bin/$name" ;;
+        bench/*) cp "$exe" "$out/bench/$name" ;;
+        */true) cp "$exe" "$out/tests/$kind-$name" ;;
+        esac
+    done
+[[ -x "$out/bin/gpucalc" ]] || { echo "gpu-bundle: no gpucalc binary was built" >&2; exit 1; }
+
+cat >"$out/run.sh" <<'RUN'
+#!/usr/bin/env bash
+# Runs gpucalc's CUDA checks here: tests, devices, pi, benchmark. `--quick` stops after pi 1e9.
+set -uo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$here"
+mkdir -p results
+exec > >(tee -a "results/run-$(date +%Y%m%d-%H%M%S).log") 2>&1
+export GPUCALC_BIN="$here/bin/gpucalc" CRITERION_HOME="$here/results/criterion"
+unset GPUCALC_DEVICE
+quick=0; [[ "${1:-}" == --quick ]] && quick=1
+failed=()
+
+step() {
+    echo; echo "== $*"
+    local start end
+    start=$(date +%s.%N)
+    "$@"; local rc=$?
+    end=$(date +%s.%N)
+    echo "-- exit $rc, wall $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }') s: $*"
+    ((rc == 0)) || failed+=("$*")
+}
+
+echo "== $(hostname): $(uname -sr)"
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv
+if ! bin/gpucalc --version >/dev/null 2>&1; then
+    echo "gpucalc does not start here: $(bin/gpucalc --version 2>&1 | head -n 1)"
+    echo "(it needs libcuda.so.1 from an NVIDIA driver for CUDA 13.0 or newer)"
+    exit 1
+fi
+for t in tests/*; do step "$t"; done
+step bin/gpucalc devices
+step bin/gpucalc --device cuda pi 1e9
+if ((quick == 0)); then
+    step bin/gpucalc --device cuda pi 1e11 --verify
+    for b in bench/*; do step "$b" --bench; done
+fi
+echo
+if ((${#failed[@]})); then
+    echo "FAILED: ${#failed[@]} step(s):"; printf '  %s\n' "${failed[@]}"; exit 1
+fi
+echo "all steps passed; log and criterion data in $here/results/"
+RUN
+chmod +x "$out/run.sh"
+
+tar -C dist -czf dist/gpucalc-bundle.tar.gz gpucalc-bundle
+echo "gpu-bundle: $out ($(du -sh "$out" | cut -f1)), dist/gpucalc-bundle.tar.gz" >&2
+ls -l "$out"/* >&2
