@@ -39,8 +39,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 {
-    grep -oE 'pub fn cu[A-Za-z0-9_]+' "$bindings" | sed 's/^pub fn //'
-    grep -ohE '\bfn cu[A-Za-z0-9_]+' "$root"/src/backend/cuda/*.rs 2>/dev/null | sed 's/^fn //' || true
+    grep -oE 'pub fn cu[A-Z][A-Za-z0-9_]*' "$bindings" | sed 's/^pub fn //'
+    grep -ohE '\bfn cu[A-Z][A-Za-z0-9_]*' "$root"/src/backend/cuda/*.rs 2>/dev/null | sed 's/^fn //' || true
 } | sort -u >"$work/symbols"
 
 count=$(wc -l <"$work/symbols")

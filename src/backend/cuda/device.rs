@@ -185,37 +185,50 @@ fn function(modules: &[Module], name: &'static str) -> Result<Function> {
 
 /// A module that does not load, explained: which CUDA built it, and what to do.
 fn module_error(e: DriverError, module: &str, info: &DeviceInfo, driver_version: i32) -> Error {
-    let built = NVCC_VERSION
-        .splitn(3, '.')
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(".");
+    let (built, built_version) = nvcc_release();
     let driver = driver::version_string(driver_version);
     let cc = info.compute_capability.as_deref().unwrap_or("?");
     let sm = format!("sm_{}", cc.replace('.', ""));
+    // Code from a newer toolkit than the driver knows is refused, PTX or SASS alike.
+    let old_driver = if driver_version < built_version {
+        format!(
+            "; the driver supports CUDA {driver} and the kernels were built by CUDA {built}: \
+             update the NVIDIA driver"
+        )
+    } else {
+        String::new()
+    };
     let message = match e {
         DriverError::UNSUPPORTED_PTX_VERSION => format!(
-            "{e}: the kernels were built by nvcc {NVCC_VERSION} (CUDA {built}) but the driver \
+            "{e}: the kernels were built by nvcc {NVCC_VERSION} (CUDA {built}) and the driver \
              supports CUDA {driver}; install an NVIDIA driver for CUDA {built} or newer, or \
-             rebuild gpucalc with an nvcc of CUDA {driver} or older (NVCC=...), or with \
-             GPUCALC_CUDA_ARCH={sm} for this GPU"
+             rebuild gpucalc with the nvcc of CUDA {driver} or older (NVCC=...)"
         ),
         DriverError::NO_BINARY_FOR_GPU => format!(
-            "{e}: this build holds code for {CUDA_ARCH}, and {} is compute capability {cc}; \
-             rebuild with GPUCALC_CUDA_ARCH={CUDA_ARCH},{sm}",
+            "{e}: this build holds code for {CUDA_ARCH} and {} is compute capability {cc}; \
+             rebuild with GPUCALC_CUDA_ARCH={CUDA_ARCH},{sm}{old_driver}",
             info.name
         ),
         DriverError::INVALID_PTX | DriverError(221) | DriverError(223) => format!(
             "{e}: the driver must compile the embedded PTX for compute capability {cc}; rebuild \
-             with GPUCALC_CUDA_ARCH={CUDA_ARCH},{sm} to embed machine code for it"
+             with GPUCALC_CUDA_ARCH={CUDA_ARCH},{sm} to embed machine code for it{old_driver}"
         ),
-        _ => e.to_string(),
+        _ => format!("{e}{old_driver}"),
     };
     Error::Runtime {
         backend: BackendKind::Cuda,
         call: format!("loading the CUDA kernels ({module}.cu, nvcc {NVCC_VERSION})"),
         message,
     }
+}
+
+/// The CUDA release of the nvcc that built the kernels: `("13.0", 13000)`.
+fn nvcc_release() -> (String, i32) {
+    let mut parts = NVCC_VERSION
+        .split('.')
+        .map(|p| p.parse::<i32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (format!("{major}.{minor}"), major * 1000 + minor * 10)
 }
 
 /// `len` values of device memory, refused with [`Error::OutOfMemory`] when they do not fit.
@@ -337,5 +350,83 @@ impl Backend for CudaDevice {
             first,
             count,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn card(cc: &str) -> DeviceInfo {
+        let mut info = DeviceInfo::new(BackendKind::Cuda, 0, "Card".into(), DeviceType::Gpu);
+        info.compute_capability = Some(cc.to_string());
+        info
+    }
+
+    #[test]
+    fn a_driver_too_old_for_the_ptx_says_which_cuda_built_it() {
+        let (built, _) = nvcc_release();
+        let e = module_error(
+            DriverError::UNSUPPORTED_PTX_VERSION,
+            "gpucalc",
+            &card("8.6"),
+            12040,
+        );
+        let text = e.to_string();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            text.contains("CUDA_ERROR_UNSUPPORTED_PTX_VERSION (222)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("nvcc {NVCC_VERSION} (CUDA {built})")),
+            "{text}"
+        );
+        assert!(text.contains("supports CUDA 12.4"), "{text}");
+        assert!(text.contains("install an NVIDIA driver"), "{text}");
+    }
+
+    #[test]
+    fn a_gpu_without_code_is_told_which_target_to_add() {
+        let e = module_error(
+            DriverError::NO_BINARY_FOR_GPU,
+            "gpucalc",
+            &card("12.0"),
+            99000,
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains(&format!("GPUCALC_CUDA_ARCH={CUDA_ARCH},sm_120")),
+            "{text}"
+        );
+        assert!(!text.contains("update the NVIDIA driver"), "{text}");
+        let old = module_error(
+            DriverError::NO_BINARY_FOR_GPU,
+            "gpucalc",
+            &card("9.0"),
+            11080,
+        );
+        assert!(
+            old.to_string().contains("update the NVIDIA driver"),
+            "{old}"
+        );
+    }
+
+    #[test]
+    fn a_missing_driver_is_unavailable_in_one_line() {
+        for (code, words) in [
+            (
+                DriverError::STUB_LIBRARY,
+                "no NVIDIA driver (libcuda) usable",
+            ),
+            (DriverError::NO_DEVICE, "no CUDA device"),
+            (DriverError(803), "cannot be used"),
+        ] {
+            let e = unavailable(code);
+            assert!(matches!(e, Error::Unavailable { .. }));
+            let text = e.to_string();
+            assert_eq!(text.lines().count(), 1, "{text}");
+            assert!(text.contains(words) && text.contains(code.name()), "{text}");
+        }
     }
 }
