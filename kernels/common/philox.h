@@ -31,6 +31,8 @@ GC_FN gc_philox_out gc_philox4x32_10(gc_u32 c0, gc_u32 c1, gc_u32 c2, gc_u32 c3,
                                      gc_u32 k1)
 {
     GC_PHILOX_ROUND(c0, c1, c2, c3, k0, k1);
+    /* Unrolled so that no loop is left inside the work-item loop PoCL vectorises. */
+#pragma unroll
     for (int round = 1; round < 10; ++round) {
         k0 += GC_PHILOX_W0;
         k1 += GC_PHILOX_W1;

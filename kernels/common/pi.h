@@ -26,12 +26,18 @@ GC_FN void gc_pi_hits_body(gc_u64 seed, gc_u64 first_sample, gc_u64 count,
     gc_u64 end_sample = first_sample + count;
     gc_u64 end_block = first_block + ((count + 1) >> 1);
     gc_u64 stride = GC_GLOBAL_SIZE();
+    /* The same trip count for every work-item, with the range check inside: PoCL
+     * vectorises across work-items only around loops whose trip count does not
+     * depend on the work-item id. */
+    gc_u64 rounds = (end_block - first_block + stride - 1u) / stride;
+    gc_u64 block = first_block + GC_GLOBAL_ID();
     gc_u32 hits = 0u;
-    for (gc_u64 block = first_block + GC_GLOBAL_ID(); block < end_block; block += stride) {
+    for (gc_u64 r = 0u; r < rounds; ++r, block += stride) {
         gc_philox_out w = gc_stream_block(seed, block);
-        hits += gc_pi_hit(w.w[0], w.w[1]);
+        gc_u32 h = gc_pi_hit(w.w[0], w.w[1]);
         /* The second sample of the last block may lie past the end. */
-        hits += (2u * block + 1u < end_sample) ? gc_pi_hit(w.w[2], w.w[3]) : 0u;
+        h += (2u * block + 1u < end_sample) ? gc_pi_hit(w.w[2], w.w[3]) : 0u;
+        hits += (block < end_block) ? h : 0u;
     }
     gc_u64 total = gc_group_sum_u64((gc_u64)hits, scratch);
     if (GC_LOCAL_ID() == 0u) {

@@ -43,10 +43,13 @@ typedef ulong gc_u64;
 #define GC_GROUP_ID() ((gc_u32)get_group_id(0))
 #define GC_NUM_GROUPS() ((gc_u32)get_num_groups(0))
 #define GC_BARRIER() (barrier(CLK_LOCAL_MEM_FENCE))
+/* One 64-bit product rather than mul_hi: PoCL leaves mul_hi an opaque call until
+ * after its work-group vectoriser has run, which then gives up on the loop. */
 #define GC_MULHILO(a, b, hi, lo)                                                     \
     do {                                                                             \
-        (hi) = mul_hi((gc_u32)(a), (gc_u32)(b));                                     \
-        (lo) = (gc_u32)(a) * (gc_u32)(b);                                            \
+        gc_u64 gc_product_ = (gc_u64)(a) * (gc_u64)(b);                              \
+        (hi) = (gc_u32)(gc_product_ >> 32);                                          \
+        (lo) = (gc_u32)(gc_product_);                                                \
     } while (0)
 
 #else
