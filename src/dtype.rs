@@ -56,7 +56,9 @@ impl FromStr for Float {
         match s.to_ascii_lowercase().as_str() {
             "f32" | "float" | "float32" | "single" => Ok(Float::F32),
             "f64" | "double" | "float64" => Ok(Float::F64),
-            _ => Err(Error::InvalidArgument(format!("unknown float type `{s}`: expected f32 or f64"))),
+            _ => Err(Error::InvalidArgument(format!(
+                "unknown float type `{s}`: expected f32 or f64"
+            ))),
         }
     }
 }

@@ -23,6 +23,7 @@ mod control;
 mod device;
 mod dtype;
 mod error;
+pub mod npy;
 pub mod philox;
 pub mod workloads;
 
@@ -34,4 +35,5 @@ pub use device::{
 pub use dtype::{Float, FloatVec};
 pub use error::{human_bytes, BackendKind, Error, Result};
 pub use workloads::pi::{pi, pi_with, PiResult};
+pub use workloads::rng;
 pub use workloads::stream::{stream, KernelStats, StreamKernel, StreamResult};

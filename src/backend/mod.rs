@@ -12,6 +12,7 @@ pub(crate) mod opencl;
 use crate::device::DeviceInfo;
 use crate::dtype::Float;
 use crate::error::{Error, Result};
+use crate::workloads::rng::{RngSlice, RngSpec};
 use crate::workloads::stream::StreamRaw;
 
 /// What every backend implements; workloads call these and nothing else.
@@ -32,6 +33,13 @@ pub(crate) trait Backend: Send + Sync {
     fn stream(&self, float: Float, n: usize, times: usize) -> Result<StreamRaw> {
         let _ = (float, n, times);
         Err(self.unsupported("stream"))
+    }
+
+    /// Elements `first .. first + out.len()` of `spec`'s sequence (validated:
+    /// the slice has the spec's type, the range lies inside the stream).
+    fn rng_fill(&self, spec: &RngSpec, first: u64, out: RngSlice<'_>) -> Result<()> {
+        let _ = (spec, first, out);
+        Err(self.unsupported("rng"))
     }
 
     /// The error for a workload this backend does not implement yet.

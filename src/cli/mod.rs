@@ -6,6 +6,7 @@ mod devices;
 mod number;
 mod output;
 mod pi;
+mod rng;
 mod stream;
 
 use std::ffi::OsString;
@@ -54,6 +55,8 @@ enum Command {
     Devices,
     /// Estimate pi by Monte Carlo over the reproducible Philox stream.
     Pi(pi::PiArgs),
+    /// Random numbers (uniform, normal, raw words) to a .npy file or stdout.
+    Rng(rng::RngArgs),
     /// Device memory bandwidth: BabelStream's copy, mul, add, triad and dot.
     Stream(stream::StreamArgs),
 }
@@ -119,6 +122,7 @@ where
         Command::Devices => devices::run(&globals),
         Command::Pi(args) => pi::run(&globals, &args),
         Command::Stream(args) => stream::run(&globals, &args),
+        Command::Rng(args) => rng::run(&globals, &args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
@@ -129,9 +133,36 @@ where
     }
 }
 
+/// Routes Ctrl-C to a cancel token: the first stops the run at its next chunk,
+/// a second ends the process at once.
+pub(crate) fn install_ctrlc() -> anyhow::Result<crate::CancelToken> {
+    let cancel = crate::CancelToken::new();
+    let token = cancel.clone();
+    ctrlc::set_handler(move || {
+        if token.is_cancelled() {
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+        token.cancel();
+    })
+    .map_err(|e| anyhow::anyhow!("installing the Ctrl-C handler: {e}"))?;
+    Ok(cancel)
+}
+
 /// The binary's entry point.
 pub fn main() -> ExitCode {
+    restore_sigpipe();
     run(std::env::args_os())
+}
+
+/// Makes a closed pipe end the process quietly, as it does for other Unix
+/// tools (`gpucalc rng 1e9 -o - | head -c 100`), instead of making every
+/// print fail. Rust ignores SIGPIPE by default.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_DFL before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 /// Prints a clap error as one line (help and version print in full).

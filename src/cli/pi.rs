@@ -5,8 +5,8 @@ use clap::Args;
 use serde_json::json;
 
 use super::output::{si, LazyProgress};
-use super::{number, Globals, EXIT_INTERRUPTED, EXIT_VERIFY_FAILED};
-use crate::control::{CancelToken, RunControl};
+use super::{install_ctrlc, number, Globals, EXIT_INTERRUPTED, EXIT_VERIFY_FAILED};
+use crate::control::RunControl;
 use crate::device::{Device, DeviceSpec};
 use crate::workloads::pi::{pi, pi_with, PiResult};
 
@@ -54,16 +54,7 @@ fn verification(
 
 pub(crate) fn run(globals: &Globals, args: &PiArgs) -> Result<u8> {
     let device = globals.open_device()?;
-    let cancel = CancelToken::new();
-    let handler_token = cancel.clone();
-    // A second Ctrl-C ends the process at once.
-    ctrlc::set_handler(move || {
-        if handler_token.is_cancelled() {
-            std::process::exit(i32::from(EXIT_INTERRUPTED));
-        }
-        handler_token.cancel();
-    })
-    .context("installing the Ctrl-C handler")?;
+    let cancel = install_ctrlc()?;
 
     let progress = LazyProgress::new("samples");
     let report = |done: u64, total: u64| progress.update(done, total);

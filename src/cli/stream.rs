@@ -51,7 +51,10 @@ pub(crate) fn run(globals: &Globals, args: &StreamArgs) -> Result<u8> {
         let mib = (array_size * float.size()) as f64 / (1 << 20) as f64;
         println!("device       {} ({})", info.spec, info.name);
         println!("precision    {float}, {array_size} elements per array ({mib:.1} MiB each), {num_times} iterations");
-        println!("{:<10}{:>14}{:>12}{:>12}{:>12}", "Function", "MBytes/sec", "Min (sec)", "Max", "Average");
+        println!(
+            "{:<10}{:>14}{:>12}{:>12}{:>12}",
+            "Function", "MBytes/sec", "Min (sec)", "Max", "Average"
+        );
         for k in &result.kernels {
             println!(
                 "{:<10}{:>14.3}{:>12.5}{:>12.5}{:>12.5}",

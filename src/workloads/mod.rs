@@ -1,4 +1,6 @@
 //! The workloads: for each, a request, a result, the CPU reference and the dispatch.
 
 pub mod pi;
+pub mod rng;
+pub mod rng_out;
 pub mod stream;

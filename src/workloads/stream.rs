@@ -143,14 +143,21 @@ pub struct StreamResult {
 /// assert_eq!(result.kernels.len(), 5);
 /// # Ok::<(), gpucalc::Error>(())
 /// ```
-pub fn stream(device: &Device, float: Float, array_size: usize, num_times: usize) -> Result<StreamResult> {
+pub fn stream(
+    device: &Device,
+    float: Float,
+    array_size: usize,
+    num_times: usize,
+) -> Result<StreamResult> {
     if num_times < 2 {
         return Err(Error::InvalidArgument(
             "--numtimes must be at least 2 (the first iteration is not counted)".to_string(),
         ));
     }
     if array_size == 0 {
-        return Err(Error::InvalidArgument("--arraysize must be at least 1".to_string()));
+        return Err(Error::InvalidArgument(
+            "--arraysize must be at least 1".to_string(),
+        ));
     }
     let needed = (array_size as u64)
         .checked_mul(3 * float.size() as u64)
@@ -193,15 +200,24 @@ fn evaluate(float: Float, n: usize, num_times: usize, raw: &StreamRaw) -> Stream
         let worst = (0..array.len())
             .map(|i| (array.get_f64(i) - gold).abs())
             .fold(0.0, |m: f64, e| if e.is_nan() || e > m { e } else { m });
-        let rel = if gold == 0.0 { worst } else { worst / gold.abs() };
-        max_rel_error = if rel.is_nan() { f64::NAN } else { max_rel_error.max(rel) };
+        let rel = if gold == 0.0 {
+            worst
+        } else {
+            worst / gold.abs()
+        };
+        max_rel_error = if rel.is_nan() {
+            f64::NAN
+        } else {
+            max_rel_error.max(rel)
+        };
     }
     // Dot: every term carries the element error, and summing n terms with
     // chains of at most `dot_chain` sequential additions (then a tree) costs at
     // most (chain + log2 n + 2) roundings of the running magnitude.
     let gold_dot = gold_a * gold_b * n as f64;
     let tree_depth = (n as f64).log2().ceil();
-    let dot_rel_error_bound = 2.0 * rel_error_bound + (raw.dot_chain as f64 + tree_depth + 2.0) * eps;
+    let dot_rel_error_bound =
+        2.0 * rel_error_bound + (raw.dot_chain as f64 + tree_depth + 2.0) * eps;
     let dot_rel_error = ((raw.dot - gold_dot) / gold_dot).abs();
     let verified = max_rel_error <= rel_error_bound && dot_rel_error <= dot_rel_error_bound;
     StreamResult {
@@ -237,7 +253,8 @@ fn replay(float: Float, num_times: usize) -> [f64; 3] {
 }
 
 /// BabelStream's CSV header (`--csv`).
-pub const CSV_HEADER: &str = "function,num_times,n_elements,sizeof,max_mbytes_per_sec,min_runtime,max_runtime,avg_runtime";
+pub const CSV_HEADER: &str =
+    "function,num_times,n_elements,sizeof,max_mbytes_per_sec,min_runtime,max_runtime,avg_runtime";
 
 impl StreamResult {
     /// BabelStream's CSV rows, one per kernel (no header).
@@ -298,7 +315,10 @@ mod tests {
     #[test]
     fn csv_has_babelstreams_columns() {
         let r = evaluate(Float::F32, 10, 2, &raw(Float::F32, 10, 2, 0.0));
-        assert_eq!(CSV_HEADER.split(',').count(), r.csv_rows()[0].split(',').count());
+        assert_eq!(
+            CSV_HEADER.split(',').count(),
+            r.csv_rows()[0].split(',').count()
+        );
         assert!(r.csv_rows()[4].starts_with("Dot,2,10,4,"));
     }
 }

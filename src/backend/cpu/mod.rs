@@ -1,6 +1,7 @@
 //! The CPU backend: rayon worker threads, and the reference for every other backend.
 
 mod pi;
+mod rng;
 mod simd;
 mod stream;
 mod sysinfo;
@@ -13,6 +14,7 @@ use crate::backend::Backend;
 use crate::device::{DeviceInfo, DeviceType};
 use crate::dtype::{Float, FloatVec};
 use crate::error::{BackendKind, Error, Result};
+use crate::workloads::rng::{RngSlice, RngSpec};
 use crate::workloads::stream::StreamRaw;
 
 /// The CPU as a compute device: a pool of rayon workers of a chosen size.
@@ -107,5 +109,10 @@ impl Backend for CpuDevice {
             Float::F32 => stream::run::<f32>(n, times, FloatVec::F32),
             Float::F64 => stream::run::<f64>(n, times, FloatVec::F64),
         }))
+    }
+
+    fn rng_fill(&self, spec: &RngSpec, first: u64, out: RngSlice<'_>) -> Result<()> {
+        self.pool.install(|| rng::fill(spec, first, out));
+        Ok(())
     }
 }

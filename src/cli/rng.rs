@@ -1,0 +1,157 @@
+//! `gpucalc rng N`: random numbers to a `.npy` file, to stdout as raw bytes, or
+//! nowhere (to measure the generator).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::Args;
+use serde_json::json;
+
+use super::output::{si, LazyProgress};
+use super::{install_ctrlc, number, Globals, EXIT_INTERRUPTED};
+use crate::control::RunControl;
+use crate::error::human_bytes;
+use crate::workloads::rng::{Dist, RngSpec, RngType};
+use crate::workloads::rng_out::{rng_write, RngSink};
+
+#[derive(Debug, Args)]
+pub(crate) struct RngArgs {
+    /// Number of elements: 1000000, 1e9, 2^30, ...
+    #[arg(value_parser = number::parse_count, allow_negative_numbers = true)]
+    count: u64,
+
+    /// Distribution: uniform on [0, 1), normal (Box–Muller) or raw Philox words.
+    #[arg(long, default_value = "uniform", value_parser = parse_dist)]
+    dist: Dist,
+
+    /// Element type: f32, f64 or u32 [default: f64, or u32 for raw].
+    #[arg(long, value_parser = parse_dtype)]
+    dtype: Option<RngType>,
+
+    /// Seed of the Philox stream.
+    #[arg(long, default_value_t = 0, value_parser = number::parse_whole)]
+    seed: u64,
+
+    /// Start at element K of the sequence (pieces with different offsets concatenate).
+    #[arg(long, default_value_t = 0, value_parser = number::parse_whole)]
+    offset: u64,
+
+    /// Output: a .npy file, or `-` for raw little-endian bytes on stdout.
+    /// Without it the numbers are generated and discarded (a measurement).
+    #[arg(short = 'o', long)]
+    output: Option<PathBuf>,
+}
+
+fn parse_dist(s: &str) -> Result<Dist, String> {
+    s.parse().map_err(|e: crate::Error| e.to_string())
+}
+
+fn parse_dtype(s: &str) -> Result<RngType, String> {
+    s.parse().map_err(|e: crate::Error| e.to_string())
+}
+
+pub(crate) fn run(globals: &Globals, args: &RngArgs) -> Result<u8> {
+    let dtype = args
+        .dtype
+        .unwrap_or_else(|| RngSpec::default_dtype(args.dist));
+    let spec = RngSpec::new(args.dist, dtype, args.seed)?;
+    let to_stdout = args.output.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    if to_stdout && globals.json {
+        bail!("-o - writes the numbers to stdout, so --json cannot go there too");
+    }
+    if let Some(path) = args.output.as_deref().filter(|_| !to_stdout) {
+        if path.extension().is_none_or(|e| e != "npy") {
+            bail!(
+                "{}: the output file must end in .npy (or use -o - for raw bytes)",
+                path.display()
+            );
+        }
+    }
+    let device = globals.open_device()?;
+    let cancel = install_ctrlc()?;
+    let progress = LazyProgress::new("elements");
+    let report = |done: u64, total: u64| progress.update(done, total);
+    let control = RunControl {
+        cancel: Some(cancel),
+        progress: Some(&report),
+    };
+    let mut stdout = std::io::stdout().lock();
+    let sink = match &args.output {
+        Some(_) if to_stdout => RngSink::Bytes(&mut stdout),
+        Some(path) => RngSink::Npy(path),
+        None => RngSink::Discard,
+    };
+    let result = rng_write(&device, &spec, args.offset, args.count, sink, &control)?;
+    progress.finish();
+    if to_stdout {
+        return Ok(
+            if result.partial && result.elements < result.requested && control.cancelled() {
+                EXIT_INTERRUPTED
+            } else {
+                0
+            },
+        );
+    }
+    let info = device.info();
+    let output = args.output.as_ref().map(|p| p.display().to_string());
+    let generate_rate = result.bytes as f64 / result.generate_s.max(1e-9);
+    if globals.json {
+        let value = json!({
+            "workload": "rng",
+            "device": info,
+            "dist": spec.dist,
+            "dtype": spec.dtype,
+            "seed": spec.seed,
+            "offset": args.offset,
+            "output": output,
+            "elements": result.elements,
+            "requested": result.requested,
+            "bytes": result.bytes,
+            "wall_time_s": result.elapsed.as_secs_f64(),
+            "generate_time_s": result.generate_s,
+            "generate_bytes_per_second": generate_rate,
+            "elements_per_second": result.elements as f64 / result.generate_s.max(1e-9),
+            "mean": result.mean,
+            "std_dev": result.std_dev,
+            "min": result.min,
+            "max": result.max,
+            "partial": result.partial,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        if result.partial {
+            println!(
+                "PARTIAL: interrupted after {} of {} elements; no file was written",
+                result.elements, result.requested
+            );
+        }
+        println!(
+            "generated    {} {} {} elements ({}), seed {}, offset {}",
+            result.elements,
+            spec.dist,
+            spec.dtype,
+            human_bytes(result.bytes),
+            spec.seed,
+            args.offset
+        );
+        println!("device       {} ({})", info.spec, info.name);
+        println!(
+            "output       {}",
+            output
+                .as_deref()
+                .unwrap_or("none (generated and discarded)")
+        );
+        println!(
+            "moments      mean {:.6}, std. dev. {:.6}, min {:.6}, max {:.6}",
+            result.mean, result.std_dev, result.min, result.max
+        );
+        println!("wall time    {:.3} s", result.elapsed.as_secs_f64());
+        println!(
+            "generation   {:.3} s, {}B/s, {}elements/s",
+            result.generate_s,
+            si(generate_rate),
+            si(result.elements as f64 / result.generate_s.max(1e-9))
+        );
+    }
+    Ok(if result.partial { EXIT_INTERRUPTED } else { 0 })
+}

@@ -1,0 +1,419 @@
+//! `rng`: random numbers from the Philox stream, as NumPy arrays or raw bytes.
+//!
+//! Element `k` of a request with offset `K` is element `K + k` of the
+//! distribution's sequence, so pieces generated with different offsets
+//! concatenate to the whole. Per element:
+//!
+//! - `raw` (u32): stream word `k`.
+//! - `uniform` f32: word `k` as `(w >> 8) * 2^-24`.
+//! - `uniform` f64: words `2k, 2k+1` as `(((w0 << 32) | w1) >> 11) * 2^-53`.
+//! - `normal`: Box–Muller on the uniform pair `(u1, u2)` = uniform elements
+//!   `2p, 2p+1` of the same type, `p = k / 2`: `r = sqrt(-2 ln(1 - u1))`,
+//!   `t = 2 pi u2`, element `2p` is `r cos t` and `2p+1` is `r sin t`,
+//!   computed in the element type.
+//!
+//! `raw` and `uniform` are bit-identical on every backend. `normal` uses each
+//! device's `log`, `sqrt`, `sin` and `cos`, so backends agree within
+//! [`NORMAL_ULP_BOUND`] ulps (of the larger magnitude) instead.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::philox::{stream_block, uniform_f32, uniform_f64};
+
+/// How far two backends' `normal` values may differ, in ulps of the larger.
+pub const NORMAL_ULP_BOUND: u32 = 16;
+
+/// The distribution drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Dist {
+    /// Uniform on `[0, 1)`.
+    #[default]
+    Uniform,
+    /// Standard normal, by Box–Muller.
+    Normal,
+    /// The raw Philox stream words.
+    Raw,
+}
+
+/// The element type of the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RngType {
+    /// 32-bit float.
+    F32,
+    /// 64-bit float.
+    F64,
+    /// 32-bit unsigned integer (raw words only).
+    U32,
+}
+
+impl RngType {
+    /// Bytes per element.
+    pub const fn size(self) -> usize {
+        match self {
+            RngType::F32 | RngType::U32 => 4,
+            RngType::F64 => 8,
+        }
+    }
+
+    /// Elements each Philox block (4 words) yields.
+    pub(crate) const fn per_block(self, dist: Dist) -> u64 {
+        match (dist, self) {
+            (_, RngType::F64) => 2,
+            _ => 4,
+        }
+    }
+}
+
+impl FromStr for Dist {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Dist, Error> {
+        match s {
+            "uniform" => Ok(Dist::Uniform),
+            "normal" | "gaussian" => Ok(Dist::Normal),
+            "raw" => Ok(Dist::Raw),
+            _ => Err(Error::InvalidArgument(format!(
+                "unknown distribution `{s}`: expected uniform, normal or raw"
+            ))),
+        }
+    }
+}
+
+impl FromStr for RngType {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<RngType, Error> {
+        match s {
+            "f32" | "float32" => Ok(RngType::F32),
+            "f64" | "float64" => Ok(RngType::F64),
+            "u32" | "uint32" => Ok(RngType::U32),
+            _ => Err(Error::InvalidArgument(format!(
+                "unknown dtype `{s}`: expected f32, f64 or u32"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for Dist {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Dist::Uniform => "uniform",
+            Dist::Normal => "normal",
+            Dist::Raw => "raw",
+        })
+    }
+}
+
+impl fmt::Display for RngType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RngType::F32 => "f32",
+            RngType::F64 => "f64",
+            RngType::U32 => "u32",
+        })
+    }
+}
+
+/// What to draw: a distribution, an element type and the stream's seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RngSpec {
+    /// The distribution.
+    pub dist: Dist,
+    /// The element type.
+    pub dtype: RngType,
+    /// The seed of the Philox stream.
+    pub seed: u64,
+}
+
+impl RngSpec {
+    /// A validated spec: `raw` needs `u32`; `uniform` and `normal` need a float type.
+    pub fn new(dist: Dist, dtype: RngType, seed: u64) -> Result<RngSpec> {
+        match (dist, dtype) {
+            (Dist::Raw, RngType::U32)
+            | (Dist::Uniform | Dist::Normal, RngType::F32 | RngType::F64) => {
+                Ok(RngSpec { dist, dtype, seed })
+            }
+            (Dist::Raw, _) => Err(Error::InvalidArgument(
+                "--dist raw gives u32 words: use --dtype u32".into(),
+            )),
+            (_, RngType::U32) => Err(Error::InvalidArgument(format!(
+                "--dist {dist} gives floats: use --dtype f32 or f64 (u32 is for --dist raw)"
+            ))),
+        }
+    }
+
+    /// The element type a distribution gives by default: u32 for raw, else f64.
+    pub fn default_dtype(dist: Dist) -> RngType {
+        match dist {
+            Dist::Raw => RngType::U32,
+            _ => RngType::F64,
+        }
+    }
+}
+
+/// A mutable host slice of one of the element types.
+#[derive(Debug)]
+pub enum RngSlice<'a> {
+    /// `f32` elements.
+    F32(&'a mut [f32]),
+    /// `f64` elements.
+    F64(&'a mut [f64]),
+    /// `u32` elements.
+    U32(&'a mut [u32]),
+}
+
+impl RngSlice<'_> {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            RngSlice::F32(s) => s.len(),
+            RngSlice::F64(s) => s.len(),
+            RngSlice::U32(s) => s.len(),
+        }
+    }
+
+    /// True when there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> RngType {
+        match self {
+            RngSlice::F32(_) => RngType::F32,
+            RngSlice::F64(_) => RngType::F64,
+            RngSlice::U32(_) => RngType::U32,
+        }
+    }
+}
+
+/// An owned host array of one of the element types.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RngVec {
+    /// `f32` elements.
+    F32(Vec<f32>),
+    /// `f64` elements.
+    F64(Vec<f64>),
+    /// `u32` elements.
+    U32(Vec<u32>),
+}
+
+impl RngVec {
+    /// `n` zeros of `dtype`.
+    pub fn zeros(dtype: RngType, n: usize) -> RngVec {
+        match dtype {
+            RngType::F32 => RngVec::F32(vec![0.0; n]),
+            RngType::F64 => RngVec::F64(vec![0.0; n]),
+            RngType::U32 => RngVec::U32(vec![0; n]),
+        }
+    }
+
+    /// The whole array as a mutable slice.
+    pub fn as_slice_mut(&mut self) -> RngSlice<'_> {
+        match self {
+            RngVec::F32(v) => RngSlice::F32(v),
+            RngVec::F64(v) => RngSlice::F64(v),
+            RngVec::U32(v) => RngSlice::U32(v),
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            RngVec::F32(v) => v.len(),
+            RngVec::F64(v) => v.len(),
+            RngVec::U32(v) => v.len(),
+        }
+    }
+
+    /// True when there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Element `i` widened to `f64` (exactly).
+    pub fn get_f64(&self, i: usize) -> f64 {
+        match self {
+            RngVec::F32(v) => f64::from(v[i]),
+            RngVec::F64(v) => v[i],
+            RngVec::U32(v) => f64::from(v[i]),
+        }
+    }
+
+    /// The first `n` elements' little-endian bytes, as NumPy stores them.
+    pub fn le_bytes(&self, n: usize) -> Vec<u8> {
+        match self {
+            RngVec::F32(v) => v[..n].iter().flat_map(|x| x.to_le_bytes()).collect(),
+            RngVec::F64(v) => v[..n].iter().flat_map(|x| x.to_le_bytes()).collect(),
+            RngVec::U32(v) => v[..n].iter().flat_map(|x| x.to_le_bytes()).collect(),
+        }
+    }
+}
+
+/// Fills `out` with elements `first .. first + out.len()` of `spec`'s sequence on `device`.
+///
+/// ```
+/// use gpucalc::rng::{rng_fill, Dist, RngSlice, RngSpec, RngType};
+/// use gpucalc::{Device, DeviceSpec};
+///
+/// let device = Device::select(&DeviceSpec::Cpu)?;
+/// let spec = RngSpec::new(Dist::Uniform, RngType::F32, 42)?;
+/// let mut whole = vec![0f32; 100];
+/// rng_fill(&device, &spec, 0, RngSlice::F32(&mut whole))?;
+/// // Any split concatenates to the whole.
+/// let mut tail = vec![0f32; 30];
+/// rng_fill(&device, &spec, 70, RngSlice::F32(&mut tail))?;
+/// assert_eq!(&whole[70..], &tail[..]);
+/// # Ok::<(), gpucalc::Error>(())
+/// ```
+pub fn rng_fill(device: &Device, spec: &RngSpec, first: u64, out: RngSlice<'_>) -> Result<()> {
+    let spec = RngSpec::new(spec.dist, spec.dtype, spec.seed)?;
+    if out.dtype() != spec.dtype {
+        return Err(Error::InvalidArgument(format!(
+            "rng_fill: a {} slice for {} elements",
+            out.dtype(),
+            spec.dtype
+        )));
+    }
+    let end = first
+        .checked_add(out.len() as u64)
+        .filter(|&e| e <= max_elements(&spec));
+    if end.is_none() {
+        return Err(Error::InvalidArgument(format!(
+            "elements {first} .. {first} + {} lie past the end of the stream (2^64 words)",
+            out.len()
+        )));
+    }
+    if out.is_empty() {
+        return Ok(());
+    }
+    device.backend().rng_fill(&spec, first, out)
+}
+
+/// How many elements of `spec`'s sequence exist before block indices pass 2^62
+/// (the stream has 2^64 words; block counts stay well inside a u64).
+pub fn max_elements(spec: &RngSpec) -> u64 {
+    (1u64 << 62).saturating_mul(spec.dtype.per_block(spec.dist))
+}
+
+/// Generates elements `first .. first + n` of `spec`'s sequence into a new array.
+pub fn rng_generate(device: &Device, spec: &RngSpec, first: u64, n: usize) -> Result<RngVec> {
+    let mut out = RngVec::zeros(spec.dtype, n);
+    rng_fill(device, spec, first, out.as_slice_mut())?;
+    Ok(out)
+}
+
+/// Box–Muller in `f32`: the pair of normals from uniforms `(u1, u2)`.
+#[inline]
+pub fn box_muller_f32(u1: f32, u2: f32) -> (f32, f32) {
+    let r = (-2.0f32 * (1.0f32 - u1).ln()).sqrt();
+    let t = std::f32::consts::TAU * u2;
+    (r * t.cos(), r * t.sin())
+}
+
+/// Box–Muller in `f64`: the pair of normals from uniforms `(u1, u2)`.
+#[inline]
+pub fn box_muller_f64(u1: f64, u2: f64) -> (f64, f64) {
+    let r = (-2.0f64 * (1.0f64 - u1).ln()).sqrt();
+    let t = std::f64::consts::TAU * u2;
+    (r * t.cos(), r * t.sin())
+}
+
+/// The elements one Philox block yields, by the rules in the module docs.
+#[inline(always)]
+pub(crate) fn block_u32(w: [u32; 4]) -> [u32; 4] {
+    w
+}
+
+/// Uniform f32 elements of one block.
+#[inline(always)]
+pub(crate) fn block_uniform_f32(w: [u32; 4]) -> [f32; 4] {
+    w.map(uniform_f32)
+}
+
+/// Uniform f64 elements of one block.
+#[inline(always)]
+pub(crate) fn block_uniform_f64(w: [u32; 4]) -> [f64; 2] {
+    [uniform_f64(w[0], w[1]), uniform_f64(w[2], w[3])]
+}
+
+/// Normal f32 elements of one block.
+#[inline(always)]
+pub(crate) fn block_normal_f32(w: [u32; 4]) -> [f32; 4] {
+    let [u0, u1, u2, u3] = w.map(uniform_f32);
+    let (a, b) = box_muller_f32(u0, u1);
+    let (c, d) = box_muller_f32(u2, u3);
+    [a, b, c, d]
+}
+
+/// Normal f64 elements of one block.
+#[inline(always)]
+pub(crate) fn block_normal_f64(w: [u32; 4]) -> [f64; 2] {
+    let (a, b) = box_muller_f64(uniform_f64(w[0], w[1]), uniform_f64(w[2], w[3]));
+    [a, b]
+}
+
+/// Element `index` of the sequence `spec` describes, computed one at a time
+/// with nothing shared with the fast paths: the reference in tests. Integers
+/// and f32 values are returned widened to f64 (exactly).
+pub fn rng_reference(spec: &RngSpec, index: u64) -> f64 {
+    let per = spec.dtype.per_block(spec.dist);
+    let w = stream_block(spec.seed, index / per);
+    let i = (index % per) as usize;
+    match (spec.dist, spec.dtype) {
+        (Dist::Raw, _) => f64::from(block_u32(w)[i]),
+        (Dist::Uniform, RngType::F64) => block_uniform_f64(w)[i],
+        (Dist::Uniform, _) => f64::from(block_uniform_f32(w)[i]),
+        (Dist::Normal, RngType::F64) => block_normal_f64(w)[i],
+        (Dist::Normal, _) => f64::from(block_normal_f32(w)[i]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::philox::stream_word;
+
+    #[test]
+    fn element_layout_follows_the_docs() {
+        let seed = 77;
+        let raw = RngSpec::new(Dist::Raw, RngType::U32, seed).unwrap();
+        let u32s = RngSpec::new(Dist::Uniform, RngType::F32, seed).unwrap();
+        let u64s = RngSpec::new(Dist::Uniform, RngType::F64, seed).unwrap();
+        for k in 0..40u64 {
+            assert_eq!(rng_reference(&raw, k), f64::from(stream_word(seed, k)));
+            assert_eq!(
+                rng_reference(&u32s, k),
+                f64::from(uniform_f32(stream_word(seed, k)))
+            );
+            let (w0, w1) = (stream_word(seed, 2 * k), stream_word(seed, 2 * k + 1));
+            assert_eq!(rng_reference(&u64s, k), uniform_f64(w0, w1));
+        }
+        let n64 = RngSpec::new(Dist::Normal, RngType::F64, seed).unwrap();
+        let (a, b) = box_muller_f64(rng_reference(&u64s, 6), rng_reference(&u64s, 7));
+        assert_eq!((rng_reference(&n64, 6), rng_reference(&n64, 7)), (a, b));
+    }
+
+    #[test]
+    fn invalid_combinations_are_refused() {
+        assert!(RngSpec::new(Dist::Raw, RngType::F32, 0).is_err());
+        assert!(RngSpec::new(Dist::Normal, RngType::U32, 0).is_err());
+        assert!("poisson".parse::<Dist>().is_err());
+    }
+
+    #[test]
+    fn normal_moments_are_standard() {
+        let spec = RngSpec::new(Dist::Normal, RngType::F64, 1).unwrap();
+        let n = 200_000;
+        let xs: Vec<f64> = (0..n).map(|k| rng_reference(&spec, k)).collect();
+        let mean = xs.iter().sum::<f64>() / n as f64;
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+        assert!(mean.abs() < 0.01, "mean {mean}");
+        assert!((var - 1.0).abs() < 0.01, "variance {var}");
+    }
+}

@@ -1,0 +1,285 @@
+//! Generating long `rng` sequences in chunks into a `.npy` file, a byte stream or
+//! nowhere (to measure), with progress, cancellation and running statistics.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::control::RunControl;
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::npy::NpyOut;
+use crate::workloads::rng::{max_elements, rng_fill, RngSpec, RngType, RngVec};
+
+/// Elements generated per chunk: bounded memory whatever the total.
+pub const CHUNK_ELEMENTS: usize = 1 << 24;
+
+/// Where generated elements go.
+pub enum RngSink<'a> {
+    /// A `.npy` file, written whole or not at all.
+    Npy(&'a Path),
+    /// Raw little-endian bytes (e.g. stdout, for statistical test suites).
+    Bytes(&'a mut dyn Write),
+    /// Nowhere: measure generation alone.
+    Discard,
+}
+
+/// What an `rng` run produced.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct RngReport {
+    /// Elements produced (fewer than asked if cancelled, or if the reader
+    /// of a byte stream went away).
+    pub elements: u64,
+    /// Elements asked for.
+    pub requested: u64,
+    /// Bytes of element data produced.
+    pub bytes: u64,
+    /// Wall time, seconds, including output.
+    #[serde(rename = "wall_time_s", serialize_with = "secs")]
+    pub elapsed: Duration,
+    /// Seconds spent generating (excluding output).
+    pub generate_s: f64,
+    /// Mean of the elements.
+    pub mean: f64,
+    /// Standard deviation of the elements.
+    pub std_dev: f64,
+    /// Smallest element.
+    pub min: f64,
+    /// Largest element.
+    pub max: f64,
+    /// True when stopped early.
+    pub partial: bool,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// Running count, mean, sum of squared deviations, min and max, merged with
+/// Chan et al.'s pairwise update so chunks can be summarised in parallel.
+#[derive(Debug, Clone, Copy)]
+struct Moments {
+    n: f64,
+    mean: f64,
+    m2: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Moments {
+    const EMPTY: Moments = Moments {
+        n: 0.0,
+        mean: 0.0,
+        m2: 0.0,
+        min: f64::INFINITY,
+        max: f64::NEG_INFINITY,
+    };
+
+    /// Two passes over a cache-sized piece.
+    fn of<T: Copy + Into<f64>>(values: &[T]) -> Moments {
+        if values.is_empty() {
+            return Moments::EMPTY;
+        }
+        let (mut sum, mut min, mut max) = (0.0, f64::INFINITY, f64::NEG_INFINITY);
+        for &v in values {
+            let x: f64 = v.into();
+            sum += x;
+            min = min.min(x);
+            max = max.max(x);
+        }
+        let n = values.len() as f64;
+        let mean = sum / n;
+        let m2 = values.iter().map(|&v| (v.into() - mean).powi(2)).sum();
+        Moments {
+            n,
+            mean,
+            m2,
+            min,
+            max,
+        }
+    }
+
+    fn merge(self, other: Moments) -> Moments {
+        if self.n == 0.0 {
+            return other;
+        }
+        if other.n == 0.0 {
+            return self;
+        }
+        let n = self.n + other.n;
+        let delta = other.mean - self.mean;
+        Moments {
+            n,
+            mean: self.mean + delta * other.n / n,
+            m2: self.m2 + other.m2 + delta * delta * self.n * other.n / n,
+            min: self.min.min(other.min),
+            max: self.max.max(other.max),
+        }
+    }
+
+    fn of_parallel<T: Copy + Into<f64> + Sync>(values: &[T]) -> Moments {
+        use rayon::prelude::*;
+        values
+            .par_chunks(1 << 14)
+            .map(Moments::of)
+            .reduce(|| Moments::EMPTY, Moments::merge)
+    }
+
+    fn add_chunk(&mut self, values: &RngVec, len: usize) {
+        let chunk = match values {
+            RngVec::F32(v) => Moments::of_parallel(&v[..len]),
+            RngVec::F64(v) => Moments::of_parallel(&v[..len]),
+            RngVec::U32(v) => Moments::of_parallel(&v[..len]),
+        };
+        *self = self.merge(chunk);
+    }
+}
+
+/// Generates elements `first .. first + n` of `spec`'s sequence into `sink`.
+pub fn rng_write(
+    device: &Device,
+    spec: &RngSpec,
+    first: u64,
+    n: u64,
+    sink: RngSink<'_>,
+    control: &RunControl,
+) -> Result<RngReport> {
+    if first
+        .checked_add(n)
+        .is_none_or(|end| end > max_elements(spec))
+    {
+        return Err(Error::InvalidArgument(format!(
+            "--offset {first} plus {n} elements passes the end of the stream"
+        )));
+    }
+    let start = Instant::now();
+    let chunk = CHUNK_ELEMENTS
+        .min(usize::try_from(n).unwrap_or(usize::MAX))
+        .max(1);
+    let mut buffer = RngVec::zeros(spec.dtype, chunk);
+    let mut npy = match &sink {
+        RngSink::Npy(path) => Some(open_npy(path, spec.dtype, n)?),
+        _ => None,
+    };
+    let mut bytes_out = match sink {
+        RngSink::Bytes(w) => Some(w),
+        _ => None,
+    };
+    let (mut done, mut generate_s, mut moments) = (0u64, 0.0, Moments::EMPTY);
+    let mut reader_gone = false;
+    while done < n && !control.cancelled() && !reader_gone {
+        let len = chunk.min((n - done) as usize);
+        let t = Instant::now();
+        match &mut buffer {
+            RngVec::F32(v) => rng_fill(
+                device,
+                spec,
+                first + done,
+                crate::rng::RngSlice::F32(&mut v[..len]),
+            )?,
+            RngVec::F64(v) => rng_fill(
+                device,
+                spec,
+                first + done,
+                crate::rng::RngSlice::F64(&mut v[..len]),
+            )?,
+            RngVec::U32(v) => rng_fill(
+                device,
+                spec,
+                first + done,
+                crate::rng::RngSlice::U32(&mut v[..len]),
+            )?,
+        }
+        generate_s += t.elapsed().as_secs_f64();
+        if let Some(out) = npy.as_mut() {
+            out.push(&buffer, len)?;
+        }
+        if let Some(w) = bytes_out.as_mut() {
+            match w.write_all(&buffer.le_bytes(len)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => reader_gone = true,
+                Err(source) => {
+                    return Err(Error::Io {
+                        path: "standard output".into(),
+                        source,
+                    })
+                }
+            }
+        }
+        moments.add_chunk(&buffer, len);
+        if !reader_gone {
+            done += len as u64;
+        }
+        control.report(done, n);
+    }
+    if let Some(w) = bytes_out.as_mut() {
+        if let Err(e) = w.flush() {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                return Err(Error::Io {
+                    path: "standard output".into(),
+                    source: e,
+                });
+            }
+        }
+    }
+    let partial = done < n;
+    if let Some(out) = npy {
+        if partial {
+            // Dropping the writer removes the temporary file; the target is untouched.
+            drop(out);
+        } else {
+            out.commit()?;
+        }
+    }
+    Ok(RngReport {
+        elements: done,
+        requested: n,
+        bytes: done * spec.dtype.size() as u64,
+        elapsed: start.elapsed(),
+        generate_s,
+        mean: moments.mean,
+        std_dev: (moments.m2 / moments.n.max(1.0)).sqrt(),
+        min: moments.min,
+        max: moments.max,
+        partial,
+    })
+}
+
+/// A `.npy` writer of the spec's element type.
+enum AnyNpy {
+    F32(NpyOut<f32>),
+    F64(NpyOut<f64>),
+    U32(NpyOut<u32>),
+}
+
+fn open_npy(path: &Path, dtype: RngType, n: u64) -> Result<AnyNpy> {
+    Ok(match dtype {
+        RngType::F32 => AnyNpy::F32(NpyOut::create(path, &[n])?),
+        RngType::F64 => AnyNpy::F64(NpyOut::create(path, &[n])?),
+        RngType::U32 => AnyNpy::U32(NpyOut::create(path, &[n])?),
+    })
+}
+
+impl AnyNpy {
+    fn push(&mut self, values: &RngVec, len: usize) -> Result<()> {
+        match (self, values) {
+            (AnyNpy::F32(o), RngVec::F32(v)) => o.push(&v[..len]),
+            (AnyNpy::F64(o), RngVec::F64(v)) => o.push(&v[..len]),
+            (AnyNpy::U32(o), RngVec::U32(v)) => o.push(&v[..len]),
+            _ => Err(Error::InvalidArgument(
+                "rng: buffer and file types differ".into(),
+            )),
+        }
+    }
+
+    fn commit(self) -> Result<()> {
+        match self {
+            AnyNpy::F32(o) => o.commit(),
+            AnyNpy::F64(o) => o.commit(),
+            AnyNpy::U32(o) => o.commit(),
+        }
+    }
+}

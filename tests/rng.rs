@@ -1,0 +1,139 @@
+//! `rng` on the CPU: every element equals the one-at-a-time reference, pieces
+//! concatenate, and files load as NumPy would.
+
+use std::process::Command;
+
+use gpucalc::npy::read_npy;
+use gpucalc::rng::{rng_generate, rng_reference, Dist, RngSpec, RngType, RngVec};
+use gpucalc::{Device, DeviceSpec};
+
+fn specs(seed: u64) -> Vec<RngSpec> {
+    [
+        (Dist::Raw, RngType::U32),
+        (Dist::Uniform, RngType::F32),
+        (Dist::Uniform, RngType::F64),
+        (Dist::Normal, RngType::F32),
+        (Dist::Normal, RngType::F64),
+    ]
+    .into_iter()
+    .map(|(d, t)| RngSpec::new(d, t, seed).unwrap())
+    .collect()
+}
+
+#[test]
+fn every_element_equals_the_reference_at_any_offset() {
+    let device = Device::select(&DeviceSpec::Cpu).unwrap();
+    for seed in [0, 12345, u64::MAX - 1] {
+        for spec in specs(seed) {
+            for (first, n) in [
+                (0u64, 1usize),
+                (1, 3),
+                (3, 130),
+                (0, 1000),
+                (7, 70_001),
+                ((1 << 34) - 5, 50),
+            ] {
+                let got = rng_generate(&device, &spec, first, n).unwrap();
+                for i in 0..n {
+                    let want = rng_reference(&spec, first + i as u64);
+                    assert_eq!(
+                        got.get_f64(i).to_bits(),
+                        want.to_bits(),
+                        "{spec:?} first {first} i {i}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn pieces_concatenate_to_the_whole() {
+    let device = Device::select(&DeviceSpec::Cpu).unwrap();
+    for spec in specs(9) {
+        let whole = rng_generate(&device, &spec, 0, 300_001).unwrap();
+        let a = rng_generate(&device, &spec, 0, 100_003).unwrap();
+        let b = rng_generate(&device, &spec, 100_003, 199_998).unwrap();
+        let mut joined = a.le_bytes(a.len());
+        joined.extend(b.le_bytes(b.len()));
+        assert_eq!(whole.le_bytes(whole.len()), joined, "{spec:?}");
+    }
+}
+
+#[test]
+fn cli_writes_npy_files_and_raw_bytes_that_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("u.npy");
+    let gpucalc = env!("CARGO_BIN_EXE_gpucalc");
+    let out = Command::new(gpucalc)
+        .args([
+            "--device", "cpu", "rng", "100_001", "--dtype", "f32", "--seed", "3", "--offset", "17",
+            "-o",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = read_npy::<f32>(&path).unwrap();
+    assert_eq!(file.shape, vec![100_001]);
+
+    let raw = Command::new(gpucalc)
+        .args([
+            "--device", "cpu", "rng", "100001", "--dtype", "f32", "--seed", "3", "--offset", "17",
+            "-o", "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(raw.status.success());
+    let bytes: Vec<u8> = file.data.iter().flat_map(|x| x.to_le_bytes()).collect();
+    assert_eq!(raw.stdout, bytes);
+    let spec = RngSpec::new(Dist::Uniform, RngType::F32, 3).unwrap();
+    assert_eq!(f64::from(file.data[0]), rng_reference(&spec, 17));
+    assert!(matches!(RngVec::zeros(RngType::F32, 1), RngVec::F32(_)));
+}
+
+#[test]
+fn cli_refuses_bad_requests_without_touching_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let keep = dir.path().join("keep.npy");
+    std::fs::write(&keep, b"precious").unwrap();
+    let gpucalc = env!("CARGO_BIN_EXE_gpucalc");
+    for args in [
+        &["rng", "10", "--dist", "raw", "--dtype", "f32"][..],
+        &["rng", "10", "--dist", "normal", "--dtype", "u32"][..],
+        &["rng", "10", "--dist", "poisson"][..],
+        &["rng", "0"][..],
+        &["rng", "10", "-o", "out.txt"][..],
+        &["rng", "10", "-o", "-", "--json"][..],
+        &[
+            "rng",
+            "10",
+            "--dist",
+            "raw",
+            "--offset",
+            "18446744073709551615",
+        ][..],
+    ] {
+        let out = Command::new(gpucalc)
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    }
+    // A write that fails (directory missing) leaves nothing behind.
+    let out = Command::new(gpucalc)
+        .args(["rng", "10", "-o"])
+        .arg(dir.path().join("missing/x.npy"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(std::fs::read(&keep).unwrap(), b"precious");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
