@@ -5,6 +5,7 @@
 //! turns that into a skip with the reason printed.
 #![cfg(feature = "opencl")]
 
+use std::io::Write;
 use std::process::{Command, Output};
 
 use gpucalc::{
@@ -31,7 +32,11 @@ fn opencl_devices() -> Option<Vec<DeviceInfo>> {
         .cloned()
         .unwrap_or_else(|| "no OpenCL device found".to_string());
     if std::env::var("GPUCALC_SKIP_OPENCL").as_deref() == Ok("1") {
-        eprintln!("skipping OpenCL test (GPUCALC_SKIP_OPENCL=1): {why}");
+        // Straight to stderr, past the test harness's capture, so the skip is seen.
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipping OpenCL test (GPUCALC_SKIP_OPENCL=1): {why}"
+        );
         return None;
     }
     panic!("{why}; install pocl-opencl-icd, or set GPUCALC_SKIP_OPENCL=1 to skip");

@@ -4,7 +4,8 @@
 //!
 //! - `platform`: every platform and device, numbered `opencl:0`, `opencl:1`, ...
 //! - `program`: the embedded OpenCL C sources, assembled and built once per device.
-//! - `device`: `OpenClDevice` and its `Backend` operations (`pi`).
+//! - `device`: `OpenClDevice`: context, queue, programs, buffers; the `Backend` impl.
+//! - `pi`: the `pi` kernel's launch, sized from the device.
 //! - `status`: OpenCL status codes and ocl errors as one-line `gpucalc::Error`s:
 //!   `Runtime` naming the call and the status, `OutOfMemory` for allocation failures.
 
@@ -13,6 +14,8 @@ crate::backend::disabled_backend!(OpenClDevice, OpenCl);
 
 #[cfg(feature = "opencl")]
 mod device;
+#[cfg(feature = "opencl")]
+mod pi;
 #[cfg(feature = "opencl")]
 mod platform;
 #[cfg(feature = "opencl")]
