@@ -129,6 +129,28 @@ pub fn read_npy<T: npyz::Deserialize>(path: &Path) -> Result<NpyArray<T>> {
     Ok(NpyArray { shape, data })
 }
 
+/// Reads an `.npy` file of `f32` or `f64` elements (little-endian), whichever it holds.
+pub fn read_npy_float(path: &Path) -> Result<(Vec<u64>, crate::dtype::FloatVec)> {
+    let file = File::open(path).map_err(|e| io_error(path, e))?;
+    let npy = npyz::NpyFile::new(BufReader::new(file)).map_err(|e| io_error(path, e))?;
+    let descr = npy.dtype().descr();
+    let descr = descr.trim_matches('\'');
+    match descr {
+        "<f4" => {
+            let a = read_npy::<f32>(path)?;
+            Ok((a.shape, crate::dtype::FloatVec::F32(a.data)))
+        }
+        "<f8" => {
+            let a = read_npy::<f64>(path)?;
+            Ok((a.shape, crate::dtype::FloatVec::F64(a.data)))
+        }
+        other => Err(Error::InvalidArgument(format!(
+            "{}: dtype {other} is not float32 or float64; convert with x.astype(numpy.float64)",
+            path.display()
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,8 +10,9 @@ pub(crate) mod cuda;
 pub(crate) mod opencl;
 
 use crate::device::DeviceInfo;
-use crate::dtype::Float;
+use crate::dtype::{Float, FloatVec};
 use crate::error::{Error, Result};
+use crate::workloads::map::{MapFn, MapTiming};
 use crate::workloads::rng::{RngSlice, RngSpec};
 use crate::workloads::stream::StreamRaw;
 
@@ -40,6 +41,13 @@ pub(crate) trait Backend: Send + Sync {
     fn rng_fill(&self, spec: &RngSpec, first: u64, out: RngSlice<'_>) -> Result<()> {
         let _ = (spec, first, out);
         Err(self.unsupported("rng"))
+    }
+
+    /// `output[i] = function(input[i])` (validated: same type and length);
+    /// inputs larger than device memory go through in chunks.
+    fn map(&self, function: MapFn, input: &FloatVec, output: &mut FloatVec) -> Result<MapTiming> {
+        let _ = (function, input, output);
+        Err(self.unsupported("map"))
     }
 
     /// The error for a workload this backend does not implement yet.

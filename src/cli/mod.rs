@@ -3,6 +3,7 @@
 //! `main.rs` only calls [`main`]; tests drive [`run`] with argument lists.
 
 mod devices;
+mod map;
 mod number;
 mod output;
 mod pi;
@@ -55,6 +56,8 @@ enum Command {
     Devices,
     /// Estimate pi by Monte Carlo over the reproducible Philox stream.
     Pi(pi::PiArgs),
+    /// An elementwise function (sqrt, exp, ...) over a generated or .npy array.
+    Map(map::MapArgs),
     /// Random numbers (uniform, normal, raw words) to a .npy file or stdout.
     Rng(rng::RngArgs),
     /// Device memory bandwidth: BabelStream's copy, mul, add, triad and dot.
@@ -123,6 +126,7 @@ where
         Command::Pi(args) => pi::run(&globals, &args),
         Command::Stream(args) => stream::run(&globals, &args),
         Command::Rng(args) => rng::run(&globals, &args),
+        Command::Map(args) => map::run(&globals, &args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

@@ -1,5 +1,6 @@
 //! The CPU backend: rayon worker threads, and the reference for every other backend.
 
+mod map;
 mod pi;
 mod rng;
 mod simd;
@@ -14,6 +15,7 @@ use crate::backend::Backend;
 use crate::device::{DeviceInfo, DeviceType};
 use crate::dtype::{Float, FloatVec};
 use crate::error::{BackendKind, Error, Result};
+use crate::workloads::map::{MapFn, MapTiming};
 use crate::workloads::rng::{RngSlice, RngSpec};
 use crate::workloads::stream::StreamRaw;
 
@@ -114,5 +116,9 @@ impl Backend for CpuDevice {
     fn rng_fill(&self, spec: &RngSpec, first: u64, out: RngSlice<'_>) -> Result<()> {
         self.pool.install(|| rng::fill(spec, first, out));
         Ok(())
+    }
+
+    fn map(&self, function: MapFn, input: &FloatVec, output: &mut FloatVec) -> Result<MapTiming> {
+        Ok(self.pool.install(|| map::map(function, input, output)))
     }
 }

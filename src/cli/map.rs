@@ -1,0 +1,191 @@
+//! `gpucalc map FUNC`: an elementwise function over a generated or loaded array.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use serde_json::json;
+
+use super::output::si;
+use super::{number, Globals, EXIT_VERIFY_FAILED};
+use crate::dtype::{Float, FloatVec};
+use crate::npy::{read_npy_float, write_npy};
+use crate::workloads::map::{map, MapFn};
+use crate::workloads::rng::{rng_generate, Dist, RngSpec, RngType, RngVec};
+
+/// How to make the input when no file is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Generate {
+    /// 0, 1, 2, ..., N-1 (the seeds' `range(N)`).
+    Range,
+    /// Uniform on [0, 1) from the Philox stream for `--seed`.
+    Uniform,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MapArgs {
+    /// The function: sqrt, exp, log, sin, cos, abs, square or reciprocal.
+    #[arg(value_parser = parse_fn)]
+    function: MapFn,
+
+    /// Number of generated elements (not with --input).
+    #[arg(value_parser = number::parse_count, allow_negative_numbers = true)]
+    count: Option<u64>,
+
+    /// Read the input array from this .npy file (float32 or float64, any shape).
+    #[arg(long, conflicts_with = "count")]
+    input: Option<PathBuf>,
+
+    /// Generated input: range (0..N) or uniform (seeded).
+    #[arg(long = "gen", value_enum, default_value = "range")]
+    generate: Generate,
+
+    /// Seed for `--gen uniform`.
+    #[arg(long, default_value_t = 0, value_parser = number::parse_whole)]
+    seed: u64,
+
+    /// Element type of generated input: f32 or f64 [default: f64].
+    #[arg(long, value_parser = parse_float)]
+    dtype: Option<Float>,
+
+    /// Write the result to this .npy file (same shape as the input).
+    #[arg(short = 'o', long)]
+    output: Option<PathBuf>,
+
+    /// Skip the check against the CPU path.
+    #[arg(long)]
+    no_verify: bool,
+}
+
+fn parse_fn(s: &str) -> Result<MapFn, String> {
+    s.parse().map_err(|e: crate::Error| e.to_string())
+}
+
+fn parse_float(s: &str) -> Result<Float, String> {
+    s.parse().map_err(|e: crate::Error| e.to_string())
+}
+
+/// The input array and its shape.
+fn input(args: &MapArgs) -> Result<(Vec<u64>, FloatVec)> {
+    if let Some(path) = &args.input {
+        let (shape, data) = read_npy_float(path)?;
+        if let Some(dtype) = args.dtype.filter(|&d| d != data.float()) {
+            bail!(
+                "{} holds {}, not {dtype}; drop --dtype or convert the file",
+                path.display(),
+                data.float()
+            );
+        }
+        return Ok((shape, data));
+    }
+    let Some(n) = args.count else {
+        bail!("give a number of elements (e.g. `map sqrt 1e8`) or --input FILE.npy");
+    };
+    let float = args.dtype.unwrap_or_default();
+    let host = crate::backend::cpu::describe().memory_bytes;
+    let needed = n.saturating_mul(2 * float.size() as u64);
+    if host > 0 && needed > host {
+        bail!(
+            "{n} elements need {} for input and output, but this machine has {}",
+            crate::human_bytes(needed),
+            crate::human_bytes(host)
+        );
+    }
+    let n = usize::try_from(n)?;
+    let data = match (args.generate, float) {
+        (Generate::Range, Float::F32) => FloatVec::F32((0..n).map(|i| i as f32).collect()),
+        (Generate::Range, Float::F64) => FloatVec::F64((0..n).map(|i| i as f64).collect()),
+        (Generate::Uniform, _) => {
+            let dtype = if float == Float::F32 {
+                RngType::F32
+            } else {
+                RngType::F64
+            };
+            let cpu = crate::Device::select(&crate::DeviceSpec::Cpu)?;
+            match rng_generate(&cpu, &RngSpec::new(Dist::Uniform, dtype, args.seed)?, 0, n)? {
+                RngVec::F32(v) => FloatVec::F32(v),
+                RngVec::F64(v) => FloatVec::F64(v),
+                RngVec::U32(_) => bail!("uniform generation gave integers"),
+            }
+        }
+    };
+    Ok((vec![n as u64], data))
+}
+
+pub(crate) fn run(globals: &Globals, args: &MapArgs) -> Result<u8> {
+    if let Some(path) = &args.output {
+        if path.extension().is_none_or(|e| e != "npy") {
+            bail!("{}: the output file must end in .npy", path.display());
+        }
+    }
+    let (shape, data) = input(args)?;
+    let device = globals.open_device()?;
+    let mut out = match data.float() {
+        Float::F32 => FloatVec::F32(vec![0.0; data.len()]),
+        Float::F64 => FloatVec::F64(vec![0.0; data.len()]),
+    };
+    let result = map(&device, args.function, &data, &mut out, !args.no_verify)?;
+    if let Some(path) = &args.output {
+        match &out {
+            FloatVec::F32(v) => write_npy(path, &shape, v),
+            FloatVec::F64(v) => write_npy(path, &shape, v),
+        }
+        .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let verification = match result.verified {
+        None => "skipped",
+        Some(true) => "passed",
+        Some(false) => "failed",
+    };
+    let info = device.info();
+    if globals.json {
+        let value = json!({
+            "workload": "map",
+            "device": info,
+            "function": result.function,
+            "dtype": data.float(),
+            "shape": shape,
+            "elements": result.elements,
+            "bytes": result.bytes,
+            "kernel_time_s": result.kernel_s,
+            "wall_time_s": result.total_s,
+            "kernel_bytes_per_second": result.kernel_bandwidth,
+            "elements_per_second": result.elements as f64 / result.kernel_s.max(1e-12),
+            "max_ulp": result.max_ulp,
+            "ulp_bound": result.ulp_bound,
+            "verification": verification,
+            "output": args.output.as_ref().map(|p| p.display().to_string()),
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        println!(
+            "function     {} over {} {} elements",
+            result.function,
+            result.elements,
+            data.float()
+        );
+        println!("device       {} ({})", info.spec, info.name);
+        println!(
+            "kernel time  {:.4} s, {}B/s (read + write), {}elements/s",
+            result.kernel_s,
+            si(result.kernel_bandwidth),
+            si(result.elements as f64 / result.kernel_s.max(1e-12))
+        );
+        println!("wall time    {:.4} s (with transfers)", result.total_s);
+        match result.max_ulp {
+            Some(ulp) => println!(
+                "verification {verification} (max {ulp} ulp from the CPU, bound {})",
+                result.ulp_bound
+            ),
+            None => println!("verification skipped"),
+        }
+        if let Some(path) = &args.output {
+            println!("output       {}", path.display());
+        }
+    }
+    Ok(if result.verified == Some(false) {
+        EXIT_VERIFY_FAILED
+    } else {
+        0
+    })
+}

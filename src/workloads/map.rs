@@ -1,0 +1,320 @@
+//! `map`: an elementwise function over an array, the seeds' `pool.map(sqrt, xs)`.
+//!
+//! Each backend uses its own math library, so results are checked against the
+//! CPU path within a per-function ulp bound ([`MapFn::ulp_bound`]): the
+//! OpenCL specification's accuracy for the function plus one ulp for the CPU's
+//! libm. `abs` and `square` are exact everywhere.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::device::Device;
+use crate::dtype::FloatVec;
+use crate::error::{Error, Result};
+
+/// The functions `map` applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MapFn {
+    /// Square root.
+    Sqrt,
+    /// `e^x`.
+    Exp,
+    /// Natural logarithm.
+    Log,
+    /// Sine (radians).
+    Sin,
+    /// Cosine (radians).
+    Cos,
+    /// Absolute value.
+    Abs,
+    /// `x * x`.
+    Square,
+    /// `1 / x`.
+    Reciprocal,
+}
+
+impl MapFn {
+    /// Every function, in a stable order.
+    pub const ALL: [MapFn; 8] = [
+        MapFn::Sqrt,
+        MapFn::Exp,
+        MapFn::Log,
+        MapFn::Sin,
+        MapFn::Cos,
+        MapFn::Abs,
+        MapFn::Square,
+        MapFn::Reciprocal,
+    ];
+
+    /// The name on the command line.
+    pub const fn name(self) -> &'static str {
+        match self {
+            MapFn::Sqrt => "sqrt",
+            MapFn::Exp => "exp",
+            MapFn::Log => "log",
+            MapFn::Sin => "sin",
+            MapFn::Cos => "cos",
+            MapFn::Abs => "abs",
+            MapFn::Square => "square",
+            MapFn::Reciprocal => "reciprocal",
+        }
+    }
+
+    /// How far a backend's result may lie from the CPU's, in ulps.
+    pub const fn ulp_bound(self) -> u64 {
+        match self {
+            MapFn::Abs | MapFn::Square => 0,
+            MapFn::Sqrt | MapFn::Exp | MapFn::Log | MapFn::Reciprocal => 4,
+            MapFn::Sin | MapFn::Cos => 5,
+        }
+    }
+
+    /// Index passed to the GPU kernels (`GC_MAP_*` in kernels/common/map.h).
+    pub const fn code(self) -> u32 {
+        self as u32
+    }
+
+    /// Applies the function in `f64` (the CPU path).
+    #[inline]
+    pub fn apply_f64(self, x: f64) -> f64 {
+        match self {
+            MapFn::Sqrt => x.sqrt(),
+            MapFn::Exp => x.exp(),
+            MapFn::Log => x.ln(),
+            MapFn::Sin => x.sin(),
+            MapFn::Cos => x.cos(),
+            MapFn::Abs => x.abs(),
+            MapFn::Square => x * x,
+            MapFn::Reciprocal => 1.0 / x,
+        }
+    }
+
+    /// Applies the function in `f32` (the CPU path).
+    #[inline]
+    pub fn apply_f32(self, x: f32) -> f32 {
+        match self {
+            MapFn::Sqrt => x.sqrt(),
+            MapFn::Exp => x.exp(),
+            MapFn::Log => x.ln(),
+            MapFn::Sin => x.sin(),
+            MapFn::Cos => x.cos(),
+            MapFn::Abs => x.abs(),
+            MapFn::Square => x * x,
+            MapFn::Reciprocal => 1.0 / x,
+        }
+    }
+}
+
+impl fmt::Display for MapFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for MapFn {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<MapFn> {
+        let lower = s.to_ascii_lowercase();
+        MapFn::ALL
+            .into_iter()
+            .find(|f| {
+                f.name() == lower
+                    || (lower == "ln" && *f == MapFn::Log)
+                    || (lower == "rcp" && *f == MapFn::Reciprocal)
+            })
+            .ok_or_else(|| {
+                let names: Vec<&str> = MapFn::ALL.iter().map(|f| f.name()).collect();
+                Error::InvalidArgument(format!(
+                    "unknown function `{s}`: expected one of {}",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
+/// Seconds a backend spent on a `map`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct MapTiming {
+    /// Time in the kernels alone (device-resident data).
+    pub kernel_s: f64,
+}
+
+/// The outcome of a `map`.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct MapResult {
+    /// The function.
+    pub function: MapFn,
+    /// Elements mapped.
+    pub elements: usize,
+    /// Bytes read plus bytes written.
+    pub bytes: u64,
+    /// Seconds in the kernels.
+    pub kernel_s: f64,
+    /// Seconds for the whole call, transfers included.
+    pub total_s: f64,
+    /// `bytes / kernel_s`.
+    pub kernel_bandwidth: f64,
+    /// Largest difference from the CPU path, in ulps (`None`: not checked).
+    pub max_ulp: Option<u64>,
+    /// The function's bound.
+    pub ulp_bound: u64,
+    /// Whether the check passed (`None`: not checked).
+    pub verified: Option<bool>,
+}
+
+/// Applies `function` to every element of `input` on `device`, writing `output`
+/// (same type and length).
+///
+/// ```
+/// use gpucalc::map::{map, MapFn};
+/// use gpucalc::{Device, DeviceSpec, FloatVec};
+///
+/// let device = Device::select(&DeviceSpec::Cpu)?;
+/// let input = FloatVec::F64((0..100).map(f64::from).collect());
+/// let mut output = FloatVec::F64(vec![0.0; 100]);
+/// let result = map(&device, MapFn::Sqrt, &input, &mut output, true)?;
+/// assert_eq!(output.get_f64(81), 9.0);
+/// assert_eq!(result.verified, Some(true));
+/// # Ok::<(), gpucalc::Error>(())
+/// ```
+pub fn map(
+    device: &Device,
+    function: MapFn,
+    input: &FloatVec,
+    output: &mut FloatVec,
+    verify: bool,
+) -> Result<MapResult> {
+    if input.float() != output.float() || input.len() != output.len() {
+        return Err(Error::InvalidArgument(format!(
+            "map: output is {} x {}, input is {} x {}",
+            output.len(),
+            output.float(),
+            input.len(),
+            input.float()
+        )));
+    }
+    let start = Instant::now();
+    let timing = device.backend().map(function, input, output)?;
+    let total_s = start.elapsed().as_secs_f64();
+    let bytes = 2 * (input.len() * input.float().size()) as u64;
+    let max_ulp = if verify {
+        Some(max_ulp_from_cpu(function, input, output))
+    } else {
+        None
+    };
+    Ok(MapResult {
+        function,
+        elements: input.len(),
+        bytes,
+        kernel_s: timing.kernel_s,
+        total_s,
+        kernel_bandwidth: bytes as f64 / timing.kernel_s.max(1e-12),
+        max_ulp,
+        ulp_bound: function.ulp_bound(),
+        verified: max_ulp.map(|u| u <= function.ulp_bound()),
+    })
+}
+
+/// Distance in ulps between two floats of the same type, given as ordered bit
+/// patterns; equal values, two NaNs, or two equal infinities are 0 apart.
+fn ulps_between(a_bits: i64, b_bits: i64) -> u64 {
+    a_bits.abs_diff(b_bits)
+}
+
+/// Maps a float's bits onto a line where adjacent floats are adjacent integers.
+fn ordered64(x: f64) -> i64 {
+    let bits = x.to_bits() as i64;
+    if bits < 0 {
+        i64::MIN - bits
+    } else {
+        bits
+    }
+}
+
+fn ordered32(x: f32) -> i64 {
+    let bits = x.to_bits() as i32;
+    i64::from(if bits < 0 { i32::MIN - bits } else { bits })
+}
+
+/// The largest ulp distance between `output` and the CPU's result.
+fn max_ulp_from_cpu(function: MapFn, input: &FloatVec, output: &FloatVec) -> u64 {
+    use rayon::prelude::*;
+    match (input, output) {
+        (FloatVec::F32(x), FloatVec::F32(y)) => x
+            .par_iter()
+            .zip(y)
+            .map(|(&x, &y)| {
+                let want = function.apply_f32(x);
+                if want.is_nan() && y.is_nan() {
+                    0
+                } else if want.is_nan() || y.is_nan() {
+                    u64::MAX
+                } else {
+                    ulps_between(ordered32(want), ordered32(y))
+                }
+            })
+            .max()
+            .unwrap_or(0),
+        (FloatVec::F64(x), FloatVec::F64(y)) => x
+            .par_iter()
+            .zip(y)
+            .map(|(&x, &y)| {
+                let want = function.apply_f64(x);
+                if want.is_nan() && y.is_nan() {
+                    0
+                } else if want.is_nan() || y.is_nan() {
+                    u64::MAX
+                } else {
+                    ulps_between(ordered64(want), ordered64(y))
+                }
+            })
+            .max()
+            .unwrap_or(0),
+        _ => u64::MAX,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ulp_distance_counts_adjacent_floats() {
+        assert_eq!(
+            ulps_between(ordered64(1.0), ordered64(1.0 + f64::EPSILON)),
+            1
+        );
+        assert_eq!(ulps_between(ordered64(-0.0), ordered64(0.0)), 0);
+        assert_eq!(
+            ulps_between(ordered32(-f32::MIN_POSITIVE), ordered32(f32::MIN_POSITIVE)),
+            2 * (1 << 23)
+        );
+        assert_eq!(
+            ulps_between(ordered32(f32::INFINITY), ordered32(f32::INFINITY)),
+            0
+        );
+    }
+
+    #[test]
+    fn names_parse_and_wrong_ones_list_the_choices() {
+        for f in MapFn::ALL {
+            assert_eq!(f.name().parse::<MapFn>().unwrap(), f);
+        }
+        let err = "tan".parse::<MapFn>().unwrap_err().to_string();
+        assert!(err.contains("sqrt") && err.contains("reciprocal"));
+    }
+
+    #[test]
+    fn a_wrong_value_fails_the_check() {
+        let x = FloatVec::F32(vec![4.0, 9.0]);
+        let y = FloatVec::F32(vec![2.0, 3.0001]);
+        assert!(max_ulp_from_cpu(MapFn::Sqrt, &x, &y) > 4);
+        let y = FloatVec::F32(vec![2.0, f32::NAN]);
+        assert_eq!(max_ulp_from_cpu(MapFn::Sqrt, &x, &y), u64::MAX);
+    }
+}

@@ -1,0 +1,110 @@
+//! `map` through the library and the CLI on the CPU.
+
+use std::process::Command;
+
+use gpucalc::map::{map, MapFn};
+use gpucalc::npy::{read_npy, write_npy};
+use gpucalc::{Device, DeviceSpec, FloatVec};
+
+#[test]
+fn every_function_matches_scalar_application_in_both_precisions() {
+    let device = Device::select(&DeviceSpec::Cpu).unwrap();
+    let xs: Vec<f64> = (0..200_003).map(|i| (i as f64 - 1000.0) * 0.37).collect();
+    for f in MapFn::ALL {
+        let input = FloatVec::F64(xs.clone());
+        let mut out = FloatVec::F64(vec![f64::NAN; xs.len()]);
+        let r = map(&device, f, &input, &mut out, true).unwrap();
+        assert_eq!(r.verified, Some(true), "{f}");
+        assert_eq!(r.bytes, 2 * 8 * xs.len() as u64);
+        let FloatVec::F64(out) = out else {
+            unreachable!()
+        };
+        for (i, &x) in xs.iter().enumerate().step_by(997) {
+            assert_eq!(out[i].to_bits(), f.apply_f64(x).to_bits(), "{f}({x})");
+        }
+
+        let input = FloatVec::F32(xs.iter().map(|&x| x as f32).collect());
+        let mut out = FloatVec::F32(vec![f32::NAN; xs.len()]);
+        assert_eq!(
+            map(&device, f, &input, &mut out, true).unwrap().verified,
+            Some(true),
+            "{f} f32"
+        );
+    }
+}
+
+#[test]
+fn mismatched_buffers_are_refused() {
+    let device = Device::select(&DeviceSpec::Cpu).unwrap();
+    let input = FloatVec::F32(vec![1.0; 4]);
+    assert!(map(
+        &device,
+        MapFn::Sqrt,
+        &input,
+        &mut FloatVec::F64(vec![0.0; 4]),
+        true
+    )
+    .is_err());
+    assert!(map(
+        &device,
+        MapFn::Sqrt,
+        &input,
+        &mut FloatVec::F32(vec![0.0; 3]),
+        true
+    )
+    .is_err());
+}
+
+#[test]
+fn cli_maps_a_npy_file_keeping_its_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("x.npy"), dir.path().join("y.npy"));
+    write_npy(&input, &[2, 3], &[1.0f32, 4.0, 9.0, 16.0, 25.0, 36.0]).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gpucalc"))
+        .args(["--device", "cpu", "map", "sqrt", "--input"])
+        .arg(&input)
+        .arg("-o")
+        .arg(&output)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verification"], "passed");
+    assert_eq!(v["dtype"], "f32");
+    let y = read_npy::<f32>(&output).unwrap();
+    assert_eq!(y.shape, vec![2, 3]);
+    assert_eq!(y.data, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+}
+
+#[test]
+fn cli_bad_map_requests_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let ints = dir.path().join("i.npy");
+    write_npy(&ints, &[3], &[1u32, 2, 3]).unwrap();
+    let ints = ints.to_str().unwrap();
+    for args in [
+        &["map", "tan", "10"][..],
+        &["map", "sqrt"][..],
+        &["map", "sqrt", "0"][..],
+        &["map", "sqrt", "10", "--input", ints][..],
+        &["map", "sqrt", "--input", ints][..],
+        &["map", "sqrt", "--input", "/nonexistent/x.npy"][..],
+        &["map", "sqrt", "10", "-o", "y.csv"][..],
+        &["map", "sqrt", "10", "--dtype", "f16"][..],
+        &["map", "sqrt", "1e30"][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_gpucalc"))
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
