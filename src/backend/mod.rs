@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::workloads::map::{MapFn, MapTiming};
 use crate::workloads::rng::{RngSlice, RngSpec};
 use crate::workloads::stream::StreamRaw;
+use crate::workloads::transfer::{Direction, HostMemory};
 
 /// What every backend implements; workloads call these and nothing else.
 pub(crate) trait Backend: Send + Sync {
@@ -48,6 +49,23 @@ pub(crate) trait Backend: Send + Sync {
     fn map(&self, function: MapFn, input: &FloatVec, output: &mut FloatVec) -> Result<MapTiming> {
         let _ = (function, input, output);
         Err(self.unsupported("map"))
+    }
+
+    /// The host memory kinds `transfer` can measure here.
+    fn host_memory_kinds(&self) -> Vec<HostMemory> {
+        vec![HostMemory::Pageable]
+    }
+
+    /// Seconds for each of `reps` copies of `bytes` bytes, synchronised.
+    fn transfer(
+        &self,
+        direction: Direction,
+        memory: HostMemory,
+        bytes: usize,
+        reps: usize,
+    ) -> Result<Vec<f64>> {
+        let _ = (direction, memory, bytes, reps);
+        Err(self.unsupported("transfer"))
     }
 
     /// The error for a workload this backend does not implement yet.

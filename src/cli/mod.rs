@@ -9,6 +9,7 @@ mod output;
 mod pi;
 mod rng;
 mod stream;
+mod transfer;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -62,6 +63,8 @@ enum Command {
     Rng(rng::RngArgs),
     /// Device memory bandwidth: BabelStream's copy, mul, add, triad and dot.
     Stream(stream::StreamArgs),
+    /// Host-to-device and device-to-host copy bandwidth by size.
+    Transfer(transfer::TransferArgs),
 }
 
 fn parse_spec(text: &str) -> Result<DeviceSpec, String> {
@@ -127,6 +130,7 @@ where
         Command::Stream(args) => stream::run(&globals, &args),
         Command::Rng(args) => rng::run(&globals, &args),
         Command::Map(args) => map::run(&globals, &args),
+        Command::Transfer(args) => transfer::run(&globals, &args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

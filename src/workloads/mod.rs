@@ -5,3 +5,4 @@ pub mod pi;
 pub mod rng;
 pub mod rng_out;
 pub mod stream;
+pub mod transfer;

@@ -18,6 +18,7 @@ use crate::error::{BackendKind, Error, Result};
 use crate::workloads::map::{MapFn, MapTiming};
 use crate::workloads::rng::{RngSlice, RngSpec};
 use crate::workloads::stream::StreamRaw;
+use crate::workloads::transfer::{Direction, HostMemory};
 
 /// The CPU as a compute device: a pool of rayon workers of a chosen size.
 pub struct CpuDevice {
@@ -120,5 +121,30 @@ impl Backend for CpuDevice {
 
     fn map(&self, function: MapFn, input: &FloatVec, output: &mut FloatVec) -> Result<MapTiming> {
         Ok(self.pool.install(|| map::map(function, input, output)))
+    }
+
+    /// A host memory copy, in parallel: the CPU device's own memory is host memory.
+    fn transfer(
+        &self,
+        _direction: Direction,
+        _memory: HostMemory,
+        bytes: usize,
+        reps: usize,
+    ) -> Result<Vec<f64>> {
+        let block = (bytes / self.threads()).clamp(4096, 1 << 22);
+        let source = vec![1u8; bytes];
+        let mut target = vec![0u8; bytes];
+        Ok(self.pool.install(|| {
+            (0..reps)
+                .map(|_| {
+                    let start = std::time::Instant::now();
+                    target
+                        .par_chunks_mut(block)
+                        .zip(source.par_chunks(block))
+                        .for_each(|(t, s)| t.copy_from_slice(s));
+                    start.elapsed().as_secs_f64()
+                })
+                .collect()
+        }))
     }
 }

@@ -1,0 +1,128 @@
+//! `transfer`: host↔device copy bandwidth over a range of sizes, in pageable
+//! and pinned host memory, as SHOC's BusSpeed measures it. On the CPU device
+//! it is a plain host memory copy, for reference.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::device::Device;
+use crate::error::{Error, Result};
+
+/// Which way the bytes go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Host memory to device memory.
+    HostToDevice,
+    /// Device memory to host memory.
+    DeviceToHost,
+}
+
+/// The kind of host memory on the host side of the copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostMemory {
+    /// Ordinary (pageable) memory: GPU copies go through a staging buffer.
+    Pageable,
+    /// Page-locked memory the GPU can reach by DMA.
+    Pinned,
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::HostToDevice => "host-to-device",
+            Direction::DeviceToHost => "device-to-host",
+        })
+    }
+}
+
+impl fmt::Display for HostMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HostMemory::Pageable => "pageable",
+            HostMemory::Pinned => "pinned",
+        })
+    }
+}
+
+/// One measured size of one direction and memory kind.
+#[derive(Debug, Clone, Serialize)]
+pub struct TransferRow {
+    /// Which way.
+    pub direction: Direction,
+    /// Host memory kind.
+    pub memory: HostMemory,
+    /// Bytes per copy.
+    pub bytes: u64,
+    /// Fastest copy, seconds (first copy dropped).
+    pub min_s: f64,
+    /// Mean copy, seconds.
+    pub avg_s: f64,
+    /// `bytes / min_s`.
+    pub bandwidth: f64,
+}
+
+/// The sizes measured: powers of 4 from 1 KiB up to `max_bytes`.
+pub fn sizes(max_bytes: u64) -> Vec<u64> {
+    std::iter::successors(Some(1024u64), |&s| s.checked_mul(4))
+        .take_while(|&s| s <= max_bytes)
+        .collect()
+}
+
+/// Measures every size in both directions, pageable and (where the backend has
+/// it) pinned, `reps` copies each after one warm-up copy.
+///
+/// ```
+/// use gpucalc::transfer::transfer;
+/// use gpucalc::{Device, DeviceSpec};
+///
+/// let device = Device::select(&DeviceSpec::Cpu)?;
+/// let rows = transfer(&device, 1 << 16, 3)?;
+/// assert!(rows.iter().all(|r| r.bandwidth > 0.0));
+/// # Ok::<(), gpucalc::Error>(())
+/// ```
+pub fn transfer(device: &Device, max_bytes: u64, reps: usize) -> Result<Vec<TransferRow>> {
+    if reps < 1 {
+        return Err(Error::InvalidArgument("--reps must be at least 1".into()));
+    }
+    if max_bytes < 1024 {
+        return Err(Error::InvalidArgument(
+            "--max-bytes must be at least 1024".into(),
+        ));
+    }
+    device.check_fits("the largest transfer buffer", max_bytes)?;
+    let backend = device.backend();
+    let mut rows = Vec::new();
+    for memory in backend.host_memory_kinds() {
+        for direction in [Direction::HostToDevice, Direction::DeviceToHost] {
+            for &bytes in &sizes(max_bytes) {
+                let times = backend.transfer(direction, memory, bytes as usize, reps + 1)?;
+                let counted = &times[1..];
+                let min_s = counted.iter().copied().fold(f64::INFINITY, f64::min);
+                rows.push(TransferRow {
+                    direction,
+                    memory,
+                    bytes,
+                    min_s,
+                    avg_s: counted.iter().sum::<f64>() / counted.len() as f64,
+                    bandwidth: bytes as f64 / min_s.max(1e-12),
+                });
+            }
+        }
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_powers_of_four_from_one_kib() {
+        assert_eq!(sizes(16 * 1024), vec![1024, 4096, 16384]);
+        assert_eq!(sizes(1023), Vec::<u64>::new());
+        assert_eq!(*sizes(u64::MAX).last().unwrap(), 1 << 62);
+    }
+}
