@@ -198,6 +198,12 @@ fn module_error(e: DriverError, module: &str, info: &DeviceInfo, driver_version:
     } else {
         String::new()
     };
+    // Machine code for this GPU avoids both a missing binary and the driver's PTX compiler.
+    let add = if CUDA_ARCH.split(',').any(|target| target == sm) {
+        String::new()
+    } else {
+        format!("; rebuild with GPUCALC_CUDA_ARCH={CUDA_ARCH},{sm} to embed machine code for it")
+    };
     let message = match e {
         DriverError::UNSUPPORTED_PTX_VERSION => format!(
             "{e}: the kernels were built by nvcc {NVCC_VERSION} (CUDA {built}) and the driver \
@@ -205,13 +211,13 @@ fn module_error(e: DriverError, module: &str, info: &DeviceInfo, driver_version:
              rebuild gpucalc with the nvcc of CUDA {driver} or older (NVCC=...)"
         ),
         DriverError::NO_BINARY_FOR_GPU => format!(
-            "{e}: this build holds code for {CUDA_ARCH} and {} is compute capability {cc}; \
-             rebuild with GPUCALC_CUDA_ARCH={CUDA_ARCH},{sm}{old_driver}",
+            "{e}: this build holds code for {CUDA_ARCH} and {} is compute capability \
+             {cc}{add}{old_driver}",
             info.name
         ),
         DriverError::INVALID_PTX | DriverError(221) | DriverError(223) => format!(
-            "{e}: the driver must compile the embedded PTX for compute capability {cc}; rebuild \
-             with GPUCALC_CUDA_ARCH={CUDA_ARCH},{sm} to embed machine code for it{old_driver}"
+            "{e}: the driver must compile the embedded PTX for compute capability \
+             {cc}{add}{old_driver}"
         ),
         _ => format!("{e}{old_driver}"),
     };
