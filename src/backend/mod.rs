@@ -84,6 +84,7 @@ pub(crate) enum Never {}
 
 /// Defines the stand-in for a backend compiled out of this build: a device type
 /// that cannot be constructed, whose `open` and `list` say which feature to enable.
+#[allow(unused_macros)] // unused when every backend is compiled in
 macro_rules! disabled_backend {
     ($device:ident, $kind:ident) => {
         /// A device of a backend this build does not have: no value of this type can exist.
@@ -119,4 +120,5 @@ macro_rules! disabled_backend {
         }
     };
 }
+#[allow(unused_imports)] // unused when every backend is compiled in
 pub(crate) use disabled_backend;
