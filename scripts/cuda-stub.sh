@@ -22,7 +22,7 @@ cc=${CC:-gcc}
 # cust_raw's bindings: from cargo metadata (the locked version), else the registry.
 bindings=""
 if meta=$(cd "$root" && cargo metadata --format-version 1 --locked 2>/dev/null); then
-    manifest=$(printf '%s' "$meta" | jq -r '.packages[] | select(.name == "cust_raw") | .manifest_path' | head -n 1)
+    manifest=$(grep -oE '"manifest_path":"[^"]*/cust_raw-[^"/]*/Cargo.toml"' <<<"$meta" | head -n 1 | cut -d'"' -f4 || true)
     if [[ -n "$manifest" && -f "$(dirname "$manifest")/src/cuda.rs" ]]; then
         bindings="$(dirname "$manifest")/src/cuda.rs"
     fi

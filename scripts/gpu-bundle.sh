@@ -29,6 +29,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 out=dist/gpucalc-bundle
+command -v jq >/dev/null || { echo "gpu-bundle: needs jq to read cargo's JSON (apt-get install jq)" >&2; exit 1; }
 
 if [[ -z "${CUDA_LIBRARY_PATH:-}" && ! -d /usr/local/cuda/lib64 ]]; then
     [[ -e .tools/cuda-stub/lib64/stubs/libcuda.so ]] || scripts/cuda-stub.sh .tools/cuda-stub
