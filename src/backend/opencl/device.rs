@@ -237,7 +237,9 @@ mod tests {
         let Some(device) = open_or_skip() else {
             return;
         };
-        let source = "__kernel void broken(__global int *out) { *out = not_declared_anywhere; }";
+        // `#line` markers, as `program::assemble` writes them, name the file in the log.
+        let source = "#line 7 \"opencl/broken.cl\"\n\
+                      __kernel void broken(__global int *out) { *out = not_declared_anywhere; }";
         let err = program::build(
             &device.context,
             device.device,
@@ -250,6 +252,7 @@ mod tests {
         assert!(err.contains("CL_BUILD_PROGRAM_FAILURE (-11)"), "{err}");
         assert!(err.contains("options `-DX=1`; build log:\n"), "{err}");
         assert!(err.contains("not_declared_anywhere"), "{err}");
+        assert!(err.contains("opencl/broken.cl:7"), "{err}");
     }
 
     #[test]
