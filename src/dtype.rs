@@ -75,12 +75,14 @@ pub(crate) trait Real:
     + 'static
 {
     const ZERO: Self;
+    const ONE: Self;
     fn from_f64(v: f64) -> Self;
     fn to_f64(self) -> f64;
 }
 
 impl Real for f32 {
     const ZERO: f32 = 0.0;
+    const ONE: f32 = 1.0;
     fn from_f64(v: f64) -> f32 {
         v as f32
     }
@@ -91,6 +93,7 @@ impl Real for f32 {
 
 impl Real for f64 {
     const ZERO: f64 = 0.0;
+    const ONE: f64 = 1.0;
     fn from_f64(v: f64) -> f64 {
         v
     }

@@ -36,4 +36,4 @@ pub use dtype::{Float, FloatVec};
 pub use error::{human_bytes, BackendKind, Error, Result};
 pub use workloads::pi::{pi, pi_with, PiResult};
 pub use workloads::stream::{stream, KernelStats, StreamKernel, StreamResult};
-pub use workloads::{map, rng, transfer};
+pub use workloads::{map, matmul, rng, transfer};

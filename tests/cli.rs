@@ -1,10 +1,12 @@
 //! The `gpucalc` binary as a user meets it: outputs, exit codes, bad input, Ctrl-C.
 
+mod common;
+
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn gpucalc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gpucalc"))
+    common::gpucalc()
         .args(args)
         .env_remove("GPUCALC_DEVICE")
         .output()
@@ -103,7 +105,17 @@ fn pi_json_has_every_field_and_integer_counts() {
 #[test]
 fn hits_do_not_depend_on_threads_or_flag_position() {
     let runs = [
-        gpucalc(&["--threads", "1", "pi", "3e6", "--seed", "99", "--json"]),
+        gpucalc(&[
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "pi",
+            "3e6",
+            "--seed",
+            "99",
+            "--json",
+        ]),
         gpucalc(&[
             "pi",
             "3e6",
@@ -115,7 +127,14 @@ fn hits_do_not_depend_on_threads_or_flag_position() {
             "--device",
             "cpu",
         ]),
-        gpucalc(&["pi", "3000000", "--seed=99", "--threads=5", "--json"]),
+        gpucalc(&[
+            "pi",
+            "3000000",
+            "--seed=99",
+            "--threads=5",
+            "--json",
+            "--device=cpu",
+        ]),
     ];
     let hits: Vec<_> = runs.iter().map(|o| json(o)["hits"].clone()).collect();
     assert_eq!(hits[0], hits[1]);
@@ -127,7 +146,7 @@ fn hits_do_not_depend_on_threads_or_flag_position() {
 #[test]
 fn device_comes_from_the_environment_and_the_flag_wins() {
     let run = |env: &str, args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_gpucalc"))
+        common::gpucalc()
             .args(args)
             .env("GPUCALC_DEVICE", env)
             .output()
@@ -191,7 +210,7 @@ fn help_and_version_succeed() {
 #[cfg(unix)]
 #[test]
 fn ctrl_c_prints_a_partial_estimate_and_exits_130() {
-    let child = Command::new(env!("CARGO_BIN_EXE_gpucalc"))
+    let child = common::gpucalc()
         .args([
             "--device",
             "cpu",

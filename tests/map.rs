@@ -1,6 +1,7 @@
 //! `map` through the library and the CLI on the CPU.
 
-use std::process::Command;
+mod common;
+
 
 use gpucalc::map::{map, MapFn};
 use gpucalc::npy::{read_npy, write_npy};
@@ -60,7 +61,7 @@ fn cli_maps_a_npy_file_keeping_its_shape() {
     let dir = tempfile::tempdir().unwrap();
     let (input, output) = (dir.path().join("x.npy"), dir.path().join("y.npy"));
     write_npy(&input, &[2, 3], &[1.0f32, 4.0, 9.0, 16.0, 25.0, 36.0]).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_gpucalc"))
+    let out = common::gpucalc()
         .args(["--device", "cpu", "map", "sqrt", "--input"])
         .arg(&input)
         .arg("-o")
@@ -98,10 +99,7 @@ fn cli_bad_map_requests_are_one_line_errors() {
         &["map", "sqrt", "10", "--dtype", "f16"][..],
         &["map", "sqrt", "1e30"][..],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_gpucalc"))
-            .args(args)
-            .output()
-            .unwrap();
+        let out = common::gpucalc().args(args).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?}");
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");

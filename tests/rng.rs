@@ -1,6 +1,8 @@
 //! `rng` on the CPU: every element equals the one-at-a-time reference, pieces
 //! concatenate, and files load as NumPy would.
 
+mod common;
+
 use std::process::Command;
 
 use gpucalc::npy::read_npy;
@@ -64,8 +66,8 @@ fn pieces_concatenate_to_the_whole() {
 fn cli_writes_npy_files_and_raw_bytes_that_agree() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("u.npy");
-    let gpucalc = env!("CARGO_BIN_EXE_gpucalc");
-    let out = Command::new(gpucalc)
+    let gpucalc = common::bin();
+    let out = Command::new(&gpucalc)
         .args([
             "--device", "cpu", "rng", "100_001", "--dtype", "f32", "--seed", "3", "--offset", "17",
             "-o",
@@ -81,7 +83,7 @@ fn cli_writes_npy_files_and_raw_bytes_that_agree() {
     let file = read_npy::<f32>(&path).unwrap();
     assert_eq!(file.shape, vec![100_001]);
 
-    let raw = Command::new(gpucalc)
+    let raw = Command::new(&gpucalc)
         .args([
             "--device", "cpu", "rng", "100001", "--dtype", "f32", "--seed", "3", "--offset", "17",
             "-o", "-",
@@ -101,7 +103,7 @@ fn cli_refuses_bad_requests_without_touching_files() {
     let dir = tempfile::tempdir().unwrap();
     let keep = dir.path().join("keep.npy");
     std::fs::write(&keep, b"precious").unwrap();
-    let gpucalc = env!("CARGO_BIN_EXE_gpucalc");
+    let gpucalc = common::bin();
     for args in [
         &["rng", "10", "--dist", "raw", "--dtype", "f32"][..],
         &["rng", "10", "--dist", "normal", "--dtype", "u32"][..],
@@ -118,7 +120,7 @@ fn cli_refuses_bad_requests_without_touching_files() {
             "18446744073709551615",
         ][..],
     ] {
-        let out = Command::new(gpucalc)
+        let out = Command::new(&gpucalc)
             .args(args)
             .current_dir(dir.path())
             .output()
@@ -128,7 +130,7 @@ fn cli_refuses_bad_requests_without_touching_files() {
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
     }
     // A write that fails (directory missing) leaves nothing behind.
-    let out = Command::new(gpucalc)
+    let out = Command::new(&gpucalc)
         .args(["rng", "10", "-o"])
         .arg(dir.path().join("missing/x.npy"))
         .output()

@@ -68,6 +68,23 @@ pub(crate) trait Backend: Send + Sync {
         Err(self.unsupported("transfer"))
     }
 
+    /// C = A·B (row-major; A is m×k, B is k×n; validated sizes and types):
+    /// one untimed warm-up run, then `reps` timed runs; returns their seconds.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul(
+        &self,
+        a: &FloatVec,
+        b: &FloatVec,
+        c: &mut FloatVec,
+        m: usize,
+        n: usize,
+        k: usize,
+        reps: usize,
+    ) -> Result<Vec<f64>> {
+        let _ = (a, b, c, m, n, k, reps);
+        Err(self.unsupported("matmul"))
+    }
+
     /// The error for a workload this backend does not implement yet.
     fn unsupported(&self, workload: &str) -> Error {
         Error::Unsupported {

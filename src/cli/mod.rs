@@ -4,6 +4,7 @@
 
 mod devices;
 mod map;
+mod matmul;
 mod number;
 mod output;
 mod pi;
@@ -59,6 +60,8 @@ enum Command {
     Pi(pi::PiArgs),
     /// An elementwise function (sqrt, exp, ...) over a generated or .npy array.
     Map(map::MapArgs),
+    /// Matrix product C = A·B on random or .npy matrices, f32 or f64.
+    Matmul(matmul::MatmulArgs),
     /// Random numbers (uniform, normal, raw words) to a .npy file or stdout.
     Rng(rng::RngArgs),
     /// Device memory bandwidth: BabelStream's copy, mul, add, triad and dot.
@@ -130,6 +133,7 @@ where
         Command::Stream(args) => stream::run(&globals, &args),
         Command::Rng(args) => rng::run(&globals, &args),
         Command::Map(args) => map::run(&globals, &args),
+        Command::Matmul(args) => matmul::run(&globals, &args),
         Command::Transfer(args) => transfer::run(&globals, &args),
     };
     match outcome {

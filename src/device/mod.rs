@@ -133,7 +133,8 @@ pub fn list_devices() -> DeviceList {
                 notes.push(format!("{}: no devices found", kind.display_name()))
             }
             Ok(list) => devices.extend(list),
-            Err(e) => notes.push(format!("{}: {e}", kind.display_name())),
+            // The error already names the backend.
+            Err(e) => notes.push(e.to_string()),
         }
     }
     DeviceList { devices, notes }

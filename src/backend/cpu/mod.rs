@@ -1,6 +1,7 @@
 //! The CPU backend: rayon worker threads, and the reference for every other backend.
 
 mod map;
+mod matmul;
 mod pi;
 mod rng;
 mod simd;
@@ -146,5 +147,21 @@ impl Backend for CpuDevice {
                 })
                 .collect()
         }))
+    }
+
+    fn matmul(
+        &self,
+        a: &FloatVec,
+        b: &FloatVec,
+        c: &mut FloatVec,
+        m: usize,
+        n: usize,
+        k: usize,
+        reps: usize,
+    ) -> Result<Vec<f64>> {
+        let threads = self.threads();
+        Ok(self
+            .pool
+            .install(|| matmul::matmul(a, b, c, m, n, k, reps, threads)))
     }
 }

@@ -1,0 +1,177 @@
+//! `gpucalc matmul M N K`: C = A·B on seeded random or user-supplied matrices.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde_json::json;
+
+use super::{number, Globals, EXIT_VERIFY_FAILED};
+use crate::dtype::{Float, FloatVec};
+use crate::npy::{read_npy_float, write_npy};
+use crate::workloads::matmul::{matmul, Matrix};
+
+#[derive(Debug, Args)]
+pub(crate) struct MatmulArgs {
+    /// Rows of A and C (not with --a/--b).
+    #[arg(value_parser = number::parse_count)]
+    m: Option<u64>,
+    /// Columns of B and C.
+    #[arg(value_parser = number::parse_count)]
+    n: Option<u64>,
+    /// Columns of A, rows of B.
+    #[arg(value_parser = number::parse_count)]
+    k: Option<u64>,
+
+    /// Element type of the random matrices: f32 or f64 [default: f64].
+    #[arg(long, value_parser = parse_float)]
+    dtype: Option<Float>,
+
+    /// Seed of the random matrices (A uses it, B uses seed + 1).
+    #[arg(long, default_value_t = 0, value_parser = number::parse_whole)]
+    seed: u64,
+
+    /// Left matrix from a 2-D .npy file (C order, float32 or float64).
+    #[arg(long, requires = "b", conflicts_with_all = ["m", "n", "k"])]
+    a: Option<PathBuf>,
+
+    /// Right matrix from a 2-D .npy file.
+    #[arg(long, requires = "a")]
+    b: Option<PathBuf>,
+
+    /// Write C to this .npy file.
+    #[arg(short = 'o', long)]
+    output: Option<PathBuf>,
+
+    /// Timed runs after one warm-up run; the fastest gives GFLOP/s.
+    #[arg(long, default_value_t = 3, value_parser = number::parse_count)]
+    reps: u64,
+
+    /// Skip the check against the f64 reference.
+    #[arg(long)]
+    no_verify: bool,
+}
+
+fn parse_float(s: &str) -> Result<Float, String> {
+    s.parse().map_err(|e: crate::Error| e.to_string())
+}
+
+fn load(path: &std::path::Path) -> Result<Matrix> {
+    let (shape, data) = read_npy_float(path)?;
+    let [rows, cols] = shape[..] else {
+        bail!(
+            "{}: a matrix must be 2-D, this array has shape {shape:?}",
+            path.display()
+        );
+    };
+    Ok(Matrix::new(
+        usize::try_from(rows)?,
+        usize::try_from(cols)?,
+        data,
+    )?)
+}
+
+fn inputs(args: &MatmulArgs) -> Result<(Matrix, Matrix)> {
+    if let (Some(a), Some(b)) = (&args.a, &args.b) {
+        let (a, b) = (load(a)?, load(b)?);
+        if let Some(dtype) = args.dtype.filter(|&d| d != a.data.float()) {
+            bail!("the matrices are {}, not {dtype}", a.data.float());
+        }
+        return Ok((a, b));
+    }
+    let (Some(m), Some(n), Some(k)) = (args.m, args.n, args.k) else {
+        bail!("give the sizes M N K (e.g. `matmul 2048 2048 2048`) or --a A.npy --b B.npy");
+    };
+    let float = args.dtype.unwrap_or_default();
+    let (m, n, k) = (
+        usize::try_from(m)?,
+        usize::try_from(n)?,
+        usize::try_from(k)?,
+    );
+    let host = crate::backend::cpu::describe().memory_bytes;
+    let elements =
+        (m as u128) * (k as u128) + (k as u128) * (n as u128) + (m as u128) * (n as u128);
+    let needed = elements.saturating_mul(float.size() as u128);
+    if host > 0 && needed > u128::from(host) {
+        bail!(
+            "{m}x{n}x{k} {float} matrices need {} of host memory, but this machine has {}",
+            crate::human_bytes(u64::try_from(needed).unwrap_or(u64::MAX)),
+            crate::human_bytes(host)
+        );
+    }
+    Ok((
+        Matrix::random(m, k, float, args.seed)?,
+        Matrix::random(k, n, float, args.seed.wrapping_add(1))?,
+    ))
+}
+
+pub(crate) fn run(globals: &Globals, args: &MatmulArgs) -> Result<u8> {
+    if let Some(path) = &args.output {
+        if path.extension().is_none_or(|e| e != "npy") {
+            bail!("{}: the output file must end in .npy", path.display());
+        }
+    }
+    let (a, b) = inputs(args)?;
+    let device = globals.open_device()?;
+    let (c, result) = matmul(
+        &device,
+        &a,
+        &b,
+        usize::try_from(args.reps)?,
+        !args.no_verify,
+    )?;
+    if let Some(path) = &args.output {
+        let shape = [c.rows as u64, c.cols as u64];
+        match &c.data {
+            FloatVec::F32(v) => write_npy(path, &shape, v),
+            FloatVec::F64(v) => write_npy(path, &shape, v),
+        }
+        .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let verification = match result.verified {
+        None => "skipped",
+        Some(true) => "passed",
+        Some(false) => "failed",
+    };
+    let info = device.info();
+    let fastest = result.times_s.iter().copied().fold(f64::INFINITY, f64::min);
+    if globals.json {
+        let value = json!({
+            "workload": "matmul",
+            "device": info,
+            "m": result.m, "n": result.n, "k": result.k,
+            "dtype": result.float,
+            "times_s": result.times_s,
+            "min_time_s": fastest,
+            "gflops": result.flops * 1e-9,
+            "worst_error_ratio": result.worst_error_ratio,
+            "verification": verification,
+            "output": args.output.as_ref().map(|p| p.display().to_string()),
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        println!(
+            "product      C = A·B, {}x{} by {}x{}, {}",
+            result.m, result.k, result.k, result.n, result.float
+        );
+        println!("device       {} ({})", info.spec, info.name);
+        println!(
+            "time         {:.4} s fastest of {} runs",
+            fastest,
+            result.times_s.len()
+        );
+        println!("throughput   {:.1} GFLOP/s", result.flops * 1e-9);
+        match result.worst_error_ratio {
+            Some(r) => println!("verification {verification} (worst error {r:.2e} of its bound)"),
+            None => println!("verification skipped"),
+        }
+        if let Some(path) = &args.output {
+            println!("output       {}", path.display());
+        }
+    }
+    Ok(if result.verified == Some(false) {
+        EXIT_VERIFY_FAILED
+    } else {
+        0
+    })
+}

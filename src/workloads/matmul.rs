@@ -1,0 +1,292 @@
+//! `matmul`: C = A·B for row-major matrices (A is M×K, B is K×N), f32 or f64.
+//!
+//! Verification works for any size at O(MK + KN + MN) cost: with a random ±1
+//! vector x, every row of C·x must match A·(B·x), both computed in f64, within
+//! `K·ε·(|A|·(|B|·|x|))` (the summation-order-independent bound of a length-K
+//! dot product in the element type, ε its machine epsilon), and sampled
+//! elements of C must each match their own f64 dot product within
+//! `K·ε·(|A|·|B|)`. The output is poisoned with NaN before the kernel runs, so
+//! an element nobody wrote fails the check.
+
+use serde::Serialize;
+
+use crate::device::Device;
+use crate::dtype::{Float, FloatVec};
+use crate::error::{Error, Result};
+use crate::philox::{stream_word, uniform_f64};
+
+/// A row-major matrix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matrix {
+    /// Rows.
+    pub rows: usize,
+    /// Columns.
+    pub cols: usize,
+    /// `rows * cols` elements, row after row.
+    pub data: FloatVec,
+}
+
+impl Matrix {
+    /// A matrix from row-major data; the length must be `rows * cols`.
+    pub fn new(rows: usize, cols: usize, data: FloatVec) -> Result<Matrix> {
+        let len = rows
+            .checked_mul(cols)
+            .ok_or_else(|| too_large(rows, cols))?;
+        if data.len() != len {
+            return Err(Error::InvalidArgument(format!(
+                "a {rows}x{cols} matrix needs {len} elements, got {}",
+                data.len()
+            )));
+        }
+        Ok(Matrix { rows, cols, data })
+    }
+
+    /// A matrix of uniform values in [-1, 1) from the Philox stream for `seed`
+    /// (element `i` from stream words `2i`, `2i+1`), the same on every machine.
+    pub fn random(rows: usize, cols: usize, float: Float, seed: u64) -> Result<Matrix> {
+        let len = rows
+            .checked_mul(cols)
+            .ok_or_else(|| too_large(rows, cols))?;
+        use rayon::prelude::*;
+        let value = |i: usize| {
+            let i = i as u64;
+            2.0 * uniform_f64(stream_word(seed, 2 * i), stream_word(seed, 2 * i + 1)) - 1.0
+        };
+        let data = match float {
+            Float::F32 => {
+                FloatVec::F32((0..len).into_par_iter().map(|i| value(i) as f32).collect())
+            }
+            Float::F64 => FloatVec::F64((0..len).into_par_iter().map(value).collect()),
+        };
+        Matrix::new(rows, cols, data)
+    }
+
+    /// Element (i, j) widened to f64.
+    pub fn get(&self, i: usize, j: usize) -> f64 {
+        self.data.get_f64(i * self.cols + j)
+    }
+}
+
+fn too_large(rows: usize, cols: usize) -> Error {
+    Error::InvalidArgument(format!(
+        "a {rows}x{cols} matrix has more elements than this machine can address"
+    ))
+}
+
+/// The outcome of a `matmul`.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct MatmulResult {
+    /// Rows of C (and A).
+    pub m: usize,
+    /// Columns of C (and B).
+    pub n: usize,
+    /// Inner dimension.
+    pub k: usize,
+    /// Element type.
+    pub float: Float,
+    /// Seconds of each timed run (after one untimed warm-up run).
+    pub times_s: Vec<f64>,
+    /// `2·M·N·K / fastest run`, in FLOP/s.
+    pub flops: f64,
+    /// Worst ratio of an error to its bound (≤ 1 passes); `None` if not checked.
+    pub worst_error_ratio: Option<f64>,
+    /// Whether the check passed; `None` if not checked.
+    pub verified: Option<bool>,
+}
+
+/// Multiplies `a` (M×K) by `b` (K×N) on `device`: `reps` timed runs after one
+/// warm-up. Returns C and the statistics.
+///
+/// ```
+/// use gpucalc::matmul::{matmul, Matrix};
+/// use gpucalc::{Device, DeviceSpec, Float};
+///
+/// let device = Device::select(&DeviceSpec::Cpu)?;
+/// let a = Matrix::random(33, 17, Float::F64, 1)?;
+/// let b = Matrix::random(17, 5, Float::F64, 2)?;
+/// let (c, result) = matmul(&device, &a, &b, 1, true)?;
+/// assert_eq!((c.rows, c.cols), (33, 5));
+/// assert_eq!(result.verified, Some(true));
+/// # Ok::<(), gpucalc::Error>(())
+/// ```
+pub fn matmul(
+    device: &Device,
+    a: &Matrix,
+    b: &Matrix,
+    reps: usize,
+    verify: bool,
+) -> Result<(Matrix, MatmulResult)> {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    if b.rows != k {
+        return Err(Error::InvalidArgument(format!(
+            "inner dimensions differ: A is {m}x{k} but B is {}x{n}",
+            b.rows
+        )));
+    }
+    if a.data.float() != b.data.float() {
+        return Err(Error::InvalidArgument(format!(
+            "A is {} but B is {}; convert one of them",
+            a.data.float(),
+            b.data.float()
+        )));
+    }
+    if m == 0 || n == 0 || k == 0 {
+        return Err(Error::InvalidArgument(format!(
+            "matrix dimensions must be at least 1, got {m}x{n}x{k}"
+        )));
+    }
+    if reps == 0 {
+        return Err(Error::InvalidArgument("--reps must be at least 1".into()));
+    }
+    let float = a.data.float();
+    let elements = m
+        .checked_mul(n)
+        .and_then(|mn| {
+            m.checked_mul(k)?
+                .checked_add(k.checked_mul(n)?)?
+                .checked_add(mn)
+        })
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!("{m}x{n}x{k} matrices have too many elements"))
+        })?;
+    let bytes = (elements as u64).saturating_mul(float.size() as u64);
+    device.check_fits(
+        &format!("A, B and C ({m}x{k}, {k}x{n}, {m}x{n} {float})"),
+        bytes,
+    )?;
+    let mut c = match float {
+        Float::F32 => FloatVec::F32(vec![f32::NAN; m * n]),
+        Float::F64 => FloatVec::F64(vec![f64::NAN; m * n]),
+    };
+    let times_s = device
+        .backend()
+        .matmul(&a.data, &b.data, &mut c, m, n, k, reps)?;
+    let c = Matrix::new(m, n, c)?;
+    let fastest = times_s.iter().copied().fold(f64::INFINITY, f64::min);
+    let worst_error_ratio = verify.then(|| worst_error_ratio(a, b, &c));
+    Ok((
+        c,
+        MatmulResult {
+            m,
+            n,
+            k,
+            float,
+            flops: 2.0 * m as f64 * n as f64 * k as f64 / fastest.max(1e-12),
+            times_s,
+            worst_error_ratio,
+            verified: worst_error_ratio.map(|r| r <= 1.0),
+        },
+    ))
+}
+
+/// The largest |error| / bound over the Freivalds rows and the sampled
+/// elements (NaN or infinity when C holds a NaN or is wildly off).
+pub fn worst_error_ratio(a: &Matrix, b: &Matrix, c: &Matrix) -> f64 {
+    use rayon::prelude::*;
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let eps = c.data.float().epsilon();
+    let kf = k as f64;
+    // Random ±1 vector from a fixed stream (not the inputs' seeds).
+    let x: Vec<f64> = (0..n as u64)
+        .map(|j| {
+            if stream_word(0x5eed, j) & 1 == 0 {
+                1.0
+            } else {
+                -1.0
+            }
+        })
+        .collect();
+    let bx: Vec<f64> = (0..k)
+        .into_par_iter()
+        .map(|p| (0..n).map(|j| b.get(p, j) * x[j]).sum())
+        .collect();
+    let babs: Vec<f64> = (0..k)
+        .into_par_iter()
+        .map(|p| (0..n).map(|j| b.get(p, j).abs()).sum())
+        .collect();
+    let rows = (0..m).into_par_iter().map(|i| {
+        let (mut want, mut scale) = (0.0, 0.0);
+        for p in 0..k {
+            let aip = a.get(i, p);
+            want += aip * bx[p];
+            scale += aip.abs() * babs[p];
+        }
+        let got: f64 = (0..n).map(|j| c.get(i, j) * x[j]).sum();
+        // f64 rounding of the check itself, far below the f32/f64 bound for K >= 1.
+        let bound =
+            kf * eps * scale + 4.0 * (kf + n as f64) * f64::EPSILON * scale + f64::MIN_POSITIVE;
+        ratio((got - want).abs(), bound)
+    });
+    let samples = 256.min(m * n);
+    let elements = (0..samples as u64).into_par_iter().map(|s| {
+        let index =
+            (stream_word(0x5a3e, s) as usize * 65_537 + stream_word(0x5a3f, s) as usize) % (m * n);
+        let (i, j) = (index / n, index % n);
+        let (mut want, mut scale) = (0.0, 0.0);
+        for p in 0..k {
+            want += a.get(i, p) * b.get(p, j);
+            scale += (a.get(i, p) * b.get(p, j)).abs();
+        }
+        let bound = kf * eps * scale + 2.0 * kf * f64::EPSILON * scale + f64::MIN_POSITIVE;
+        ratio((c.get(i, j) - want).abs(), bound)
+    });
+    rows.chain(elements).reduce(
+        || 0.0,
+        |x, y| {
+            if x.is_nan() || y.is_nan() {
+                f64::NAN
+            } else {
+                x.max(y)
+            }
+        },
+    )
+}
+
+fn ratio(error: f64, bound: f64) -> f64 {
+    if error.is_nan() {
+        f64::NAN
+    } else {
+        error / bound
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &Matrix, b: &Matrix) -> Matrix {
+        let mut out = vec![0.0f64; a.rows * b.cols];
+        for i in 0..a.rows {
+            for j in 0..b.cols {
+                out[i * b.cols + j] = (0..a.cols).map(|p| a.get(i, p) * b.get(p, j)).sum();
+            }
+        }
+        Matrix::new(a.rows, b.cols, FloatVec::F64(out)).unwrap()
+    }
+
+    #[test]
+    fn the_check_accepts_a_right_product_and_rejects_wrong_ones() {
+        let a = Matrix::random(37, 29, Float::F64, 1).unwrap();
+        let b = Matrix::random(29, 41, Float::F64, 2).unwrap();
+        let mut c = naive(&a, &b);
+        assert!(worst_error_ratio(&a, &b, &c) <= 1.0);
+        let poke = |c: &mut Matrix, value: f64| {
+            let FloatVec::F64(data) = &mut c.data else {
+                unreachable!()
+            };
+            data[5 * 41 + 7] = value;
+        };
+        let right = c.get(5, 7);
+        poke(&mut c, right + 1e-9);
+        assert!(worst_error_ratio(&a, &b, &c) > 1.0);
+        poke(&mut c, f64::NAN);
+        assert!(worst_error_ratio(&a, &b, &c).is_nan());
+    }
+
+    #[test]
+    fn shapes_are_checked() {
+        assert!(Matrix::new(2, 3, FloatVec::F32(vec![0.0; 5])).is_err());
+        assert!(Matrix::new(usize::MAX, 3, FloatVec::F32(vec![])).is_err());
+    }
+}
