@@ -256,6 +256,33 @@ mod tests {
     }
 
     #[test]
+    fn the_shared_typed_bodies_build_for_each_type() {
+        let Some(device) = open_or_skip() else {
+            return;
+        };
+        let probe = "#if defined(GC_FP64)\n#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n#endif\n\
+                     #include \"../common/stream.h\"\n\
+                     #include \"../common/map.h\"\n\
+                     #include \"../common/rng.h\"\n";
+        let source = program::assemble_file("opencl/probe.cl", probe).unwrap();
+        for scalar in [Scalar::F32, Scalar::F64] {
+            if scalar == Scalar::F64 && !device.info.fp64 {
+                continue;
+            }
+            let flags = BuildOptions::new().scalar(scalar).flags();
+            if let Err(e) = program::build(
+                &device.context,
+                device.device,
+                &device.info,
+                &source,
+                &flags,
+            ) {
+                panic!("{e}");
+            }
+        }
+    }
+
+    #[test]
     fn programs_are_built_once_per_options() {
         let Some(device) = open_or_skip() else {
             return;

@@ -25,8 +25,9 @@ const MAIN: (&str, &str) = (
     include_str!("../../../kernels/opencl/gpucalc.cl"),
 );
 
-/// Every file an `#include` may name, by its path under `kernels/`.
-const HEADERS: [(&str, &str); 3] = [
+/// Every file an `#include` may name, by its path under `kernels/`: all of
+/// `kernels/common/` (a test checks that none is missing).
+const HEADERS: [(&str, &str); 7] = [
     (
         "common/portable.h",
         include_str!("../../../kernels/common/portable.h"),
@@ -36,7 +37,26 @@ const HEADERS: [(&str, &str); 3] = [
         include_str!("../../../kernels/common/philox.h"),
     ),
     ("common/pi.h", include_str!("../../../kernels/common/pi.h")),
+    (
+        "common/typed.h",
+        include_str!("../../../kernels/common/typed.h"),
+    ),
+    (
+        "common/stream.h",
+        include_str!("../../../kernels/common/stream.h"),
+    ),
+    (
+        "common/map.h",
+        include_str!("../../../kernels/common/map.h"),
+    ),
+    (
+        "common/rng.h",
+        include_str!("../../../kernels/common/rng.h"),
+    ),
 ];
+
+/// Deepest `#include` nesting accepted: deeper means a cycle.
+const MAX_INCLUDE_DEPTH: usize = 16;
 
 /// The element type a kernel is instantiated for, passed as `-DT=<type>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,6 +73,17 @@ pub(crate) enum Scalar {
 }
 
 impl Scalar {
+    /// The suffix of the kernels instantiated for the type (`GC_SFX`, see
+    /// `kernels/common/typed.h`): `gc_stream_copy_f32`.
+    pub(crate) const fn suffix(self) -> &'static str {
+        match self {
+            Scalar::F32 => "f32",
+            Scalar::F64 => "f64",
+            Scalar::U32 => "u32",
+            Scalar::U64 => "u64",
+        }
+    }
+
     /// The OpenCL C name of the type.
     pub(crate) const fn c_name(self) -> &'static str {
         match self {
@@ -78,7 +109,7 @@ impl BuildOptions {
         BuildOptions::default()
     }
 
-    /// Instantiates the kernels for element type `scalar` (`-DT=float`).
+    /// Instantiates the kernels for element type `scalar` (`-DT=float -DGC_SFX=f32`).
     pub(crate) fn scalar(mut self, scalar: Scalar) -> BuildOptions {
         self.scalar = Some(scalar);
         self
@@ -99,7 +130,11 @@ impl BuildOptions {
     pub(crate) fn flags(&self) -> String {
         let mut flags = Vec::new();
         if let Some(scalar) = self.scalar {
-            flags.push(format!("-DT={}", scalar.c_name()));
+            flags.push(format!(
+                "-DT={} -DGC_SFX={}",
+                scalar.c_name(),
+                scalar.suffix()
+            ));
         }
         if self.needs_fp64() {
             flags.push("-DGC_FP64=1".to_string());
@@ -146,7 +181,15 @@ fn include_target(line: &str) -> Option<&str> {
     Some(&rest[..rest.find('"')?])
 }
 
-fn inline(name: &str, text: &str, seen: &mut Vec<String>, out: &mut String) -> Result<(), String> {
+/// Appends `text` (the file `name`) to `out` with every `#include "..."` replaced
+/// by the embedded file it names, as often as it is included: include guards,
+/// or their absence in the typed bodies, work as they do in a preprocessor.
+fn inline(name: &str, text: &str, depth: usize, out: &mut String) -> Result<(), String> {
+    if depth > MAX_INCLUDE_DEPTH {
+        return Err(format!(
+            "{name}: includes nested deeper than {MAX_INCLUDE_DEPTH}"
+        ));
+    }
     out.push_str(&format!("#line 1 \"{name}\"\n"));
     for (number, line) in text.lines().enumerate() {
         let Some(target) = include_target(line) else {
@@ -155,23 +198,25 @@ fn inline(name: &str, text: &str, seen: &mut Vec<String>, out: &mut String) -> R
             continue;
         };
         let path = resolve(name, target);
-        if !seen.contains(&path) {
-            let (_, header) = HEADERS
-                .iter()
-                .find(|(p, _)| *p == path)
-                .ok_or_else(|| format!("{name}:{}: no embedded file `{path}`", number + 1))?;
-            seen.push(path.clone());
-            inline(&path, header, seen, out)?;
-        }
+        let (_, header) = HEADERS
+            .iter()
+            .find(|(p, _)| *p == path)
+            .ok_or_else(|| format!("{name}:{}: no embedded file `{path}`", number + 1))?;
+        inline(&path, header, depth + 1, out)?;
         out.push_str(&format!("#line {} \"{name}\"\n", number + 2));
     }
     Ok(())
 }
 
-/// The entry-point file with every `#include` replaced by the embedded header, once each.
+/// The entry-point file with every `#include` replaced by the embedded header.
 pub(super) fn assemble() -> Result<String> {
+    assemble_file(MAIN.0, MAIN.1)
+}
+
+/// `text` (the file `name` under `kernels/`) with its includes resolved.
+pub(super) fn assemble_file(name: &str, text: &str) -> Result<String> {
     let mut out = String::new();
-    inline(MAIN.0, MAIN.1, &mut Vec::new(), &mut out).map_err(|message| Error::Runtime {
+    inline(name, text, 0, &mut out).map_err(|message| Error::Runtime {
         backend: BackendKind::OpenCl,
         call: "assembling the kernel sources".to_string(),
         message,
@@ -238,10 +283,9 @@ mod tests {
     use crate::device::DeviceType;
 
     #[test]
-    fn includes_resolve_against_embedded_files_once() {
+    fn includes_resolve_against_embedded_files() {
         let source = assemble().unwrap();
         assert!(!source.lines().any(|l| include_target(l).is_some()));
-        assert_eq!(source.matches("#define GPUCALC_PORTABLE_H").count(), 1);
         assert!(source.contains("#line 1 \"common/philox.h\""));
         assert!(source.contains("__kernel void gc_pi_hits"));
         assert_eq!(
@@ -251,25 +295,47 @@ mod tests {
         assert_eq!(resolve("common/pi.h", "philox.h"), "common/philox.h");
         assert_eq!(include_target("  #  include \"a.h\" // x"), Some("a.h"));
         assert_eq!(include_target("#include <a.h>"), None);
-        let mut out = String::new();
-        let err = inline(
-            "opencl/x.cl",
-            "#include \"nope.h\"\n",
-            &mut Vec::new(),
-            &mut out,
-        );
+        // A body without an include guard is inlined each time it is included.
+        let twice = "#include \"../common/map.h\"\n#include \"../common/map.h\"\n";
+        let source = assemble_file("opencl/x.cl", twice).unwrap();
+        assert_eq!(source.matches("#line 1 \"common/map.h\"").count(), 2);
+        let err = assemble_file("opencl/x.cl", "#include \"nope.h\"\n").unwrap_err();
         assert_eq!(
-            err.unwrap_err(),
-            "opencl/x.cl:1: no embedded file `opencl/nope.h`"
+            err.to_string(),
+            "opencl error in assembling the kernel sources: \
+             opencl/x.cl:1: no embedded file `opencl/nope.h`"
         );
+        let err = inline("common/x.h", "", MAX_INCLUDE_DEPTH + 1, &mut String::new());
+        assert!(err.unwrap_err().contains("nested deeper than"));
+    }
+
+    #[test]
+    fn every_shared_header_is_embedded() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels/common");
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            if name.ends_with(".h") {
+                let path = format!("common/{name}");
+                assert!(
+                    HEADERS.iter().any(|(p, _)| *p == path),
+                    "kernels/{path} is not in HEADERS in src/backend/opencl/program.rs"
+                );
+            }
+        }
     }
 
     #[test]
     fn options_carry_types_and_fp64_is_refused_without_it() {
         assert_eq!(BuildOptions::new().flags(), "");
         let double = BuildOptions::new().scalar(Scalar::F64).define("GC_N", 4);
-        assert_eq!(double.flags(), "-DT=double -DGC_FP64=1 -DGC_N=4");
-        assert_eq!(BuildOptions::new().scalar(Scalar::F32).flags(), "-DT=float");
+        assert_eq!(
+            double.flags(),
+            "-DT=double -DGC_SFX=f64 -DGC_FP64=1 -DGC_N=4"
+        );
+        assert_eq!(
+            BuildOptions::new().scalar(Scalar::F32).flags(),
+            "-DT=float -DGC_SFX=f32"
+        );
         let mut info = DeviceInfo::new(BackendKind::OpenCl, 3, "Card".into(), DeviceType::Gpu);
         info.spec = "opencl:3".into();
         let err = require_fp64(&info, "stream in double precision").unwrap_err();
