@@ -27,8 +27,19 @@ if [ "${GPUCALC_NO_INSTALL:-0}" != 1 ]; then
             'nvidia-cuda-nvcc==13.0.*' 'nvidia-cuda-crt==13.0.*' \
             'nvidia-cuda-runtime==13.0.*' 'nvidia-nvvm==13.0.*'
     fi
+    # No 13.0 wheels of these exist; 13.2 reads 13.0 cubins (SASS check only).
+    for tool in cuobjdump nvdisasm; do
+        if [ ! -d "$tools/$tool/nvidia" ]; then
+            step "installing $tool 13.2 from PyPI into .tools/$tool"
+            python3 -m pip install -q --disable-pip-version-check --target "$tools/$tool" \
+                "nvidia-cuda-$tool==13.2.*"
+        fi
+    done
 fi
+step "fetching crates"
+cargo fetch --quiet
 source scripts/cuda-env.sh
+echo "NVCC=${NVCC:-none}  CUDA_LIBRARY_PATH=${CUDA_LIBRARY_PATH:-none}"
 
 # --- Checks ------------------------------------------------------------------
 step "cargo fmt --check"
@@ -38,8 +49,8 @@ step "cargo clippy (default features, then all features)"
 cargo clippy --all-targets -- -D warnings
 cargo clippy --all-targets --all-features -- -D warnings
 
-step "CUDA kernels: ptxas for sm_75, sm_80, sm_90"
-bash scripts/check-kernels.sh
+step "CUDA kernels: ptxas for sm_75, sm_80, sm_90, and the SASS of the Philox multiplies"
+REQUIRE_SASS=1 bash scripts/check-kernels.sh
 
 step "tests, default features (CPU only; GPU backends are stubs)"
 cargo test

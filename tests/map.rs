@@ -2,7 +2,6 @@
 
 mod common;
 
-
 use gpucalc::map::{map, MapFn};
 use gpucalc::npy::{read_npy, write_npy};
 use gpucalc::{Device, DeviceSpec, FloatVec};
