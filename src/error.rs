@@ -79,7 +79,7 @@ pub enum Error {
     },
 
     /// The backend exists in this build but cannot run here (no driver, no platform).
-    #[error("{backend} is unavailable: {reason}")]
+    #[error("{} is unavailable: {reason}", .backend.display_name())]
     Unavailable {
         /// Which backend.
         backend: BackendKind,
@@ -88,7 +88,7 @@ pub enum Error {
     },
 
     /// The backend has no implementation of this workload yet.
-    #[error("{workload} is not implemented on {backend} yet; use --device cpu")]
+    #[error("{workload} is not implemented on {} yet; use --device cpu", .backend.display_name())]
     Unsupported {
         /// Which backend.
         backend: BackendKind,
@@ -114,7 +114,7 @@ pub enum Error {
     },
 
     /// A call into a GPU runtime failed.
-    #[error("{backend} error in {call}: {message}")]
+    #[error("{} error in {call}: {message}", .backend.display_name())]
     Runtime {
         /// Which backend.
         backend: BackendKind,

@@ -154,7 +154,7 @@ mod tests {
         let e = DriverError(700).during("kernel gc_pi_hits");
         assert_eq!(
             e.to_string(),
-            "cuda error in kernel gc_pi_hits: CUDA_ERROR_ILLEGAL_ADDRESS (700): a kernel accessed an illegal memory address"
+            "CUDA error in kernel gc_pi_hits: CUDA_ERROR_ILLEGAL_ADDRESS (700): a kernel accessed an illegal memory address"
         );
     }
 }

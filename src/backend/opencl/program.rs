@@ -302,7 +302,7 @@ mod tests {
         let err = assemble_file("opencl/x.cl", "#include \"nope.h\"\n").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "opencl error in assembling the kernel sources: \
+            "OpenCL error in assembling the kernel sources: \
              opencl/x.cl:1: no embedded file `opencl/nope.h`"
         );
         let err = inline("common/x.h", "", MAX_INCLUDE_DEPTH + 1, &mut String::new());
