@@ -4,7 +4,7 @@
 //! Performance note (a measurement, not a test). PoCL 3.1 on the 2-core AVX-512
 //! Xeon of the development machine, release build, `gpucalc --device opencl pi 1e9`
 //! against `gpucalc --device cpu pi 1e9`, run alternately: 1.67e9 against 2.23e9
-//! samples/s when the machine was quiet, and 0.65-0.78 of the CPU path's rate in
+//! samples/s when the machine was quiet, and 0.65-0.94 of the CPU path's rate in
 //! every pair while other builds were running. PoCL vectorises the kernel across
 //! work-items (AVX-512, 8 lanes of `vpmuludq`) only because the shared body keeps
 //! to three rules: a 64-bit product rather than `mul_hi`, the Philox rounds
