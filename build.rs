@@ -25,8 +25,40 @@ const DEFAULT_ARCH: &str = "compute_75,sm_80,sm_90";
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    record_git_commit();
     if env::var_os("CARGO_FEATURE_CUDA").is_some() {
         build_cuda_kernels();
+    }
+}
+
+/// Sets `GPUCALC_GIT_COMMIT` for the crate (benchmark metadata): the commit
+/// the build came from, with `-dirty` if the tree had changes, or `unknown`
+/// outside a git checkout.
+fn record_git_commit() {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let commit = match git(&["rev-parse", "--short=12", "HEAD"]) {
+        Some(hash) => {
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            if dirty {
+                format!("{hash}-dirty")
+            } else {
+                hash
+            }
+        }
+        None => "unknown".to_string(),
+    };
+    println!("cargo:rustc-env=GPUCALC_GIT_COMMIT={commit}");
+    if let Some(dir) = git(&["rev-parse", "--git-dir"]) {
+        println!("cargo:rerun-if-changed={dir}/HEAD");
+        println!("cargo:rerun-if-changed={dir}/index");
     }
 }
 

@@ -87,8 +87,8 @@ pub enum Error {
         reason: String,
     },
 
-    /// The backend has no implementation of this workload yet.
-    #[error("{workload} is not implemented on {} yet; use --device cpu", .backend.display_name())]
+    /// The backend does not offer this workload (or this variant of it).
+    #[error("{workload} is not available on {}", .backend.display_name())]
     Unsupported {
         /// Which backend.
         backend: BackendKind,

@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 mod backend;
+pub mod bench;
 #[doc(hidden)]
 pub mod cli;
 mod control;

@@ -44,6 +44,13 @@ pub(crate) trait Backend: Send + Sync {
         Err(self.unsupported("rng"))
     }
 
+    /// Seconds of each of `reps` generations of `n` elements of `spec` into
+    /// device memory (no copy to the host), after one warm-up.
+    fn rng_device_times(&self, spec: &RngSpec, n: usize, reps: usize) -> Result<Vec<f64>> {
+        let _ = (spec, n, reps);
+        Err(self.unsupported("rng into device memory"))
+    }
+
     /// `output[i] = function(input[i])` (validated: same type and length);
     /// inputs larger than device memory go through in chunks.
     fn map(&self, function: MapFn, input: &FloatVec, output: &mut FloatVec) -> Result<MapTiming> {

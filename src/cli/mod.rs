@@ -2,6 +2,7 @@
 //!
 //! `main.rs` only calls [`main`]; tests drive [`run`] with argument lists.
 
+mod bench;
 mod devices;
 mod map;
 mod matmul;
@@ -15,7 +16,7 @@ mod transfer;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::device::{Device, DeviceOptions, DeviceSpec};
 
@@ -45,29 +46,87 @@ pub struct Cli {
     threads: Option<usize>,
 
     /// Print one JSON value instead of text.
-    #[arg(long, global = true)]
+    // Not `global`: `bench` has its own `--json FILE`. Every other subcommand
+    // takes `--json` through `Json`, so it goes before or after the subcommand.
+    #[arg(long)]
     json: bool,
 
     #[command(subcommand)]
     command: Command,
 }
 
+/// `--json` after a subcommand.
+#[derive(Debug, Args)]
+struct Json {
+    /// Print one JSON value instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// List every device this build can see.
-    Devices,
+    Devices(Json),
     /// Estimate pi by Monte Carlo over the reproducible Philox stream.
-    Pi(pi::PiArgs),
+    Pi {
+        #[command(flatten)]
+        args: pi::PiArgs,
+        #[command(flatten)]
+        out: Json,
+    },
     /// An elementwise function (sqrt, exp, ...) over a generated or .npy array.
-    Map(map::MapArgs),
+    Map {
+        #[command(flatten)]
+        args: map::MapArgs,
+        #[command(flatten)]
+        out: Json,
+    },
     /// Matrix product C = A·B on random or .npy matrices, f32 or f64.
-    Matmul(matmul::MatmulArgs),
+    Matmul {
+        #[command(flatten)]
+        args: matmul::MatmulArgs,
+        #[command(flatten)]
+        out: Json,
+    },
     /// Random numbers (uniform, normal, raw words) to a .npy file or stdout.
-    Rng(rng::RngArgs),
+    Rng {
+        #[command(flatten)]
+        args: rng::RngArgs,
+        #[command(flatten)]
+        out: Json,
+    },
     /// Device memory bandwidth: BabelStream's copy, mul, add, triad and dot.
-    Stream(stream::StreamArgs),
+    Stream {
+        #[command(flatten)]
+        args: stream::StreamArgs,
+        #[command(flatten)]
+        out: Json,
+    },
     /// Host-to-device and device-to-host copy bandwidth by size.
-    Transfer(transfer::TransferArgs),
+    Transfer {
+        #[command(flatten)]
+        args: transfer::TransferArgs,
+        #[command(flatten)]
+        out: Json,
+    },
+    /// The benchmark suite: every workload on every chosen device, against its limits.
+    Bench(bench::BenchArgs),
+}
+
+impl Command {
+    /// Whether `--json` was given after the subcommand.
+    fn json(&self) -> bool {
+        match self {
+            Command::Devices(out)
+            | Command::Pi { out, .. }
+            | Command::Map { out, .. }
+            | Command::Matmul { out, .. }
+            | Command::Rng { out, .. }
+            | Command::Stream { out, .. }
+            | Command::Transfer { out, .. } => out.json,
+            Command::Bench(_) => false,
+        }
+    }
 }
 
 fn parse_spec(text: &str) -> Result<DeviceSpec, String> {
@@ -125,16 +184,17 @@ where
     let globals = Globals {
         device,
         threads: cli.threads,
-        json: cli.json,
+        json: cli.json || cli.command.json(),
     };
-    let outcome = match cli.command {
-        Command::Devices => devices::run(&globals),
-        Command::Pi(args) => pi::run(&globals, &args),
-        Command::Stream(args) => stream::run(&globals, &args),
-        Command::Rng(args) => rng::run(&globals, &args),
-        Command::Map(args) => map::run(&globals, &args),
-        Command::Matmul(args) => matmul::run(&globals, &args),
-        Command::Transfer(args) => transfer::run(&globals, &args),
+    let outcome = match &cli.command {
+        Command::Devices(_) => devices::run(&globals),
+        Command::Pi { args, .. } => pi::run(&globals, args),
+        Command::Stream { args, .. } => stream::run(&globals, args),
+        Command::Rng { args, .. } => rng::run(&globals, args),
+        Command::Map { args, .. } => map::run(&globals, args),
+        Command::Matmul { args, .. } => matmul::run(&globals, args),
+        Command::Transfer { args, .. } => transfer::run(&globals, args),
+        Command::Bench(args) => bench::run(&globals, args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
@@ -247,7 +307,7 @@ mod tests {
             let cli = Cli::try_parse_from(args).unwrap();
             assert_eq!(cli.device, Some(DeviceSpec::Cpu));
             assert_eq!(cli.threads, Some(3));
-            assert!(cli.json);
+            assert!(cli.json || cli.command.json());
         }
     }
 }

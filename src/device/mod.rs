@@ -64,6 +64,10 @@ pub struct DeviceInfo {
     pub memory_bytes: u64,
     /// Maximum clock in MHz, where known.
     pub clock_mhz: Option<u32>,
+    /// Memory clock in MHz, where the runtime reports it (CUDA).
+    pub memory_clock_mhz: Option<u32>,
+    /// Memory bus width in bits, where the runtime reports it (CUDA).
+    pub memory_bus_width_bits: Option<u32>,
     /// Driver version, where there is a driver.
     pub driver_version: Option<String>,
     /// OpenCL only: the platform's name.
@@ -95,6 +99,8 @@ impl DeviceInfo {
             threads: None,
             memory_bytes: 0,
             clock_mhz: None,
+            memory_clock_mhz: None,
+            memory_bus_width_bits: None,
             driver_version: None,
             platform: None,
             compute_capability: None,
@@ -193,6 +199,9 @@ impl Device {
             ));
         }
         match *spec {
+            DeviceSpec::All => Err(Error::InvalidArgument(
+                "--device all runs on every device, which only `gpucalc bench` does; pick one device".to_string(),
+            )),
             DeviceSpec::Cpu => Ok(Device::Cpu(CpuDevice::open(options.threads)?)),
             DeviceSpec::Cuda(index) => {
                 let list = cuda::list()?;

@@ -27,13 +27,15 @@ pub enum DeviceSpec {
     /// An OpenCL device: the first GPU or accelerator (else the first device),
     /// or the one at this index in the `gpucalc devices` list.
     OpenCl(Option<usize>),
+    /// Every device this build can see (for `gpucalc bench`; no single device).
+    All,
 }
 
 impl DeviceSpec {
     /// The backend this spec names, or `None` for `auto`.
     pub fn backend(self) -> Option<BackendKind> {
         match self {
-            DeviceSpec::Auto => None,
+            DeviceSpec::Auto | DeviceSpec::All => None,
             DeviceSpec::Cpu => Some(BackendKind::Cpu),
             DeviceSpec::Cuda(_) => Some(BackendKind::Cuda),
             DeviceSpec::OpenCl(_) => Some(BackendKind::OpenCl),
@@ -58,6 +60,7 @@ impl FromStr for DeviceSpec {
         };
         match (name, index) {
             ("auto", None) => Ok(DeviceSpec::Auto),
+            ("all", None) => Ok(DeviceSpec::All),
             ("cpu", None | Some(0)) => Ok(DeviceSpec::Cpu),
             ("cuda", index) => Ok(DeviceSpec::Cuda(index)),
             ("opencl" | "ocl", index) => Ok(DeviceSpec::OpenCl(index)),
@@ -70,6 +73,7 @@ impl fmt::Display for DeviceSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DeviceSpec::Auto => f.write_str("auto"),
+            DeviceSpec::All => f.write_str("all"),
             DeviceSpec::Cpu => f.write_str("cpu"),
             DeviceSpec::Cuda(None) => f.write_str("cuda"),
             DeviceSpec::Cuda(Some(i)) => write!(f, "cuda:{i}"),

@@ -105,6 +105,8 @@ pub struct KernelStats {
     pub avg_s: f64,
     /// `bytes / min_s`, in bytes per second.
     pub bandwidth: f64,
+    /// Every call's seconds, the first (not counted above) included.
+    pub times_s: Vec<f64>,
 }
 
 /// The outcome of a `stream` run.
@@ -185,6 +187,7 @@ fn evaluate(float: Float, n: usize, num_times: usize, raw: &StreamRaw) -> Stream
                 max_s,
                 avg_s,
                 bandwidth: bytes as f64 / min_s.max(1e-12),
+                times_s: times.clone(),
             }
         })
         .collect();

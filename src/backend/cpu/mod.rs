@@ -67,6 +67,15 @@ impl CpuDevice {
     }
 }
 
+/// The widest SIMD instruction set the CPU kernels use here: `avx512`, `avx2` or `baseline`.
+pub(crate) fn isa_name() -> &'static str {
+    match simd::isa() {
+        simd::Isa::Avx512 => "avx512",
+        simd::Isa::Avx2 => "avx2",
+        simd::Isa::Baseline => "baseline",
+    }
+}
+
 /// The CPU row of `gpucalc devices`: model, cores, hardware threads, memory.
 pub(crate) fn describe() -> DeviceInfo {
     let threads = sysinfo::hardware_threads();
@@ -163,5 +172,20 @@ impl Backend for CpuDevice {
         Ok(self
             .pool
             .install(|| matmul::matmul(a, b, c, m, n, k, reps, threads)))
+    }
+
+    /// Host memory is the CPU's device memory: generate into a reused buffer.
+    fn rng_device_times(&self, spec: &RngSpec, n: usize, reps: usize) -> Result<Vec<f64>> {
+        let mut buffer = crate::rng::RngVec::zeros(spec.dtype, n);
+        self.pool.install(|| {
+            rng::fill(spec, 0, buffer.as_slice_mut());
+            Ok((0..reps)
+                .map(|_| {
+                    let start = std::time::Instant::now();
+                    rng::fill(spec, 0, buffer.as_slice_mut());
+                    start.elapsed().as_secs_f64()
+                })
+                .collect())
+        })
     }
 }

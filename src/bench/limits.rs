@@ -1,0 +1,158 @@
+//! What each device can do at most: the limits benchmark rows are measured
+//! against, from device attributes where the runtime gives them, else measured.
+
+use serde::Serialize;
+
+use crate::device::DeviceInfo;
+use crate::error::BackendKind;
+
+/// Which hardware limit bounds a workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitKind {
+    /// Device memory bandwidth, bytes/s.
+    MemoryBandwidth,
+    /// 32x32->64 integer multiplies per second, turned into pi samples/s
+    /// (Philox4x32-10 costs 10 wide multiplies per sample).
+    IntegerMultiply,
+    /// Peak f32 FLOP/s (fused multiply-add counted as 2).
+    Fp32,
+    /// Peak f64 FLOP/s.
+    Fp64,
+    /// The host↔device link, bytes/s.
+    HostLink,
+}
+
+/// Where a limit's figure comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitSource {
+    /// Computed from the device's reported attributes (clocks, units, widths).
+    Attributes,
+    /// Measured in this run (a large device copy).
+    Measured,
+}
+
+/// A limit in the workload's own unit.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Limit {
+    /// The figure, in the row's unit.
+    pub value: f64,
+    /// Where it comes from.
+    pub source: LimitSource,
+}
+
+/// Philox4x32-10 wide multiplies per pi sample (20 per block of two samples).
+pub const MULTIPLIES_PER_SAMPLE: f64 = 10.0;
+
+/// SIMD lanes of 64-bit multiplies (vpmuludq) and of f32 FMAs per cycle on this CPU.
+fn cpu_vector_lanes() -> (f64, f64) {
+    match crate::backend::cpu::isa_name() {
+        "avx512" => (8.0, 16.0),
+        "avx2" => (4.0, 8.0),
+        _ => (2.0, 4.0),
+    }
+}
+
+/// The limit of `kind` for `device`, if it can be known without measuring.
+/// `measured_bandwidth` is this run's best large device copy, bytes/s.
+pub fn limit(
+    device: &DeviceInfo,
+    kind: LimitKind,
+    measured_bandwidth: Option<f64>,
+) -> Option<Limit> {
+    let clock_hz = device.clock_mhz.map(|mhz| f64::from(mhz) * 1e6);
+    let units = f64::from(device.compute_units);
+    let from_attributes = |value: f64| Limit {
+        value,
+        source: LimitSource::Attributes,
+    };
+    let measured = |value: f64| Limit {
+        value,
+        source: LimitSource::Measured,
+    };
+    let cc = device
+        .compute_capability
+        .as_deref()
+        .and_then(|c| c.split_once('.'))
+        .and_then(|(major, minor)| Some((major.parse::<u32>().ok()?, minor.parse::<u32>().ok()?)));
+    match (device.backend, kind) {
+        (BackendKind::Cuda, LimitKind::MemoryBandwidth) => {
+            match (device.memory_clock_mhz, device.memory_bus_width_bits) {
+                // Double data rate: two transfers per memory clock.
+                (Some(mhz), Some(bits)) => Some(from_attributes(
+                    2.0 * f64::from(mhz) * 1e6 * f64::from(bits) / 8.0,
+                )),
+                _ => measured_bandwidth.map(measured),
+            }
+        }
+        (_, LimitKind::MemoryBandwidth) => measured_bandwidth.map(measured),
+        (BackendKind::Cpu, LimitKind::IntegerMultiply) => {
+            let (lanes, _) = cpu_vector_lanes();
+            Some(from_attributes(
+                units * clock_hz? * lanes / MULTIPLIES_PER_SAMPLE,
+            ))
+        }
+        (BackendKind::Cpu, LimitKind::Fp32 | LimitKind::Fp64) => {
+            let (_, f32_lanes) = cpu_vector_lanes();
+            let lanes = if kind == LimitKind::Fp32 {
+                f32_lanes
+            } else {
+                f32_lanes / 2.0
+            };
+            // Two FMA pipes per core, two flops per FMA.
+            Some(from_attributes(units * clock_hz? * lanes * 2.0 * 2.0))
+        }
+        (BackendKind::Cuda, LimitKind::IntegerMultiply) => {
+            // 64 IMAD per SM per clock on Volta and later (H100: 1.6e12 samples/s).
+            Some(from_attributes(
+                units * clock_hz? * 64.0 / MULTIPLIES_PER_SAMPLE,
+            ))
+        }
+        (BackendKind::Cuda, LimitKind::Fp32 | LimitKind::Fp64) => {
+            let (major, minor) = cc?;
+            let (fp32, fp64) = match (major, minor) {
+                (8, 0) => (64.0, 32.0),
+                (9, 0) => (128.0, 64.0),
+                (7, 0) => (64.0, 32.0),
+                (7, _) => (64.0, 2.0),
+                (_, _) => (128.0, 2.0),
+            };
+            let lanes = if kind == LimitKind::Fp32 { fp32 } else { fp64 };
+            Some(from_attributes(units * clock_hz? * lanes * 2.0))
+        }
+        // OpenCL does not report the lanes per compute unit or the link speed.
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::DeviceType;
+
+    #[test]
+    fn h100_figures_follow_from_its_attributes() {
+        let mut h100 = DeviceInfo::new(BackendKind::Cuda, 0, "H100".into(), DeviceType::Gpu);
+        h100.compute_units = 132;
+        h100.clock_mhz = Some(1980);
+        h100.compute_capability = Some("9.0".into());
+        h100.memory_clock_mhz = Some(2619);
+        h100.memory_bus_width_bits = Some(5120);
+        let pi = limit(&h100, LimitKind::IntegerMultiply, None).unwrap();
+        assert!((pi.value - 1.67e12).abs() < 0.01e12, "{}", pi.value);
+        let bw = limit(&h100, LimitKind::MemoryBandwidth, None).unwrap();
+        assert!((bw.value - 3.35e12).abs() < 0.01e12, "{}", bw.value);
+        let fp64 = limit(&h100, LimitKind::Fp64, None).unwrap();
+        assert!((fp64.value - 33.5e12).abs() < 0.5e12, "{}", fp64.value);
+        assert_eq!(bw.source, LimitSource::Attributes);
+    }
+
+    #[test]
+    fn unknown_limits_are_none_and_measured_ones_say_so() {
+        let pocl = DeviceInfo::new(BackendKind::OpenCl, 0, "pocl".into(), DeviceType::Cpu);
+        assert!(limit(&pocl, LimitKind::Fp32, None).is_none());
+        let bw = limit(&pocl, LimitKind::MemoryBandwidth, Some(1e10)).unwrap();
+        assert_eq!(bw.source, LimitSource::Measured);
+    }
+}

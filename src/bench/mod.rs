@@ -1,0 +1,275 @@
+//! The benchmark suite: runs the [`registry`] rows on chosen devices,
+//! calibrating iterations to a time budget, and reports each row against the
+//! device's limit. See `gpucalc bench --help`.
+
+pub mod limits;
+pub mod registry;
+mod report;
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+pub use limits::{Limit, LimitKind, LimitSource};
+pub use registry::{registry, BenchRow, Job, Unit};
+pub use report::{
+    compare, read_report, write_csv, write_json, Comparison, Metadata, Report, Verdict,
+    CSV_COLUMNS, SCHEMA_VERSION,
+};
+
+use crate::device::Device;
+use crate::error::Error;
+
+/// How a row ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Measured and, where there is a reference, verified.
+    Ok,
+    /// Measured, but the result did not match the CPU reference.
+    VerificationFailed,
+    /// The device or build cannot run this row.
+    Unsupported,
+    /// Not run (filtered out, or the time budget ran out).
+    Skipped,
+    /// The run failed.
+    Error,
+}
+
+/// One result row, as it appears in JSON and CSV.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResultRow {
+    /// Workload name.
+    pub workload: String,
+    /// Variant within the workload.
+    pub variant: String,
+    /// Device spec (`cpu`, `cuda:0`, ...) or, for peers, the implementation.
+    pub device: String,
+    /// Device name.
+    pub device_name: String,
+    /// Problem size (elements, samples, bytes or matrix side; see the registry).
+    pub size: u64,
+    /// Timed iterations.
+    pub iterations: usize,
+    /// Fastest iteration, seconds.
+    pub min_s: Option<f64>,
+    /// Median iteration, seconds.
+    pub median_s: Option<f64>,
+    /// Slowest iteration, seconds.
+    pub max_s: Option<f64>,
+    /// Throughput from the fastest iteration, in `unit`.
+    pub throughput: Option<f64>,
+    /// The throughput unit.
+    pub unit: String,
+    /// The device's limit for this row, in `unit`.
+    pub limit: Option<f64>,
+    /// Where the limit comes from: `attributes` or `measured`.
+    pub limit_source: Option<LimitSource>,
+    /// `throughput / limit`.
+    pub fraction: Option<f64>,
+    /// How the row ended.
+    pub status: Status,
+    /// Why, for anything but `ok`.
+    pub reason: Option<String>,
+}
+
+/// What to run and for how long.
+#[derive(Debug, Clone)]
+pub struct SuiteOptions {
+    /// Small sizes, short budgets: the whole suite in a minute or two.
+    pub quick: bool,
+    /// Longer budgets per row (more iterations).
+    pub full: bool,
+    /// Only these workloads (empty: all).
+    pub only: Vec<String>,
+    /// Stop starting rows after this long; the rest are `skipped`.
+    pub max_time: Option<Duration>,
+}
+
+impl SuiteOptions {
+    fn row_budget(&self) -> Duration {
+        match (self.quick, self.full) {
+            (true, _) => Duration::from_millis(250),
+            (false, true) => Duration::from_secs(5),
+            (false, false) => Duration::from_secs(1),
+        }
+    }
+
+    fn size(&self, row: &BenchRow) -> u64 {
+        if self.quick {
+            row.quick_size
+        } else {
+            row.full_size
+        }
+    }
+}
+
+/// Seconds statistics: min, median, max.
+pub fn min_median_max(times: &[f64]) -> Option<(f64, f64, f64)> {
+    let mut sorted: Vec<f64> = times.iter().copied().filter(|t| t.is_finite()).collect();
+    if sorted.is_empty() {
+        return None;
+    }
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    let median = if sorted.len() % 2 == 0 {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    } else {
+        sorted[mid]
+    };
+    Some((sorted[0], median, sorted[sorted.len() - 1]))
+}
+
+/// Runs the suite on `devices`, calling `on_row` as each row finishes (for a
+/// live table). Rows that fail do not stop the suite.
+pub fn run_suite(
+    devices: &[Device],
+    options: &SuiteOptions,
+    mut on_row: impl FnMut(&ResultRow, usize, usize),
+) -> Vec<ResultRow> {
+    let start = Instant::now();
+    let rows: Vec<BenchRow> = registry()
+        .into_iter()
+        .filter(|r| options.only.is_empty() || options.only.iter().any(|o| o == r.workload))
+        .collect();
+    let total = rows.len() * devices.len();
+    let mut results = Vec::with_capacity(total);
+    for device in devices {
+        let mut measured_bandwidth: Option<f64> = None;
+        for row in &rows {
+            let size = options.size(row);
+            let result = if options
+                .max_time
+                .is_some_and(|limit| start.elapsed() > limit)
+            {
+                skipped(device, row, size, "the --max-time budget ran out")
+            } else {
+                measure(device, row, size, options, measured_bandwidth)
+            };
+            // Large device copies measure the bandwidth limit where no
+            // attribute gives it: the best stream kernel of this run.
+            if let (Job::Stream(..), Some(t)) = (row.job, result.throughput) {
+                measured_bandwidth = Some(measured_bandwidth.map_or(t, |m: f64| m.max(t)));
+            }
+            results.push(result);
+            on_row(results.last().expect("just pushed"), results.len(), total);
+        }
+        fill_measured_limits(&mut results, device, measured_bandwidth);
+    }
+    results
+}
+
+/// Rows of `device` that ran before its bandwidth was measured get the limit afterwards.
+fn fill_measured_limits(results: &mut [ResultRow], device: &Device, bandwidth: Option<f64>) {
+    let Some(bandwidth) = bandwidth else { return };
+    let spec = &device.info().spec;
+    for r in results
+        .iter_mut()
+        .filter(|r| &r.device == spec && r.limit.is_none())
+    {
+        let kind = registry()
+            .into_iter()
+            .find(|b| b.workload == r.workload && b.variant == r.variant)
+            .map(|b| b.limit);
+        if kind == Some(LimitKind::MemoryBandwidth)
+            || (kind == Some(LimitKind::HostLink) && r.device == "cpu")
+        {
+            r.limit = Some(bandwidth);
+            r.limit_source = Some(LimitSource::Measured);
+            r.fraction = r.throughput.map(|t| t / bandwidth);
+        }
+    }
+}
+
+fn base_row(device: &Device, row: &BenchRow, size: u64) -> ResultRow {
+    let info = device.info();
+    ResultRow {
+        workload: row.workload.to_string(),
+        variant: row.variant.to_string(),
+        device: info.spec.clone(),
+        device_name: info.name.clone(),
+        size,
+        iterations: 0,
+        min_s: None,
+        median_s: None,
+        max_s: None,
+        throughput: None,
+        unit: row.unit.as_str().to_string(),
+        limit: None,
+        limit_source: None,
+        fraction: None,
+        status: Status::Ok,
+        reason: None,
+    }
+}
+
+fn skipped(device: &Device, row: &BenchRow, size: u64, reason: &str) -> ResultRow {
+    ResultRow {
+        status: Status::Skipped,
+        reason: Some(reason.to_string()),
+        ..base_row(device, row, size)
+    }
+}
+
+/// Calibrates, runs and summarises one row.
+fn measure(
+    device: &Device,
+    row: &BenchRow,
+    size: u64,
+    options: &SuiteOptions,
+    bandwidth: Option<f64>,
+) -> ResultRow {
+    let mut result = base_row(device, row, size);
+    // One probe iteration sets the count that fills the row's time budget.
+    let probe = registry::run_row(device, row, size, 1);
+    let outcome = probe.and_then(|probe| {
+        let each = probe.times.iter().copied().fold(0.0, f64::max).max(1e-6);
+        let iterations = ((options.row_budget().as_secs_f64() / each) as usize).clamp(3, 200);
+        registry::run_row(device, row, size, iterations)
+    });
+    match outcome {
+        Ok(outcome) => {
+            result.iterations = outcome.times.len();
+            if let Some((min, median, max)) = min_median_max(&outcome.times) {
+                result.min_s = Some(min);
+                result.median_s = Some(median);
+                result.max_s = Some(max);
+                result.throughput = Some(row.work(size) / min.max(1e-12));
+            }
+            if let Some(limit) = limits::limit(device.info(), row.limit, bandwidth) {
+                result.limit = Some(limit.value);
+                result.limit_source = Some(limit.source);
+                result.fraction = result.throughput.map(|t| t / limit.value);
+            }
+            if outcome.verified == Some(false) {
+                result.status = Status::VerificationFailed;
+                result.reason = Some("the result does not match the CPU reference".to_string());
+            }
+        }
+        Err(e @ Error::Unsupported { .. }) | Err(e @ Error::BackendDisabled(_)) => {
+            result.status = Status::Unsupported;
+            result.reason = Some(e.to_string());
+        }
+        Err(e @ Error::OutOfMemory { .. }) => {
+            result.status = Status::Skipped;
+            result.reason = Some(e.to_string());
+        }
+        Err(e) => {
+            result.status = Status::Error;
+            result.reason = Some(e.to_string());
+        }
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics_sort_and_take_the_middle() {
+        assert_eq!(min_median_max(&[3.0, 1.0, 2.0]), Some((1.0, 2.0, 3.0)));
+        assert_eq!(min_median_max(&[4.0, 1.0, 2.0, 3.0]), Some((1.0, 2.5, 4.0)));
+        assert_eq!(min_median_max(&[]), None);
+    }
+}

@@ -1,0 +1,394 @@
+//! The benchmark suite as data: every row's workload, variant, unit, work per
+//! element, sizes and limit, and the one function that runs a row.
+//!
+//! `gpucalc bench`, the criterion benches and the reports all read [`REGISTRY`].
+
+use serde::Serialize;
+
+use super::limits::LimitKind;
+use crate::device::{Device, DeviceSpec};
+use crate::dtype::{Float, FloatVec};
+use crate::error::Result;
+use crate::workloads::map::{map, MapFn};
+use crate::workloads::matmul::{matmul, Matrix};
+use crate::workloads::rng::{
+    rng_generate, rng_reference, Dist, RngSpec, RngType, NORMAL_ULP_BOUND,
+};
+use crate::workloads::stream::{stream, StreamKernel};
+use crate::workloads::transfer::{Direction, HostMemory};
+
+/// A row's throughput unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Unit {
+    /// Monte Carlo samples per second.
+    #[serde(rename = "samples/s")]
+    SamplesPerSecond,
+    /// Bytes per second (read + written, as each workload counts them).
+    #[serde(rename = "B/s")]
+    BytesPerSecond,
+    /// Floating-point operations per second.
+    #[serde(rename = "FLOP/s")]
+    FlopsPerSecond,
+}
+
+impl Unit {
+    /// `samples/s`, `B/s` or `FLOP/s`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Unit::SamplesPerSecond => "samples/s",
+            Unit::BytesPerSecond => "B/s",
+            Unit::FlopsPerSecond => "FLOP/s",
+        }
+    }
+}
+
+/// What a row runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// `pi` over `size` samples.
+    Pi,
+    /// One BabelStream kernel, arrays of `size` elements.
+    Stream(StreamKernel, Float),
+    /// `rng` of `size` elements into device memory.
+    Rng(Dist, RngType),
+    /// `map` over `size` elements.
+    Map(MapFn, Float),
+    /// A copy of `size` bytes.
+    Transfer(Direction, HostMemory),
+    /// A square product of side `size`.
+    Matmul(Float),
+}
+
+/// One row of the suite, as data.
+#[derive(Debug, Clone, Copy)]
+pub struct BenchRow {
+    /// Workload name: `pi`, `stream`, `rng`, `map`, `transfer`, `matmul`.
+    pub workload: &'static str,
+    /// Variant within the workload: `f64-triad`, `uniform-f32`, ...
+    pub variant: &'static str,
+    /// Throughput unit.
+    pub unit: Unit,
+    /// Bytes moved per element (0 when the unit is not bytes).
+    pub bytes_per_element: f64,
+    /// Floating-point operations per element (for matmul: per multiply-add of the 2n³).
+    pub flops_per_element: f64,
+    /// Problem size for `--quick`.
+    pub quick_size: u64,
+    /// Problem size for the default and `--full` suites.
+    pub full_size: u64,
+    /// The device limit the row is measured against.
+    pub limit: LimitKind,
+    /// What to run.
+    pub job: Job,
+}
+
+impl BenchRow {
+    /// Work units of one run of `size`: samples, bytes or FLOPs.
+    pub fn work(&self, size: u64) -> f64 {
+        let n = size as f64;
+        match self.job {
+            Job::Pi => n,
+            Job::Matmul(_) => 2.0 * n * n * n,
+            _ => n * self.bytes_per_element,
+        }
+    }
+}
+
+macro_rules! stream_rows {
+    ($($variant:literal, $kernel:ident, $float:ident, $bytes:expr, $flops:expr;)*) => {
+        [$(BenchRow {
+            workload: "stream",
+            variant: $variant,
+            unit: Unit::BytesPerSecond,
+            bytes_per_element: $bytes,
+            flops_per_element: $flops,
+            quick_size: 1 << 25,
+            full_size: 1 << 25,
+            limit: LimitKind::MemoryBandwidth,
+            job: Job::Stream(StreamKernel::$kernel, Float::$float),
+        }),*]
+    };
+}
+
+const STREAM: [BenchRow; 10] = stream_rows! {
+    "f32-copy", Copy, F32, 8.0, 0.0;
+    "f32-mul", Mul, F32, 8.0, 1.0;
+    "f32-add", Add, F32, 12.0, 1.0;
+    "f32-triad", Triad, F32, 12.0, 2.0;
+    "f32-dot", Dot, F32, 8.0, 2.0;
+    "f64-copy", Copy, F64, 16.0, 0.0;
+    "f64-mul", Mul, F64, 16.0, 1.0;
+    "f64-add", Add, F64, 24.0, 1.0;
+    "f64-triad", Triad, F64, 24.0, 2.0;
+    "f64-dot", Dot, F64, 16.0, 2.0;
+};
+
+const fn row(
+    workload: &'static str,
+    variant: &'static str,
+    unit: Unit,
+    bytes: f64,
+    [quick_size, full_size]: [u64; 2],
+    limit: LimitKind,
+    job: Job,
+) -> BenchRow {
+    BenchRow {
+        workload,
+        variant,
+        unit,
+        bytes_per_element: bytes,
+        flops_per_element: 0.0,
+        quick_size,
+        full_size,
+        limit,
+        job,
+    }
+}
+
+const OTHERS: [BenchRow; 11] = [
+    row(
+        "pi",
+        "philox",
+        Unit::SamplesPerSecond,
+        0.0,
+        [1 << 28, 1 << 32],
+        LimitKind::IntegerMultiply,
+        Job::Pi,
+    ),
+    row(
+        "rng",
+        "uniform-f32",
+        Unit::BytesPerSecond,
+        4.0,
+        [1 << 25, 1 << 27],
+        LimitKind::MemoryBandwidth,
+        Job::Rng(Dist::Uniform, RngType::F32),
+    ),
+    row(
+        "rng",
+        "normal-f32",
+        Unit::BytesPerSecond,
+        4.0,
+        [1 << 22, 1 << 26],
+        LimitKind::MemoryBandwidth,
+        Job::Rng(Dist::Normal, RngType::F32),
+    ),
+    row(
+        "rng",
+        "raw-u32",
+        Unit::BytesPerSecond,
+        4.0,
+        [1 << 25, 1 << 27],
+        LimitKind::MemoryBandwidth,
+        Job::Rng(Dist::Raw, RngType::U32),
+    ),
+    row(
+        "map",
+        "sqrt-f32",
+        Unit::BytesPerSecond,
+        8.0,
+        [1 << 25, 1 << 27],
+        LimitKind::MemoryBandwidth,
+        Job::Map(MapFn::Sqrt, Float::F32),
+    ),
+    row(
+        "map",
+        "exp-f64",
+        Unit::BytesPerSecond,
+        16.0,
+        [1 << 22, 1 << 26],
+        LimitKind::MemoryBandwidth,
+        Job::Map(MapFn::Exp, Float::F64),
+    ),
+    row(
+        "transfer",
+        "h2d-pinned",
+        Unit::BytesPerSecond,
+        1.0,
+        [1 << 26, 1 << 28],
+        LimitKind::HostLink,
+        Job::Transfer(Direction::HostToDevice, HostMemory::Pinned),
+    ),
+    row(
+        "transfer",
+        "d2h-pinned",
+        Unit::BytesPerSecond,
+        1.0,
+        [1 << 26, 1 << 28],
+        LimitKind::HostLink,
+        Job::Transfer(Direction::DeviceToHost, HostMemory::Pinned),
+    ),
+    row(
+        "transfer",
+        "h2d-pageable",
+        Unit::BytesPerSecond,
+        1.0,
+        [1 << 26, 1 << 28],
+        LimitKind::HostLink,
+        Job::Transfer(Direction::HostToDevice, HostMemory::Pageable),
+    ),
+    row(
+        "matmul",
+        "f32",
+        Unit::FlopsPerSecond,
+        0.0,
+        [1024, 4096],
+        LimitKind::Fp32,
+        Job::Matmul(Float::F32),
+    ),
+    row(
+        "matmul",
+        "f64",
+        Unit::FlopsPerSecond,
+        0.0,
+        [1024, 4096],
+        LimitKind::Fp64,
+        Job::Matmul(Float::F64),
+    ),
+];
+
+/// Every row of the suite, in run order.
+pub fn registry() -> Vec<BenchRow> {
+    let mut rows = vec![OTHERS[0]];
+    rows.extend(STREAM);
+    rows.extend_from_slice(&OTHERS[1..]);
+    rows
+}
+
+/// What running one row produced.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    /// Seconds per timed iteration.
+    pub times: Vec<f64>,
+    /// Whether the result matched the CPU reference (`None`: nothing to check).
+    pub verified: Option<bool>,
+}
+
+/// Runs `row` at `size` on `device`: a warm-up run (which is also checked),
+/// then `iterations` timed runs.
+pub(crate) fn run_row(
+    device: &Device,
+    row: &BenchRow,
+    size: u64,
+    iterations: usize,
+) -> Result<Outcome> {
+    let n = usize::try_from(size).unwrap_or(usize::MAX);
+    let backend = device.backend();
+    match row.job {
+        Job::Pi => {
+            let seed = 0xbe9c;
+            let first = crate::pi(device, size, seed)?;
+            let verified = if device.kind() == crate::BackendKind::Cpu {
+                None
+            } else {
+                let cpu = Device::select(&DeviceSpec::Cpu)?;
+                Some(crate::pi(&cpu, size, seed)?.hits == first.hits)
+            };
+            let times = (0..iterations)
+                .map(|_| crate::pi(device, size, seed).map(|r| r.elapsed.as_secs_f64()))
+                .collect::<Result<_>>()?;
+            Ok(Outcome { times, verified })
+        }
+        Job::Stream(kernel, float) => {
+            // BabelStream drops the first iteration itself: ask for one more.
+            let result = stream(device, float, n, iterations + 1)?;
+            let index = StreamKernel::ALL
+                .iter()
+                .position(|&k| k == kernel)
+                .unwrap_or(0);
+            let times = result.kernels[index].times_s[1..].to_vec();
+            Ok(Outcome {
+                times,
+                verified: Some(result.verified),
+            })
+        }
+        Job::Rng(dist, dtype) => {
+            let spec = RngSpec::new(dist, dtype, 0xbe9c)?;
+            let check = rng_generate(device, &spec, 3, 4099)?;
+            let verified = (0..check.len()).all(|i| {
+                let (got, want) = (check.get_f64(i), rng_reference(&spec, 3 + i as u64));
+                if dist == Dist::Normal {
+                    (got - want).abs()
+                        <= f64::from(NORMAL_ULP_BOUND)
+                            * f64::from(f32::EPSILON)
+                            * want.abs().max(1.0)
+                } else {
+                    got.to_bits() == want.to_bits()
+                }
+            });
+            let times = backend.rng_device_times(&spec, n, iterations)?;
+            Ok(Outcome {
+                times,
+                verified: Some(verified),
+            })
+        }
+        Job::Map(function, float) => {
+            let input = match float {
+                Float::F32 => FloatVec::F32((0..n).map(|i| (i % 65_536) as f32 * 0.25).collect()),
+                Float::F64 => FloatVec::F64(
+                    (0..n)
+                        .map(|i| (i % 65_536) as f64 * 0.25 - 8192.0)
+                        .collect(),
+                ),
+            };
+            let mut output = input.clone();
+            let mut verified = None;
+            let mut times = Vec::with_capacity(iterations);
+            for i in 0..=iterations {
+                let r = map(device, function, &input, &mut output, i == 0)?;
+                if i == 0 {
+                    verified = r.verified;
+                } else {
+                    times.push(r.kernel_s);
+                }
+            }
+            Ok(Outcome { times, verified })
+        }
+        Job::Transfer(direction, memory) => {
+            if !backend.host_memory_kinds().contains(&memory) {
+                return Err(crate::Error::Unsupported {
+                    backend: device.kind(),
+                    workload: format!("transfer from {memory} host memory"),
+                });
+            }
+            let times = backend.transfer(direction, memory, n, iterations + 1)?;
+            Ok(Outcome {
+                times: times[1..].to_vec(),
+                verified: None,
+            })
+        }
+        Job::Matmul(float) => {
+            let a = Matrix::random(n, n, float, 1)?;
+            let b = Matrix::random(n, n, float, 2)?;
+            let (_, result) = matmul(device, &a, &b, iterations, true)?;
+            Ok(Outcome {
+                times: result.times_s,
+                verified: result.verified,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_unique_and_consistent() {
+        let rows = registry();
+        let mut keys: Vec<_> = rows.iter().map(|r| (r.workload, r.variant)).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), rows.len());
+        for r in &rows {
+            assert!(r.quick_size <= r.full_size, "{}", r.variant);
+            if r.unit == Unit::BytesPerSecond {
+                assert!(r.bytes_per_element > 0.0, "{}", r.variant);
+            }
+        }
+        let triad = rows.iter().find(|r| r.variant == "f64-triad").unwrap();
+        assert_eq!(triad.work(1000), 24_000.0);
+        let mm = rows.iter().find(|r| r.workload == "matmul").unwrap();
+        assert_eq!(mm.work(10), 2000.0);
+    }
+}

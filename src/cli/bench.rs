@@ -1,0 +1,260 @@
+//! `gpucalc bench`: the benchmark suite, as a live table, JSON and CSV files,
+//! and a comparison against a baseline file.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use clap::Args;
+
+use super::output::{si, table};
+use super::{Globals, EXIT_VERIFY_FAILED};
+use crate::bench::{
+    compare, read_report, registry, run_suite, write_csv, write_json, Metadata, Report, ResultRow,
+    Status, SuiteOptions, Verdict, SCHEMA_VERSION,
+};
+use crate::device::{list_devices, Device, DeviceOptions, DeviceSpec};
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Small sizes and short budgets: the whole suite in a minute or two.
+    #[arg(long, conflicts_with = "full")]
+    quick: bool,
+
+    /// Longer budgets per row, for figures to publish.
+    #[arg(long)]
+    full: bool,
+
+    /// Only these workloads, comma-separated: pi, stream, rng, map, transfer, matmul.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+
+    /// Start no new row after this many seconds; later rows are reported as skipped.
+    #[arg(long, value_parser = parse_seconds)]
+    max_time: Option<f64>,
+
+    /// Write the results as JSON to this file (whole or not at all).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+
+    /// Write the results as CSV to this file.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+
+    /// Compare with a baseline result file (gpucalc's, or a peer script's).
+    #[arg(long, value_name = "BASELINE")]
+    compare: Option<PathBuf>,
+}
+
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 => Ok(s),
+        _ => Err(format!("`{text}` is not a positive number of seconds")),
+    }
+}
+
+/// The devices to run on: one spec, or every device with `--device all`.
+fn devices(globals: &Globals) -> Result<Vec<Device>> {
+    let options = DeviceOptions {
+        threads: globals.threads,
+    };
+    if globals.device != DeviceSpec::All {
+        return Ok(vec![Device::select_with(&globals.device, &options)?]);
+    }
+    let mut opened = Vec::new();
+    for info in list_devices().devices {
+        let spec: DeviceSpec = info.spec.parse()?;
+        match Device::select_with(&spec, &options) {
+            Ok(device) => opened.push(device),
+            Err(e) => eprintln!("gpucalc: note: skipping {}: {e}", info.spec),
+        }
+    }
+    Ok(opened)
+}
+
+fn fmt_opt(value: Option<f64>, f: impl Fn(f64) -> String) -> String {
+    value.map_or_else(|| "-".to_string(), f)
+}
+
+fn table_row(r: &ResultRow) -> Vec<String> {
+    let unit = r.unit.trim_end_matches("/s");
+    vec![
+        r.workload.clone(),
+        r.variant.clone(),
+        r.device.clone(),
+        r.size.to_string(),
+        r.iterations.to_string(),
+        fmt_opt(r.min_s, |s| format!("{:.3} ms", s * 1e3)),
+        fmt_opt(r.median_s, |s| format!("{:.3} ms", s * 1e3)),
+        fmt_opt(r.throughput, |t| format!("{}{unit}/s", si(t))),
+        fmt_opt(r.limit, |l| format!("{}{unit}/s", si(l))),
+        fmt_opt(r.fraction, |f| format!("{:.0}%", f * 100.0)),
+        match &r.reason {
+            Some(reason) => format!("{} ({reason})", status_name(r.status)),
+            None => status_name(r.status).to_string(),
+        },
+    ]
+}
+
+fn status_name(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "ok",
+        Status::VerificationFailed => "VERIFICATION FAILED",
+        Status::Unsupported => "unsupported",
+        Status::Skipped => "skipped",
+        Status::Error => "error",
+    }
+}
+
+const HEADER: [&str; 11] = [
+    "WORKLOAD",
+    "VARIANT",
+    "DEVICE",
+    "SIZE",
+    "ITERS",
+    "MIN",
+    "MEDIAN",
+    "THROUGHPUT",
+    "LIMIT",
+    "FRACTION",
+    "STATUS",
+];
+/// Column widths of the live table (rows print as they finish, so widths are fixed).
+const WIDTHS: [usize; 10] = [9, 13, 9, 10, 5, 11, 11, 18, 18, 8];
+
+fn fixed(cells: &[String]) -> String {
+    let mut line = String::new();
+    for (i, cell) in cells.iter().enumerate() {
+        match WIDTHS.get(i) {
+            Some(&w) => line.push_str(&format!("{cell:<w$}  ")),
+            None => line.push_str(cell),
+        }
+    }
+    line.trim_end().to_string()
+}
+
+pub(crate) fn run(globals: &Globals, args: &BenchArgs) -> Result<u8> {
+    let known: Vec<&str> = {
+        let mut names: Vec<&str> = registry().iter().map(|r| r.workload).collect();
+        names.dedup();
+        names
+    };
+    if let Some(bad) = args.only.iter().find(|o| !known.contains(&o.as_str())) {
+        bail!(
+            "--only: unknown workload `{bad}`; expected some of {}",
+            known.join(", ")
+        );
+    }
+    let baseline = args.compare.as_deref().map(read_report).transpose()?;
+    let devices = devices(globals)?;
+    if devices.is_empty() {
+        bail!("no device could be opened");
+    }
+    let options = SuiteOptions {
+        quick: args.quick,
+        full: args.full,
+        only: args.only.clone(),
+        max_time: args.max_time.map(Duration::from_secs_f64),
+    };
+    let infos: Vec<_> = devices.iter().map(|d| d.info().clone()).collect();
+    let metadata = Metadata::collect(&list_devices().devices);
+    let live = !globals.json;
+    let progress = std::io::stderr().is_terminal();
+    if live {
+        for info in &infos {
+            println!("device {}: {}", info.spec, info.name);
+        }
+    }
+    let mut printed_header = false;
+    let rows = run_suite(&devices, &options, |row, done, total| {
+        if progress {
+            eprint!(
+                "\r\x1b[K[{done}/{total}] {} {} on {}",
+                row.workload, row.variant, row.device
+            );
+            if done == total {
+                eprint!("\r\x1b[K");
+            }
+        }
+        if live {
+            if !printed_header {
+                println!("{}", fixed(&HEADER.map(String::from)));
+                printed_header = true;
+            }
+            println!("{}", fixed(&table_row(row)));
+        }
+    });
+    let report = Report {
+        schema_version: SCHEMA_VERSION,
+        metadata,
+        rows,
+    };
+    if let Some(path) = &args.json {
+        write_json(path, &report)?;
+    }
+    if let Some(path) = &args.csv {
+        write_csv(path, &report)?;
+    }
+    if globals.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    if let Some(baseline) = &baseline {
+        let comparisons = compare(&report.rows, baseline);
+        let mut lines = vec![[
+            "WORKLOAD",
+            "VARIANT",
+            "DEVICE",
+            "THROUGHPUT",
+            "BASELINE",
+            "RATIO",
+            "VERDICT",
+        ]
+        .map(String::from)
+        .to_vec()];
+        for c in &comparisons {
+            lines.push(vec![
+                c.row.workload.clone(),
+                c.row.variant.clone(),
+                c.row.device.clone(),
+                fmt_opt(c.row.throughput, si),
+                fmt_opt(c.baseline.as_ref().and_then(|b| b.throughput), si),
+                fmt_opt(c.ratio, |r| format!("{r:.3}")),
+                match c.verdict {
+                    Verdict::Regression => format!(
+                        "REGRESSION (beyond ±{:.1}%)",
+                        c.threshold.unwrap_or(0.0) * 100.0
+                    ),
+                    Verdict::Improvement => format!(
+                        "improvement (beyond ±{:.1}%)",
+                        c.threshold.unwrap_or(0.0) * 100.0
+                    ),
+                    Verdict::Same => "same".to_string(),
+                    Verdict::NoBaseline => "no baseline".to_string(),
+                },
+            ]);
+        }
+        let out = table(&lines);
+        if globals.json {
+            eprint!("{out}");
+        } else {
+            println!(
+                "\ncompared with {}",
+                args.compare
+                    .as_ref()
+                    .map_or(String::new(), |p| p.display().to_string())
+            );
+            print!("{out}");
+        }
+    }
+    let failed = report
+        .rows
+        .iter()
+        .filter(|r| r.status == Status::VerificationFailed)
+        .count();
+    if failed > 0 {
+        eprintln!("gpucalc: error: {failed} row(s) failed verification");
+        return Ok(EXIT_VERIFY_FAILED);
+    }
+    Ok(0)
+}

@@ -1,0 +1,121 @@
+//! `gpucalc bench` as a lab user runs it: files, exit codes, comparisons.
+
+mod common;
+
+use gpucalc::bench::{read_report, Status, CSV_COLUMNS};
+
+#[test]
+fn quick_pi_writes_json_and_csv_with_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, csv) = (dir.path().join("r.json"), dir.path().join("r.csv"));
+    let out = common::gpucalc()
+        .args([
+            "--device", "cpu", "bench", "--quick", "--only", "pi", "--json",
+        ])
+        .arg(&json)
+        .arg("--csv")
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("WORKLOAD") && text.contains("philox"),
+        "{text}"
+    );
+
+    let report = read_report(&json).unwrap();
+    assert_eq!(report.rows.len(), 1);
+    let row = &report.rows[0];
+    assert_eq!((row.workload.as_str(), row.device.as_str()), ("pi", "cpu"));
+    assert_eq!(row.status, Status::Ok);
+    assert!(row.iterations >= 3);
+    assert!(
+        row.min_s.unwrap() <= row.median_s.unwrap() && row.median_s.unwrap() <= row.max_s.unwrap()
+    );
+    assert!(row.throughput.unwrap() > 0.0);
+    assert!(row.fraction.unwrap() > 0.0 && row.limit.is_some());
+    let meta = &report.metadata;
+    assert!(!meta.cpu_model.is_empty() && !meta.devices.is_empty() && !meta.git_commit.is_empty());
+    assert!(meta.command.iter().any(|a| a == "bench"));
+
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = csv.lines().filter(|l| !l.starts_with('#'));
+    assert_eq!(lines.next().unwrap(), CSV_COLUMNS.join(","));
+    assert!(lines.next().unwrap().starts_with("pi,philox,cpu,"));
+}
+
+#[test]
+fn compare_flags_a_baseline_that_was_far_slower() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.json");
+    let run = |extra: &[&std::ffi::OsStr]| {
+        common::gpucalc()
+            .args(["--device", "cpu", "bench", "--quick", "--only", "pi"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["--json".as_ref(), base.as_os_str()]).status.success());
+    // Make the baseline ten times slower than it was.
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&base).unwrap()).unwrap();
+    let t = value["rows"][0]["throughput"].as_f64().unwrap();
+    value["rows"][0]["throughput"] = serde_json::json!(t / 10.0);
+    std::fs::write(&base, value.to_string()).unwrap();
+    let out = run(&["--compare".as_ref(), base.as_os_str()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("improvement"), "{text}");
+}
+
+#[test]
+fn bad_bench_requests_are_one_line_errors() {
+    for args in [
+        &["bench", "--only", "frobnicate"][..],
+        &["bench", "--max-time", "-3"][..],
+        &["bench", "--quick", "--full"][..],
+        &["bench", "--compare", "/nonexistent/base.json"][..],
+        &["--device", "all", "pi", "10"][..],
+    ] {
+        let out = common::gpucalc().args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn max_time_skips_the_rest_and_still_writes_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = common::gpucalc()
+        .args([
+            "--device",
+            "cpu",
+            "bench",
+            "--quick",
+            "--only",
+            "pi,matmul",
+            "--max-time",
+            "0.001",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let report = read_report(&json).unwrap();
+    assert_eq!(report.rows[0].status, Status::Ok);
+    assert!(report.rows[1..]
+        .iter()
+        .all(|r| r.status == Status::Skipped && r.reason.is_some()));
+}
