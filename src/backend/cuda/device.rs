@@ -11,12 +11,19 @@ use std::time::Duration;
 use cust::sys::CUdevice_attribute_enum as Attr;
 
 use super::driver::{self, Context, Current, DeviceHandle, Function, Module};
+use super::launch::Gpu;
 use super::pi::{LaunchConfig, PiState};
 use super::status::DriverError;
 use super::stream::DeviceBuffer;
+use super::{babelstream, map, rng, transfer};
 use crate::backend::Backend;
 use crate::device::{DeviceInfo, DeviceType};
+use crate::dtype::{Float, FloatVec};
 use crate::error::{BackendKind, Error, Result};
+use crate::workloads::map::{MapFn, MapTiming};
+use crate::workloads::rng::{RngSlice, RngSpec};
+use crate::workloads::stream::StreamRaw;
+use crate::workloads::transfer::{Direction, HostMemory};
 
 /// A kernel image embedded at build time, aligned as the driver wants fatbins.
 #[repr(C, align(64))]
@@ -316,6 +323,23 @@ impl CudaDevice {
         (self.core.launch.block, self.core.launch.max_grid)
     }
 
+    /// Runs `work` with this GPU's context current on the calling thread: the
+    /// entry of the workloads other than `pi` (each makes its own stream and buffers).
+    pub(super) fn with_gpu<R>(&self, work: impl FnOnce(&Gpu<'_>) -> Result<R>) -> Result<R> {
+        let current = self
+            .core
+            .context
+            .enter()
+            .map_err(|e| e.during("cuCtxPushCurrent"))?;
+        let lookup = |name: &'static str| function(&self.core._modules, name);
+        work(&Gpu {
+            context: &self.core.context,
+            current: &current,
+            info: &self.core.info,
+            lookup: &lookup,
+        })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, PiState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -356,6 +380,39 @@ impl Backend for CudaDevice {
             first,
             count,
         )
+    }
+
+    fn stream(&self, float: Float, n: usize, times: usize) -> Result<StreamRaw> {
+        self.with_gpu(|gpu| match float {
+            Float::F32 => babelstream::run::<f32>(gpu, n, times),
+            Float::F64 => babelstream::run::<f64>(gpu, n, times),
+        })
+    }
+
+    fn rng_fill(&self, spec: &RngSpec, first: u64, out: RngSlice<'_>) -> Result<()> {
+        self.with_gpu(|gpu| rng::fill(gpu, spec, first, out, rng::CHUNK_BYTES))
+    }
+
+    fn rng_device_times(&self, spec: &RngSpec, n: usize, reps: usize) -> Result<Vec<f64>> {
+        self.with_gpu(|gpu| rng::device_times(gpu, spec, n.max(1), reps))
+    }
+
+    fn map(&self, function: MapFn, input: &FloatVec, output: &mut FloatVec) -> Result<MapTiming> {
+        self.with_gpu(|gpu| map::map(gpu, function, input, output, map::CHUNK_BYTES))
+    }
+
+    fn host_memory_kinds(&self) -> Vec<HostMemory> {
+        vec![HostMemory::Pageable, HostMemory::Pinned]
+    }
+
+    fn transfer(
+        &self,
+        direction: Direction,
+        memory: HostMemory,
+        bytes: usize,
+        reps: usize,
+    ) -> Result<Vec<f64>> {
+        self.with_gpu(|gpu| transfer::transfer(gpu, direction, memory, bytes, reps))
     }
 }
 

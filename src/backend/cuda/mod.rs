@@ -11,7 +11,11 @@
 //!   context, modules, kernels, streams, events and device memory;
 //! - [`device`]: `list()`, [`CudaDevice`] and its `Backend` implementation,
 //!   where driver codes become gpucalc's one-line [`Error`](crate::Error)s;
-//! - [`pi`]: the launch shape (occupancy API) and the `gc_pi_hits` cycle.
+//! - [`pi`]: the launch shape (occupancy API) and the `gc_pi_hits` cycle;
+//! - [`launch`]: what the other workloads share ([`launch::Gpu`], kernels and
+//!   their arguments, chunk sizes), and [`memory`]: page-locked host buffers and
+//!   asynchronous copies;
+//! - the workloads: [`babelstream`] (`stream`), [`rng`], [`map`], [`transfer`].
 //!
 //! The kernels are `kernels/cuda/*.cu`, built by `build.rs` into fatbins
 //! (PTX for `compute_75`, machine code for `sm_80` and `sm_90` unless
@@ -21,17 +25,29 @@
 crate::backend::disabled_backend!(CudaDevice, Cuda);
 
 #[cfg(feature = "cuda")]
+mod babelstream;
+#[cfg(feature = "cuda")]
 mod device;
 #[cfg(feature = "cuda")]
 mod driver;
 #[cfg(feature = "cuda")]
+mod launch;
+#[cfg(feature = "cuda")]
+mod map;
+#[cfg(feature = "cuda")]
+mod memory;
+#[cfg(feature = "cuda")]
 mod pi;
+#[cfg(feature = "cuda")]
+mod rng;
 #[cfg(feature = "cuda")]
 mod status;
 #[cfg(feature = "cuda")]
 mod stream;
 #[cfg(feature = "cuda")]
 mod sys;
+#[cfg(feature = "cuda")]
+mod transfer;
 
 #[cfg(feature = "cuda")]
 pub(crate) use device::list;

@@ -111,6 +111,13 @@ impl Event {
         check(unsafe { sys::cuEventRecord(self.raw, stream.raw) })
     }
 
+    /// Waits until the stream has passed this event; returns the first error of
+    /// the work queued before it (a kernel fault shows up here).
+    pub(crate) fn synchronize(&self) -> DriverResult<()> {
+        // SAFETY: the event is live.
+        check(unsafe { sys::cuEventSynchronize(self.raw) })
+    }
+
     /// Device time from `self` to `end`; both must have completed.
     pub(crate) fn elapsed_until(&self, end: &Event) -> DriverResult<Duration> {
         let mut ms: f32 = 0.0;

@@ -68,6 +68,18 @@ extern "C" {
         bytes: usize,
         stream: CUstream,
     ) -> CuResult;
+    pub(crate) fn cuMemcpyHtoDAsync_v2(
+        device: CUdeviceptr,
+        host: *const c_void,
+        bytes: usize,
+        stream: CUstream,
+    ) -> CuResult;
+    pub(crate) fn cuMemHostAlloc(
+        pointer: *mut *mut c_void,
+        bytes: usize,
+        flags: c_uint,
+    ) -> CuResult;
+    pub(crate) fn cuMemFreeHost(pointer: *mut c_void) -> CuResult;
 
     // Modules and kernels.
     pub(crate) fn cuModuleLoadData(module: *mut CUmodule, image: *const c_void) -> CuResult;
@@ -111,6 +123,7 @@ extern "C" {
     pub(crate) fn cuStreamDestroy_v2(stream: CUstream) -> CuResult;
     pub(crate) fn cuEventCreate(event: *mut CUevent, flags: c_uint) -> CuResult;
     pub(crate) fn cuEventRecord(event: CUevent, stream: CUstream) -> CuResult;
+    pub(crate) fn cuEventSynchronize(event: CUevent) -> CuResult;
     pub(crate) fn cuEventElapsedTime(
         milliseconds: *mut f32,
         start: CUevent,
