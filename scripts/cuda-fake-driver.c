@@ -1,6 +1,10 @@
-/* A fake libcuda.so.1 that runs gc_pi_hits on the CPU, to test the host side of
- * gpucalc's CUDA backend (argument passing, launch splitting, partial sums,
- * context push/pop balance, freeing, error messages) on machines without a GPU.
+/* A fake libcuda.so.1 that runs gpucalc's kernels on the CPU, to test the host
+ * side of gpucalc's CUDA backend (argument passing, launch splitting, chunking,
+ * partial sums, copies, context push/pop balance, freeing, error messages) on
+ * machines without a GPU. It emulates gc_pi_hits, the gc_stream_* and gc_map
+ * kernels, and the gc_rng_* kernels, each written out here independently of
+ * kernels/common; streams run in order at once (every async call completes
+ * before it returns), and every event reads 1.5 ms.
  * It says nothing about the GPU kernel itself: scripts/check-kernels.sh and a
  * real GPU (scripts/gpu-bundle.sh) do that.
  *
@@ -15,6 +19,7 @@
  * FAKE_CUDA_OOM (cuMemAlloc: 2), FAKE_CUDA_FAULT (cuStreamSynchronize).
  * FAKE_CUDA_REPORT=1 prints resource counts at exit (every create matched by a
  * destroy, every context push by a pop). */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +30,7 @@ typedef int CUresult;
 #define NO_CONTEXT 201 /* CUDA_ERROR_INVALID_CONTEXT */
 
 static int retains, releases, depth, max_depth, bad_pops, allocs, frees, loads, unloads;
-static int streams, streams_freed, events, events_freed, launches;
+static int streams, streams_freed, events, events_freed, launches, pinned, pinned_freed;
 
 static int knob(const char *name, int fallback)
 {
@@ -39,9 +44,9 @@ __attribute__((destructor)) static void report(void)
         return;
     fprintf(stderr,
             "[fake cuda] context retain %d release %d; push depth %d (max %d, bad pops %d); "
-            "alloc %d free %d; module %d/%d; stream %d/%d; event %d/%d; launches %d\n",
-            retains, releases, depth, max_depth, bad_pops, allocs, frees, loads, unloads, streams,
-            streams_freed, events, events_freed, launches);
+            "alloc %d free %d; pinned %d/%d; module %d/%d; stream %d/%d; event %d/%d; launches %d\n",
+            retains, releases, depth, max_depth, bad_pops, allocs, frees, pinned, pinned_freed,
+            loads, unloads, streams, streams_freed, events, events_freed, launches);
 }
 
 CUresult cuInit(unsigned flags) { return flags ? 1 : knob("FAKE_CUDA_INIT", 0); }
@@ -121,6 +126,29 @@ CUresult cuMemcpyDtoHAsync_v2(void *host, uint64_t dev, size_t n, void *s)
     memcpy(host, (void *)(uintptr_t)dev, n);
     return 0;
 }
+CUresult cuMemcpyHtoDAsync_v2(uint64_t dev, const void *host, size_t n, void *s)
+{
+    (void)s;
+    memcpy((void *)(uintptr_t)dev, host, n);
+    return 0;
+}
+CUresult cuMemHostAlloc(void **p, size_t n, unsigned flags)
+{
+    (void)flags;
+    if (depth == 0)
+        return NO_CONTEXT;
+    if (knob("FAKE_CUDA_OOM", 0))
+        return 2;
+    pinned++;
+    *p = malloc(n);
+    return *p ? 0 : 2;
+}
+CUresult cuMemFreeHost(void *p)
+{
+    pinned_freed++;
+    free(p);
+    return 0;
+}
 CUresult cuModuleLoadData(void **m, const void *image)
 {
     uint32_t magic;
@@ -136,13 +164,28 @@ CUresult cuModuleLoadData(void **m, const void *image)
     return 0;
 }
 CUresult cuModuleUnload(void *m) { (void)m; if (depth == 0) return NO_CONTEXT; unloads++; return 0; }
+/* The kernels this fake runs; a function handle is 0x9000 + its index here. */
+static const char *const KERNELS[] = {
+    "gc_pi_hits",
+    "gc_stream_init_f32", "gc_stream_copy_f32", "gc_stream_mul_f32", "gc_stream_add_f32",
+    "gc_stream_triad_f32", "gc_stream_dot_f32",
+    "gc_stream_init_f64", "gc_stream_copy_f64", "gc_stream_mul_f64", "gc_stream_add_f64",
+    "gc_stream_triad_f64", "gc_stream_dot_f64",
+    "gc_map_f32", "gc_map_f64",
+    "gc_rng_raw", "gc_rng_uniform_f32", "gc_rng_uniform_f64", "gc_rng_normal_f32",
+    "gc_rng_normal_f64",
+};
+#define KERNEL_COUNT ((int)(sizeof(KERNELS) / sizeof(KERNELS[0])))
 CUresult cuModuleGetFunction(void **f, void *m, const char *name)
 {
     (void)m;
-    if (strcmp(name, "gc_pi_hits") != 0)
-        return 500;
-    *f = (void *)0x9abc;
-    return 0;
+    for (int i = 0; i < KERNEL_COUNT; i++) {
+        if (strcmp(name, KERNELS[i]) == 0) {
+            *f = (void *)(uintptr_t)(0x9000 + i);
+            return 0;
+        }
+    }
+    return 500;
 }
 /* Suggests 768 threads (not a power of two) to exercise the host's rounding. */
 CUresult cuOccupancyMaxPotentialBlockSize(int *grid, int *block, void *f, void *cb, size_t smem, int limit)
@@ -163,6 +206,7 @@ CUresult cuStreamSynchronize(void *s) { (void)s; return knob("FAKE_CUDA_FAULT", 
 CUresult cuStreamDestroy_v2(void *s) { (void)s; if (depth == 0) return NO_CONTEXT; streams_freed++; return 0; }
 CUresult cuEventCreate(void **e, unsigned flags) { (void)flags; if (depth == 0) return NO_CONTEXT; events++; *e = (void *)0x2222; return 0; }
 CUresult cuEventRecord(void *e, void *s) { (void)e; (void)s; return 0; }
+CUresult cuEventSynchronize(void *e) { (void)e; return knob("FAKE_CUDA_FAULT", 0); }
 CUresult cuEventElapsedTime(float *ms, void *a, void *b) { (void)a; (void)b; *ms = 1.5f; return 0; }
 CUresult cuEventDestroy_v2(void *e) { (void)e; if (depth == 0) return NO_CONTEXT; events_freed++; return 0; }
 
@@ -186,16 +230,8 @@ static uint32_t hit(uint32_t x, uint32_t y)
     return a * a + b * b < ((uint64_t)1 << 48);
 }
 /* gc_pi_hits(seed, first_sample, count, partials): every thread of the grid, one after another. */
-CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
-                        unsigned bz, unsigned smem, void *s, void **params, void **extra)
+static void pi_hits(unsigned gx, unsigned bx, void **params)
 {
-    (void)f; (void)s;
-    if (depth == 0)
-        return NO_CONTEXT;
-    if (gy != 1 || gz != 1 || by != 1 || bz != 1 || smem != 0 || extra || gx == 0 || bx == 0 ||
-        (bx & (bx - 1)) || bx > 1024)
-        return 1;
-    launches++;
     uint64_t seed = *(uint64_t *)params[0], first = *(uint64_t *)params[1];
     uint64_t count = *(uint64_t *)params[2];
     uint64_t *partials = (uint64_t *)(uintptr_t) * (uint64_t *)params[3];
@@ -212,5 +248,135 @@ CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned
         }
         partials[g] = total;
     }
+}
+
+#define PTR(T, i) ((T *)(uintptr_t) * (uint64_t *)params[i])
+#define U64(i) (*(uint64_t *)params[i])
+
+/* BabelStream's kernels over T; kind 0..5 = init, copy, mul, add, triad, dot. Dot
+ * sums as the kernel does: each thread its elements in a grid-stride loop, then
+ * each block its threads' sums as a tree into partials[g]. */
+#define STREAM_KERNELS(T, name)                                                                   \
+    static void name(int kind, unsigned gx, unsigned bx, void **params)                           \
+    {                                                                                             \
+        uint64_t i, n, stride = (uint64_t)gx * bx;                                                \
+        switch (kind) {                                                                           \
+        case 0:                                                                                   \
+            n = U64(6);                                                                           \
+            for (i = 0; i < n; i++) {                                                             \
+                PTR(T, 0)[i] = *(T *)params[3];                                                   \
+                PTR(T, 1)[i] = *(T *)params[4];                                                   \
+                PTR(T, 2)[i] = *(T *)params[5];                                                   \
+            }                                                                                     \
+            break;                                                                                \
+        case 1:                                                                                   \
+            for (i = 0, n = U64(2); i < n; i++) PTR(T, 1)[i] = PTR(T, 0)[i];                      \
+            break;                                                                                \
+        case 2:                                                                                   \
+            for (i = 0, n = U64(3); i < n; i++) PTR(T, 0)[i] = *(T *)params[2] * PTR(T, 1)[i];    \
+            break;                                                                                \
+        case 3:                                                                                   \
+            for (i = 0, n = U64(3); i < n; i++) PTR(T, 2)[i] = PTR(T, 0)[i] + PTR(T, 1)[i];       \
+            break;                                                                                \
+        case 4:                                                                                   \
+            for (i = 0, n = U64(4); i < n; i++)                                                   \
+                PTR(T, 0)[i] = PTR(T, 1)[i] + *(T *)params[3] * PTR(T, 2)[i];                     \
+            break;                                                                                \
+        default: {                                                                                \
+            T sums[1024];                                                                         \
+            n = U64(3);                                                                           \
+            for (unsigned g = 0; g < gx; g++) {                                                   \
+                for (unsigned t = 0; t < bx; t++) {                                               \
+                    sums[t] = 0;                                                                  \
+                    for (i = (uint64_t)g * bx + t; i < n; i += stride)                            \
+                        sums[t] += PTR(T, 0)[i] * PTR(T, 1)[i];                                   \
+                }                                                                                 \
+                for (unsigned half = bx / 2; half > 0; half /= 2)                                 \
+                    for (unsigned t = 0; t < half; t++) sums[t] += sums[t + half];                \
+                PTR(T, 2)[g] = sums[0];                                                           \
+            }                                                                                     \
+        }                                                                                         \
+        }                                                                                         \
+    }
+STREAM_KERNELS(float, stream_f32)
+STREAM_KERNELS(double, stream_f64)
+
+/* gc_map: the codes of MapFn::code(). */
+#define MAP_KERNEL(T, name, SQRT, EXP, LOG, SIN, COS, ABS)                                        \
+    static void name(void **params)                                                               \
+    {                                                                                             \
+        const T *x = PTR(const T, 0);                                                             \
+        T *y = PTR(T, 1);                                                                         \
+        uint64_t n = U64(2);                                                                      \
+        uint32_t code = *(uint32_t *)params[3];                                                   \
+        for (uint64_t i = 0; i < n; i++) {                                                        \
+            T v = x[i];                                                                           \
+            y[i] = code == 0 ? SQRT(v) : code == 1 ? EXP(v) : code == 2 ? LOG(v)                  \
+                 : code == 3 ? SIN(v) : code == 4 ? COS(v) : code == 5 ? ABS(v)                   \
+                 : code == 6 ? v * v : (T)1 / v;                                                  \
+        }                                                                                         \
+    }
+MAP_KERNEL(float, map_f32, sqrtf, expf, logf, sinf, cosf, fabsf)
+MAP_KERNEL(double, map_f64, sqrt, exp, log, sin, cos, fabs)
+
+/* gc_rng_*(seed, first, n, out): element k of the sequence into out[k - first].
+ * kind: 0 raw, 1 uniform f32, 2 uniform f64, 3 normal f32, 4 normal f64. */
+static void rng(int kind, void **params)
+{
+    uint64_t seed = U64(0), first = U64(1), n = U64(2);
+    void *out = PTR(void, 3);
+    unsigned per = (kind == 2 || kind == 4) ? 2 : 4;
+    for (uint64_t k = first; k - first < n; k++) {
+        uint64_t b = k / per;
+        unsigned j = (unsigned)(k % per);
+        uint32_t c[4] = {(uint32_t)b, (uint32_t)(b >> 32), 0, 0};
+        philox(c, (uint32_t)seed, (uint32_t)(seed >> 32));
+        float f[4];
+        double d[2];
+        for (int w = 0; w < 4; w++)
+            f[w] = (float)(c[w] >> 8) * 0x1p-24f;
+        for (int w = 0; w < 2; w++)
+            d[w] = (double)((((uint64_t)c[2 * w] << 32) | c[2 * w + 1]) >> 11) * 0x1p-53;
+        switch (kind) {
+        case 0: ((uint32_t *)out)[k - first] = c[j]; break;
+        case 1: ((float *)out)[k - first] = f[j]; break;
+        case 2: ((double *)out)[k - first] = d[j]; break;
+        case 3: {
+            float r = sqrtf(-2.0f * logf(1.0f - f[j & 2u])), t = 6.2831853071795864f * f[j | 1u];
+            ((float *)out)[k - first] = (j & 1u) ? r * sinf(t) : r * cosf(t);
+            break;
+        }
+        default: {
+            double r = sqrt(-2.0 * log(1.0 - d[0])), t = 6.283185307179586 * d[1];
+            ((double *)out)[k - first] = j ? r * sin(t) : r * cos(t);
+        }
+        }
+    }
+}
+
+/* Runs the kernel whole, at once, on the calling thread. */
+CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                        unsigned bz, unsigned smem, void *s, void **params, void **extra)
+{
+    (void)s;
+    int id = (int)((uintptr_t)f - 0x9000);
+    if (depth == 0)
+        return NO_CONTEXT;
+    if (id < 0 || id >= KERNEL_COUNT || gy != 1 || gz != 1 || by != 1 || bz != 1 || smem != 0 ||
+        extra || gx == 0 || bx == 0 || (bx & (bx - 1)) || bx > 1024)
+        return 1;
+    launches++;
+    if (id == 0)
+        pi_hits(gx, bx, params);
+    else if (id <= 6)
+        stream_f32(id - 1, gx, bx, params);
+    else if (id <= 12)
+        stream_f64(id - 7, gx, bx, params);
+    else if (id == 13)
+        map_f32(params);
+    else if (id == 14)
+        map_f64(params);
+    else
+        rng(id - 15, params);
     return 0;
 }

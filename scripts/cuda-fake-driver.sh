@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds a fake libcuda.so.1 that runs the pi kernel on the CPU (see scripts/cuda-fake-driver.c).
+# Builds a fake libcuda.so.1 that runs gpucalc's kernels on the CPU (see scripts/cuda-fake-driver.c).
 #
 # Usage: scripts/cuda-fake-driver.sh OUTDIR
 #   then LD_LIBRARY_PATH=OUTDIR runs gpucalc (built with --features cuda, linked
@@ -11,5 +11,5 @@ out=${1:?usage: scripts/cuda-fake-driver.sh OUTDIR}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 mkdir -p "$out"
 "${CC:-gcc}" -shared -fPIC -O2 -Wall -Wextra -Wno-unused-parameter -Wl,-soname,libcuda.so.1 \
-    -o "$out/libcuda.so.1" "$here/cuda-fake-driver.c"
+    -o "$out/libcuda.so.1" "$here/cuda-fake-driver.c" -lm
 echo "cuda-fake-driver.sh: $out/libcuda.so.1"
