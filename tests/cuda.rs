@@ -3,7 +3,9 @@
 //! Without a usable driver (no GPU, or linked against the libcuda stub of
 //! scripts/cuda-stub.sh) they check that every CUDA request fails with one line;
 //! the tests that need a GPU then print why they skipped. On a GPU machine the
-//! hit counts must equal the CPU reference exactly.
+//! hit counts, raw and uniform random numbers must equal the CPU reference
+//! exactly; `stream` and `map` must pass their verification, normal variates
+//! stay within `NORMAL_ULP_BOUND`, and `transfer` measures both kinds of host memory.
 //!
 //! `GPUCALC_BIN` overrides the path of the `gpucalc` binary (for test executables
 //! copied to another machine by scripts/gpu-bundle.sh).
@@ -12,8 +14,14 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use gpucalc::map::{map, MapFn};
+use gpucalc::rng::{
+    max_elements, rng_generate, rng_reference, Dist, RngSpec, RngType, NORMAL_ULP_BOUND,
+};
+use gpucalc::transfer::{transfer, HostMemory};
 use gpucalc::{
-    list_devices, pi, pi_reference_hits, BackendKind, Device, DeviceInfo, DeviceSpec, Error,
+    list_devices, pi, pi_reference_hits, stream, BackendKind, Device, DeviceInfo, DeviceSpec,
+    Error, Float, FloatVec,
 };
 
 /// The CUDA rows of `gpucalc devices`.
@@ -252,4 +260,259 @@ fn the_binary_runs_pi_on_the_gpu() {
     assert_eq!(v["device"]["backend"], "cuda");
     assert_eq!(v["hits"], pi_reference_hits(3, 0, 10_000_000));
     assert_eq!(v["verification"], "passed");
+}
+
+#[test]
+fn stream_verifies_on_cuda() {
+    let Some(gpu) = gpu("stream_verifies_on_cuda") else {
+        return;
+    };
+    for float in [Float::F32, Float::F64] {
+        for n in [1usize, 1000, (1 << 22) + 3] {
+            let r = stream(&gpu, float, n, 4).unwrap_or_else(|e| panic!("{float} n {n}: {e}"));
+            assert!(
+                r.verified,
+                "{float} n {n}: error {:e} (bound {:e}), dot error {:e} (bound {:e})",
+                r.max_rel_error, r.rel_error_bound, r.dot_rel_error, r.dot_rel_error_bound
+            );
+            assert_eq!(r.kernels.len(), 5);
+            assert!(r.kernels.iter().all(|k| k.min_s > 0.0 && k.bandwidth > 0.0));
+        }
+    }
+    // More than the GPU holds is refused up front, in one line.
+    let too_many = (gpu.info().memory_bytes / 8) as usize;
+    let err = stream(&gpu, Float::F64, too_many, 2).expect_err("three arrays of all memory");
+    assert!(matches!(err, Error::OutOfMemory { .. }), "{err:?}");
+    assert_one_line(&err.to_string());
+}
+
+fn rng_specs(seed: u64, dists: &[(Dist, RngType)]) -> Vec<RngSpec> {
+    dists
+        .iter()
+        .map(|&(d, t)| RngSpec::new(d, t, seed).unwrap())
+        .collect()
+}
+
+const EXACT: [(Dist, RngType); 3] = [
+    (Dist::Raw, RngType::U32),
+    (Dist::Uniform, RngType::F32),
+    (Dist::Uniform, RngType::F64),
+];
+
+#[test]
+fn rng_raw_and_uniform_equal_the_reference_bit_for_bit() {
+    let Some(gpu) = gpu("rng_raw_and_uniform_equal_the_reference_bit_for_bit") else {
+        return;
+    };
+    for seed in [0u64, 12345, u64::MAX - 1] {
+        for spec in rng_specs(seed, &EXACT) {
+            let end = max_elements(&spec);
+            for (first, n) in [
+                (0u64, 1usize),
+                (1, 3),
+                (2, 2),
+                (3, 130),
+                (0, 1000),
+                (7, 70_001),
+                ((1 << 34) - 5, 50),
+                ((1 << 32) - 2, 9),
+                (end - 10, 10),
+                (end - 7, 6),
+            ] {
+                let got = rng_generate(&gpu, &spec, first, n).expect("rng on CUDA");
+                for i in 0..n {
+                    let want = rng_reference(&spec, first + i as u64);
+                    assert_eq!(
+                        got.get_f64(i).to_bits(),
+                        want.to_bits(),
+                        "{spec:?} first {first} element {i}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn rng_raw_and_uniform_equal_the_cpu_device_on_millions() {
+    let Some(gpu) = gpu("rng_raw_and_uniform_equal_the_cpu_device_on_millions") else {
+        return;
+    };
+    let cpu = Device::select(&DeviceSpec::Cpu).unwrap();
+    for spec in rng_specs(99, &EXACT) {
+        for (first, n) in [(0u64, 3_000_001usize), (5, 2_000_003)] {
+            let on_gpu = rng_generate(&gpu, &spec, first, n).expect("rng on CUDA");
+            let on_cpu = rng_generate(&cpu, &spec, first, n).expect("rng on the CPU");
+            assert!(on_gpu == on_cpu, "{spec:?} first {first} n {n}");
+        }
+    }
+}
+
+/// Distance between `a` and `b` in ulps of the larger magnitude.
+fn ulps_of_larger(a: f64, b: f64, float: RngType) -> f64 {
+    let big = a.abs().max(b.abs());
+    let ulp = match float {
+        RngType::F32 => {
+            let x = big as f32;
+            f64::from(f32::from_bits(x.to_bits() + 1) - x)
+        }
+        _ => f64::from_bits(big.to_bits() + 1) - big,
+    };
+    (a - b).abs() / ulp
+}
+
+#[test]
+fn rng_normal_is_within_the_ulp_bound() {
+    let Some(gpu) = gpu("rng_normal_is_within_the_ulp_bound") else {
+        return;
+    };
+    let normal = [(Dist::Normal, RngType::F32), (Dist::Normal, RngType::F64)];
+    for spec in rng_specs(2024, &normal) {
+        for (first, n) in [(0u64, 100_001usize), (3, 1001), ((1 << 40) + 1, 4097)] {
+            let got = rng_generate(&gpu, &spec, first, n).expect("rng on CUDA");
+            let worst = (0..n)
+                .map(|i| {
+                    ulps_of_larger(
+                        got.get_f64(i),
+                        rng_reference(&spec, first + i as u64),
+                        spec.dtype,
+                    )
+                })
+                .fold(0.0, f64::max);
+            assert!(
+                worst <= f64::from(NORMAL_ULP_BOUND),
+                "{spec:?} first {first}: {worst} ulps"
+            );
+        }
+    }
+}
+
+/// Inputs that reach every function's awkward corners: zeros, negatives, tiny and huge values.
+fn map_inputs() -> Vec<f64> {
+    let mut xs: Vec<f64> = (0..200_003).map(|i| (i as f64 - 1000.0) * 0.37).collect();
+    xs.extend([
+        0.0,
+        -0.0,
+        1e-300,
+        1e-40,
+        -1e-40,
+        1e30,
+        -1e30,
+        88.0,
+        89.0,
+        709.0,
+        710.0,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+    ]);
+    xs
+}
+
+#[test]
+fn map_verifies_every_function_in_both_precisions() {
+    let Some(gpu) = gpu("map_verifies_every_function_in_both_precisions") else {
+        return;
+    };
+    let xs = map_inputs();
+    for f in MapFn::ALL {
+        let input = FloatVec::F64(xs.clone());
+        let mut out = FloatVec::F64(vec![0.0; xs.len()]);
+        let r = map(&gpu, f, &input, &mut out, true).expect("map on CUDA");
+        assert_eq!(r.verified, Some(true), "{f} f64: {:?} ulps", r.max_ulp);
+        assert!(r.kernel_s > 0.0 && r.total_s > 0.0);
+
+        let input = FloatVec::F32(xs.iter().map(|&x| x as f32).collect());
+        let mut out = FloatVec::F32(vec![0.0; xs.len()]);
+        let r = map(&gpu, f, &input, &mut out, true).expect("map on CUDA");
+        assert_eq!(r.verified, Some(true), "{f} f32: {:?} ulps", r.max_ulp);
+    }
+}
+
+#[test]
+fn map_goes_through_in_pieces() {
+    let Some(gpu) = gpu("map_goes_through_in_pieces") else {
+        return;
+    };
+    // 80 MB of f32: several pieces on two streams.
+    let n = 20_000_003;
+    let input = FloatVec::F32((0..n).map(|i| i as f32).collect());
+    let mut out = FloatVec::F32(vec![-1.0; n]);
+    let r = map(&gpu, MapFn::Sqrt, &input, &mut out, true).expect("map on CUDA");
+    assert_eq!(r.verified, Some(true), "{:?} ulps", r.max_ulp);
+    assert_eq!(r.elements, n);
+}
+
+#[test]
+fn transfer_measures_pageable_and_pinned_memory_both_ways() {
+    let Some(gpu) = gpu("transfer_measures_pageable_and_pinned_memory_both_ways") else {
+        return;
+    };
+    let rows = transfer(&gpu, 1 << 22, 3).expect("transfer on CUDA");
+    let sizes = gpucalc::transfer::sizes(1 << 22).len();
+    assert_eq!(rows.len(), 2 * 2 * sizes);
+    for memory in [HostMemory::Pageable, HostMemory::Pinned] {
+        assert_eq!(
+            rows.iter().filter(|r| r.memory == memory).count(),
+            2 * sizes
+        );
+    }
+    for r in &rows {
+        assert!(
+            r.min_s > 0.0 && r.avg_s >= r.min_s && r.bandwidth > 0.0,
+            "{r:?}"
+        );
+    }
+}
+
+#[test]
+fn the_binary_runs_the_workloads_on_the_gpu() {
+    let Some(_) = gpu("the_binary_runs_the_workloads_on_the_gpu") else {
+        return;
+    };
+    for args in [
+        &[
+            "--device", "cuda", "stream", "-s", "1048576", "-n", "3", "--float", "--json",
+        ][..],
+        &["--device", "cuda", "map", "sqrt", "100000", "--json"],
+        &[
+            "--device", "cuda", "rng", "100000", "--dtype", "f32", "--json",
+        ],
+        &[
+            "--device",
+            "cuda",
+            "transfer",
+            "--max-bytes",
+            "65536",
+            "--reps",
+            "2",
+            "--json",
+        ],
+    ] {
+        let out = gpucalc(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(v["device"]["backend"], "cuda", "{args:?}");
+        if !v["verification"].is_null() {
+            assert_eq!(v["verification"], "passed", "{args:?}");
+        }
+    }
+    // Raw words on stdout equal the CPU's, byte for byte.
+    let raw = |device: &str| {
+        let out = gpucalc(&[
+            "--device", device, "rng", "10001", "--dist", "raw", "--seed", "8", "--offset", "3",
+            "-o", "-",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    assert_eq!(raw("cuda"), raw("cpu"));
 }
