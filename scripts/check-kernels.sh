@@ -60,7 +60,7 @@ for cu in kernels/cuda/*.cu; do
             /bytes stack frame/ { stack = $1; stores = $5; loads = $9 }
             /Used [0-9]+ registers/ {
                 match($0, /Used [0-9]+ registers/); regs = substr($0, RSTART + 5, RLENGTH - 15)
-                printf "%-14s %-6s %3d registers, %s B stack, %s B spill stores, %s B spill loads\n", kernel, arch, regs, stack, stores, loads
+                printf "%-20s %-6s %3d registers, %s B stack, %s B spill stores, %s B spill loads\n", kernel, arch, regs, stack, stores, loads
             }' <<<"$log")
         echo "$summary"
         if grep -qE ', [1-9][0-9]* B spill' <<<"$summary"; then
