@@ -2,15 +2,18 @@
 """The seeds' Monte Carlo pi: a multiprocessing.Pool whose workers count hits on
 NumPy arrays of random numbers. The peer that `gpucalc pi` is measured against.
 
-usage: pi_pool.py [SAMPLES] [--processes P] [--json]
-Prints samples/s; with --json, one JSON object shaped like gpucalc's pi output.
+usage: pi_pool.py [SAMPLES] [--processes P] [--iterations I] [--json FILE]
+Prints samples/s; with --json, a result file for `gpucalc bench --compare FILE`.
 """
 import argparse
 import json
 import multiprocessing as mp
+import sys
 import time
 
 import numpy as np
+
+from peer_report import emit, row
 
 CHUNK = 10_000_000  # samples per task: large enough that the pool's overhead is small
 
@@ -33,30 +36,25 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("samples", nargs="?", type=float, default=2e8)
     ap.add_argument("--processes", type=int, default=mp.cpu_count())
-    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--json", metavar="FILE", help="write a gpucalc bench result file ('-': stdout)")
+    ap.add_argument("--iterations", type=int, default=3)
     args = ap.parse_args()
     n = int(args.samples)
     tasks = [(i, min(CHUNK, n - s)) for i, s in enumerate(range(0, n, CHUNK))]
+    times, hits = [], 0
     with mp.Pool(args.processes) as pool:
         pool.map(count_hits, [(0, 1000)] * args.processes)  # start the workers first
-        start = time.perf_counter()
-        hits = sum(pool.map(count_hits, tasks))
-        elapsed = time.perf_counter() - start
-    row = {
-        "workload": "pi",
-        "implementation": "python multiprocessing.Pool + numpy",
-        "processes": args.processes,
-        "samples": n,
-        "hits": hits,
-        "estimate": 4.0 * hits / n,
-        "wall_time_s": elapsed,
-        "samples_per_second": n / elapsed,
-    }
+        for _ in range(args.iterations):
+            start = time.perf_counter()
+            hits = sum(pool.map(count_hits, tasks))
+            times.append(time.perf_counter() - start)
+    best = min(times)
+    name = f"multiprocessing.Pool({args.processes}) + NumPy {np.__version__}"
     if args.json:
-        print(json.dumps(row))
+        rows = [row("pi", "philox", "python-pool", name, n, "samples/s", n, times)]
+        emit(rows, {"numpy": np.__version__, "python": sys.version.split()[0]}, args.json)
     else:
-        print(f"{row['implementation']}: {n} samples, {elapsed:.3f} s, {n / elapsed:.4g} samples/s, pi ~ {row['estimate']:.6f}")
-
+        print(f"{name}: {n} samples, {best:.3f} s, {n / best:.4g} samples/s, pi ~ {4.0 * hits / n:.6f}")
 
 if __name__ == "__main__":
     main()
