@@ -1,33 +1,13 @@
-//! Criterion benchmark of `pi` on every device this build can open: samples per second.
+//! Criterion benchmark of `pi` on every device this build can open, row by
+//! row from the benchmark registry (src/bench/registry.rs).
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use gpucalc::{pi, Device, DeviceSpec};
+mod common;
 
-fn devices() -> Vec<Device> {
-    let specs = ["cpu", "cuda", "opencl"];
-    specs
-        .iter()
-        .filter_map(|s| Device::select(&s.parse::<DeviceSpec>().ok()?).ok())
-        .collect()
+use criterion::{criterion_group, criterion_main, Criterion};
+
+fn bench(c: &mut Criterion) {
+    common::bench_workload(c, "pi");
 }
 
-fn bench_pi(c: &mut Criterion) {
-    let mut group = c.benchmark_group("pi");
-    group.sample_size(10);
-    for device in devices() {
-        let samples: u64 = match device.kind() {
-            gpucalc::BackendKind::Cpu => 1 << 28,
-            _ => 1 << 32,
-        };
-        group.throughput(Throughput::Elements(samples));
-        group.bench_with_input(
-            BenchmarkId::new(device.info().spec.clone(), samples),
-            &samples,
-            |b, &n| b.iter(|| pi(&device, n, 1).expect("pi run")),
-        );
-    }
-    group.finish();
-}
-
-criterion_group!(benches, bench_pi);
+criterion_group!(benches, bench);
 criterion_main!(benches);

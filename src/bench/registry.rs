@@ -257,7 +257,7 @@ pub fn registry() -> Vec<BenchRow> {
 
 /// What running one row produced.
 #[derive(Debug)]
-pub(crate) struct Outcome {
+pub struct Outcome {
     /// Seconds per timed iteration.
     pub times: Vec<f64>,
     /// Whether the result matched the CPU reference (`None`: nothing to check).
@@ -265,13 +265,10 @@ pub(crate) struct Outcome {
 }
 
 /// Runs `row` at `size` on `device`: a warm-up run (which is also checked),
-/// then `iterations` timed runs.
-pub(crate) fn run_row(
-    device: &Device,
-    row: &BenchRow,
-    size: u64,
-    iterations: usize,
-) -> Result<Outcome> {
+/// then `iterations` timed runs, each timed on the device where the backend
+/// can (events), so the times exclude launch and transfer overheads that the
+/// row does not count.
+pub fn run_row(device: &Device, row: &BenchRow, size: u64, iterations: usize) -> Result<Outcome> {
     let n = usize::try_from(size).unwrap_or(usize::MAX);
     let backend = device.backend();
     match row.job {
