@@ -18,7 +18,8 @@
 # drivers refuse the kernels with a message saying so) and a glibc no older
 # than this machine's. run.sh runs every test executable (the GPU tests compare
 # with the CPU reference), then `gpucalc devices`, `gpucalc --device cuda pi 1e9`
-# (timed from process start), `pi 1e11` and the criterion `pi` benchmark, and
+# (timed from process start), `pi 1e11`, `gpucalc bench` on every device
+# (results/bench.json and .csv) and the criterion benchmarks, and
 # keeps a log and the criterion data in gpucalc-bundle/results/.
 #
 # One `cargo test --release --no-run --tests --benches` builds everything: the
@@ -90,6 +91,8 @@ step bin/gpucalc devices
 step bin/gpucalc --device cuda pi 1e9
 if ((quick == 0)); then
     step bin/gpucalc --device cuda pi 1e11 --verify
+    # The lab suite on every device, as files a later run can --compare against.
+    step bin/gpucalc --device all bench --json results/bench.json --csv results/bench.csv
     for b in bench/*; do step "$b" --bench; done
 fi
 echo
