@@ -7,7 +7,7 @@ use gpucalc::{pi, Device, DeviceSpec};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let samples = match std::env::args().nth(1) {
-        Some(text) => gpucalc::cli::parse_count(&text)?,
+        Some(text) => gpucalc::parse_count(&text)?,
         None => 100_000_000,
     };
     let seed = 2026;

@@ -29,6 +29,7 @@ pub mod philox;
 pub mod workloads;
 
 pub use backend::cpu::reference_hits as pi_reference_hits;
+pub use cli::{parse_count, parse_whole};
 pub use control::{CancelToken, RunControl};
 pub use device::{
     list_devices, Device, DeviceInfo, DeviceList, DeviceOptions, DeviceSpec, DeviceType,

@@ -1,0 +1,33 @@
+//! `pool.map(sqrt, range(N))` and a matrix product, each checked against the CPU.
+//!
+//! Run: `cargo run --release --example 04_map_and_matmul`.
+
+use gpucalc::map::{map, MapFn};
+use gpucalc::matmul::{matmul, Matrix};
+use gpucalc::{Device, DeviceSpec, Float, FloatVec};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let device = Device::select(&DeviceSpec::Auto)?;
+    let n = 10_000_000;
+    let input = FloatVec::F32((0..n).map(|i| i as f32).collect());
+    let mut output = FloatVec::F32(vec![0.0; n]);
+    let r = map(&device, MapFn::Sqrt, &input, &mut output, true)?;
+    println!(
+        "sqrt of {n} floats: {:.1} GB/s, within {} ulp of the CPU: {:?}",
+        r.kernel_bandwidth * 1e-9,
+        r.ulp_bound,
+        r.verified
+    );
+
+    let a = Matrix::random(1024, 512, Float::F32, 1)?;
+    let b = Matrix::random(512, 768, Float::F32, 2)?;
+    let (c, r) = matmul(&device, &a, &b, 3, true)?;
+    println!(
+        "{}x{} product: {:.1} GFLOP/s, verified: {:?}",
+        c.rows,
+        c.cols,
+        r.flops * 1e-9,
+        r.verified
+    );
+    Ok(())
+}
