@@ -97,6 +97,14 @@ pub fn write_npy<T: npyz::AutoSerialize>(path: &Path, shape: &[u64], data: &[T])
     out.commit()
 }
 
+/// Writes a float array of either type to `path`, atomically.
+pub fn write_npy_float(path: &Path, shape: &[u64], data: &crate::dtype::FloatVec) -> Result<()> {
+    match data {
+        crate::dtype::FloatVec::F32(v) => write_npy(path, shape, v),
+        crate::dtype::FloatVec::F64(v) => write_npy(path, shape, v),
+    }
+}
+
 /// An array read from an `.npy` file: its shape and C-order elements.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NpyArray<T> {

@@ -6,10 +6,10 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use super::output::si;
+use super::output::{require_npy, si, verification_word};
 use super::{number, Globals, EXIT_VERIFY_FAILED};
 use crate::dtype::{Float, FloatVec};
-use crate::npy::{read_npy_float, write_npy};
+use crate::npy::{read_npy_float, write_npy_float};
 use crate::workloads::map::{map, MapFn};
 use crate::workloads::rng::{rng_generate, Dist, RngSpec, RngType, RngVec};
 
@@ -113,11 +113,7 @@ fn input(args: &MapArgs) -> Result<(Vec<u64>, FloatVec)> {
 }
 
 pub(crate) fn run(globals: &Globals, args: &MapArgs) -> Result<u8> {
-    if let Some(path) = &args.output {
-        if path.extension().is_none_or(|e| e != "npy") {
-            bail!("{}: the output file must end in .npy", path.display());
-        }
-    }
+    require_npy(args.output.as_deref())?;
     let (shape, data) = input(args)?;
     let device = globals.open_device()?;
     let mut out = match data.float() {
@@ -126,17 +122,10 @@ pub(crate) fn run(globals: &Globals, args: &MapArgs) -> Result<u8> {
     };
     let result = map(&device, args.function, &data, &mut out, !args.no_verify)?;
     if let Some(path) = &args.output {
-        match &out {
-            FloatVec::F32(v) => write_npy(path, &shape, v),
-            FloatVec::F64(v) => write_npy(path, &shape, v),
-        }
-        .with_context(|| format!("writing {}", path.display()))?;
+        write_npy_float(path, &shape, &out)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
-    let verification = match result.verified {
-        None => "skipped",
-        Some(true) => "passed",
-        Some(false) => "failed",
-    };
+    let verification = verification_word(result.verified);
     let info = device.info();
     if globals.json {
         let value = json!({

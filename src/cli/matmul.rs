@@ -6,9 +6,10 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde_json::json;
 
+use super::output::{require_npy, verification_word};
 use super::{number, Globals, EXIT_VERIFY_FAILED};
-use crate::dtype::{Float, FloatVec};
-use crate::npy::{read_npy_float, write_npy};
+use crate::dtype::Float;
+use crate::npy::{read_npy_float, write_npy_float};
 use crate::workloads::matmul::{matmul, Matrix};
 
 #[derive(Debug, Args)]
@@ -106,11 +107,7 @@ fn inputs(args: &MatmulArgs) -> Result<(Matrix, Matrix)> {
 }
 
 pub(crate) fn run(globals: &Globals, args: &MatmulArgs) -> Result<u8> {
-    if let Some(path) = &args.output {
-        if path.extension().is_none_or(|e| e != "npy") {
-            bail!("{}: the output file must end in .npy", path.display());
-        }
-    }
+    require_npy(args.output.as_deref())?;
     let (a, b) = inputs(args)?;
     let device = globals.open_device()?;
     let (c, result) = matmul(
@@ -121,18 +118,10 @@ pub(crate) fn run(globals: &Globals, args: &MatmulArgs) -> Result<u8> {
         !args.no_verify,
     )?;
     if let Some(path) = &args.output {
-        let shape = [c.rows as u64, c.cols as u64];
-        match &c.data {
-            FloatVec::F32(v) => write_npy(path, &shape, v),
-            FloatVec::F64(v) => write_npy(path, &shape, v),
-        }
-        .with_context(|| format!("writing {}", path.display()))?;
+        write_npy_float(path, &[c.rows as u64, c.cols as u64], &c.data)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
-    let verification = match result.verified {
-        None => "skipped",
-        Some(true) => "passed",
-        Some(false) => "failed",
-    };
+    let verification = verification_word(result.verified);
     let info = device.info();
     let fastest = result.times_s.iter().copied().fold(f64::INFINITY, f64::min);
     if globals.json {

@@ -42,6 +42,25 @@ pub(crate) fn si(value: f64) -> String {
     format!("{value:.3} ")
 }
 
+/// The word for a check's outcome: `passed`, `failed`, or `skipped` when none ran.
+pub(crate) fn verification_word(verified: Option<bool>) -> &'static str {
+    match verified {
+        None => "skipped",
+        Some(true) => "passed",
+        Some(false) => "failed",
+    }
+}
+
+/// Refuses an output path that does not end in `.npy`, before any work is done.
+pub(crate) fn require_npy(path: Option<&std::path::Path>) -> anyhow::Result<()> {
+    match path {
+        Some(p) if p.extension().is_none_or(|e| e != "npy") => {
+            anyhow::bail!("{}: the output file must end in .npy", p.display())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A progress bar on stderr that appears only on a terminal and only once a
 /// run has lasted longer than `delay`.
 pub(crate) struct LazyProgress {

@@ -243,40 +243,39 @@ fn ordered32(x: f32) -> i64 {
 
 /// The largest ulp distance between `output` and the CPU's result.
 fn max_ulp_from_cpu(function: MapFn, input: &FloatVec, output: &FloatVec) -> u64 {
-    use rayon::prelude::*;
     match (input, output) {
-        (FloatVec::F32(x), FloatVec::F32(y)) => x
-            .par_iter()
-            .zip(y)
-            .map(|(&x, &y)| {
-                let want = function.apply_f32(x);
-                if want.is_nan() && y.is_nan() {
-                    0
-                } else if want.is_nan() || y.is_nan() {
-                    u64::MAX
-                } else {
-                    ulps_between(ordered32(want), ordered32(y))
-                }
-            })
-            .max()
-            .unwrap_or(0),
-        (FloatVec::F64(x), FloatVec::F64(y)) => x
-            .par_iter()
-            .zip(y)
-            .map(|(&x, &y)| {
-                let want = function.apply_f64(x);
-                if want.is_nan() && y.is_nan() {
-                    0
-                } else if want.is_nan() || y.is_nan() {
-                    u64::MAX
-                } else {
-                    ulps_between(ordered64(want), ordered64(y))
-                }
-            })
-            .max()
-            .unwrap_or(0),
+        (FloatVec::F32(x), FloatVec::F32(y)) => {
+            max_ulp(x, y, |v| function.apply_f32(v), f32::is_nan, ordered32)
+        }
+        (FloatVec::F64(x), FloatVec::F64(y)) => {
+            max_ulp(x, y, |v| function.apply_f64(v), f64::is_nan, ordered64)
+        }
         _ => u64::MAX,
     }
+}
+
+/// The largest distance between `apply(x[i])` and `y[i]` on `ordered`'s line;
+/// both NaN counts as equal, one NaN as infinitely far.
+fn max_ulp<T: Copy + Send + Sync>(
+    x: &[T],
+    y: &[T],
+    apply: impl Fn(T) -> T + Sync,
+    is_nan: fn(T) -> bool,
+    ordered: fn(T) -> i64,
+) -> u64 {
+    use rayon::prelude::*;
+    x.par_iter()
+        .zip(y)
+        .map(|(&x, &y)| {
+            let want = apply(x);
+            match (is_nan(want), is_nan(y)) {
+                (true, true) => 0,
+                (false, false) => ulps_between(ordered(want), ordered(y)),
+                _ => u64::MAX,
+            }
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
