@@ -136,7 +136,10 @@ pub fn run_suite(
         Job::Transfer(_, memory) => device.backend().host_memory_kinds().contains(&memory),
         _ => true,
     };
-    let total = devices.iter().map(|d| rows.iter().filter(|r| applies(d, r)).count()).sum();
+    let total = devices
+        .iter()
+        .map(|d| rows.iter().filter(|r| applies(d, r)).count())
+        .sum();
     let mut results = Vec::with_capacity(total);
     for device in devices {
         let mut measured_bandwidth: Option<f64> = None;
