@@ -13,3 +13,9 @@ __kernel void gc_pi_hits(ulong seed, ulong first_sample, ulong count, __global u
     __local ulong scratch[GC_MAX_GROUP_SIZE];
     gc_pi_hits_body(seed, first_sample, count, partials, scratch);
 }
+
+// matmul: the tiled GEMM of gemm.h, only in programs built with its tile sizes
+// as well as a type (-DGC_GEMM_CFG=cl -DGC_GEMM_BM=... ; src/backend/opencl/matmul.rs).
+#if defined(T) && defined(GC_GEMM_CFG)
+#include "../common/gemm.h"
+#endif

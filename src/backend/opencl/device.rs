@@ -206,6 +206,20 @@ impl Backend for OpenClDevice {
     fn pi_hits(&self, seed: u64, first: u64, count: u64) -> Result<u64> {
         self.pi_launch().hits(&self.queue, seed, first, count)
     }
+
+    #[allow(clippy::too_many_arguments)]
+    fn matmul(
+        &self,
+        a: &crate::dtype::FloatVec,
+        b: &crate::dtype::FloatVec,
+        c: &mut crate::dtype::FloatVec,
+        m: usize,
+        n: usize,
+        k: usize,
+        reps: usize,
+    ) -> Result<Vec<f64>> {
+        super::matmul::matmul(self, &self.context, self.device, a, b, c, (m, n, k), reps)
+    }
 }
 
 /// For tests: OpenCL device 0, or `None` with the reason printed when none can be opened

@@ -15,6 +15,8 @@ crate::backend::disabled_backend!(OpenClDevice, OpenCl);
 #[cfg(feature = "opencl")]
 mod device;
 #[cfg(feature = "opencl")]
+mod matmul;
+#[cfg(feature = "opencl")]
 mod pi;
 #[cfg(feature = "opencl")]
 mod platform;

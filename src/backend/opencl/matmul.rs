@@ -1,0 +1,607 @@
+//! `matmul` on OpenCL: the tiled GEMM of kernels/common/gemm.h, with tile sizes
+//! chosen for each device from its limits and built in as build options.
+//!
+//! A, B and C live in three device buffers for the whole call; the kernel runs
+//! once untimed, then `reps` times, each run timed by the queue's profiling
+//! counters (start to end of the kernel command; the host clock around enqueue
+//! and completion where the runtime gives no profiling information).
+
+use std::ffi::c_void;
+use std::time::Instant;
+
+use ocl::core::ffi;
+use ocl::core::ClDeviceIdPtr;
+use ocl::core::{
+    ArgVal, CommandQueue, CommandQueueProperties, Context, DeviceId, Event, Kernel,
+    KernelWorkGroupInfo, KernelWorkGroupInfoResult, Mem, OclPrm, ProfilingInfo,
+    ProfilingInfoResult,
+};
+
+use super::device::OpenClDevice;
+use super::program::{BuildOptions, Scalar};
+use super::status::runtime;
+use crate::backend::Backend;
+use crate::device::{DeviceInfo, DeviceType};
+use crate::dtype::{Float, FloatVec};
+use crate::error::{Error, Result};
+
+/// A configuration of the GEMM body: the `GC_GEMM_*` macros of kernels/common/gemm.h.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Tiles {
+    /// Rows of C per work-group.
+    pub(super) bm: usize,
+    /// Columns of C per work-group.
+    pub(super) bn: usize,
+    /// Depth of the A and B slices staged in local memory per step.
+    pub(super) bk: usize,
+    /// Rows of C per work-item.
+    pub(super) tm: usize,
+    /// Columns of C per work-item.
+    pub(super) tn: usize,
+    /// Elements per vector access.
+    pub(super) vw: usize,
+}
+
+impl Tiles {
+    const fn new(bm: usize, bn: usize, bk: usize, tm: usize, tn: usize, vw: usize) -> Tiles {
+        Tiles {
+            bm,
+            bn,
+            bk,
+            tm,
+            tn,
+            vw,
+        }
+    }
+
+    /// Work-items per group.
+    pub(super) fn group_size(&self) -> usize {
+        (self.bm / self.tm) * (self.bn / self.tn)
+    }
+
+    /// Local memory the kernel declares: two k-major A tiles (rows padded by
+    /// `vw`) and two B tiles, of `element` bytes each.
+    pub(super) fn local_bytes(&self, element: usize) -> u64 {
+        (2 * self.bk * (self.bm + self.vw + self.bn) * element) as u64
+    }
+
+    /// Whether gemm.h accepts these sizes (its `#error` conditions).
+    fn valid(&self) -> bool {
+        let nt = self.group_size();
+        [self.tm, self.tn, self.vw, self.bk, nt]
+            .iter()
+            .all(|&x| x > 0)
+            && self.bm % self.tm == 0
+            && self.bn % self.tn == 0
+            && self.tm % self.vw == 0
+            && self.tn % self.vw == 0
+            && self.bk % self.vw == 0
+            && (self.bm * self.bk / self.vw) % nt == 0
+            && (self.bk * self.bn / self.vw) % nt == 0
+            && self.bm * self.bk / self.vw >= nt
+            && self.bk * self.bn / self.vw >= nt
+            && nt <= 1024
+    }
+
+    /// The build options that instantiate the kernel `gc_gemm_<T>_cl`.
+    fn options(&self, scalar: Scalar) -> BuildOptions {
+        BuildOptions::new()
+            .scalar(scalar)
+            .define("GC_GEMM_CFG", "cl")
+            .define("GC_GEMM_BM", self.bm)
+            .define("GC_GEMM_BN", self.bn)
+            .define("GC_GEMM_BK", self.bk)
+            .define("GC_GEMM_TM", self.tm)
+            .define("GC_GEMM_TN", self.tn)
+            .define("GC_GEMM_VW", self.vw)
+    }
+
+    /// Work-groups for an m×n product: one per tile of C.
+    fn groups(&self, m: usize, n: usize) -> u64 {
+        m.div_ceil(self.bm) as u64 * n.div_ceil(self.bn) as u64
+    }
+}
+
+/// What the tile choice depends on.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Limits {
+    /// CPU, GPU or accelerator.
+    pub(super) kind: DeviceType,
+    /// Compute units.
+    pub(super) units: u32,
+    /// `CL_DEVICE_LOCAL_MEM_SIZE`.
+    pub(super) local_bytes: u64,
+    /// The largest 1-D work-group (`CL_DEVICE_MAX_WORK_GROUP_SIZE`, `..._ITEM_SIZES[0]`).
+    pub(super) max_group: usize,
+}
+
+/// Tile configurations in order of preference for an m×n product of
+/// `element`-byte values on a device with `limits`; every one of them fits the
+/// device's local memory and work-group size. The caller takes the first whose
+/// built kernel accepts its group size.
+///
+/// - GPUs: 128×128 tiles with 8×8 per work-item (256 work-items, 16-byte
+///   vectors) where local memory and work-group size allow and the product
+///   has a tile for every compute unit; 64×64 with 4×4 for smaller products,
+///   then smaller groups for devices with tight limits.
+/// - CPUs (PoCL and the like): 64×64 tiles, 8×8 per work-item (64 work-items)
+///   in vectors of 4, k steps of 32, then smaller ones. PoCL runs a work-group as
+///   loops over its work-items between barriers; explicit vectors, a large
+///   register tile and few, long steps between barriers suit it best (see the
+///   performance note at the top of this file).
+pub(super) fn candidates(limits: &Limits, element: usize, m: usize, n: usize) -> Vec<Tiles> {
+    let vw = 16 / element; // 4 floats or 2 doubles: 16-byte accesses
+    let list: Vec<Tiles> = match limits.kind {
+        DeviceType::Cpu => vec![
+            Tiles::new(64, 64, 32, 8, 8, 4),
+            Tiles::new(64, 64, 16, 4, 4, 4),
+            Tiles::new(32, 32, 16, 4, 4, 4),
+            Tiles::new(16, 16, 16, 4, 4, 1),
+            Tiles::new(4, 4, 4, 4, 4, 1),
+        ],
+        _ => {
+            let large = Tiles::new(128, 128, 8, 8, 8, vw);
+            let mut list = Vec::new();
+            if large.groups(m, n) >= u64::from(limits.units.max(1)) {
+                list.push(large);
+            }
+            list.extend([
+                Tiles::new(64, 64, 16, 4, 4, vw),
+                Tiles::new(64, 64, 8, 8, 8, vw),
+                Tiles::new(32, 32, 8, 4, 4, vw),
+                Tiles::new(16, 16, 8, 4, 4, 1),
+                Tiles::new(4, 4, 4, 4, 4, 1),
+            ]);
+            list
+        }
+    };
+    list.into_iter()
+        .filter(|t| {
+            t.valid()
+                && t.group_size() <= limits.max_group
+                && t.local_bytes(element) <= limits.local_bytes
+        })
+        .collect()
+}
+
+/// `CL_DEVICE_*` value of `device` that is a `size_t` or `cl_ulong`, or `None`.
+fn device_uint(device: DeviceId, param: ffi::cl_uint, size: usize) -> Option<u64> {
+    let mut bytes = [0u8; 8];
+    // SAFETY: the runtime writes at most `size` (4 or 8) bytes into `bytes`.
+    let status = unsafe {
+        ffi::clGetDeviceInfo(
+            device.as_ptr(),
+            param,
+            size,
+            bytes.as_mut_ptr().cast::<c_void>(),
+            std::ptr::null_mut(),
+        )
+    };
+    if status != 0 {
+        return None;
+    }
+    Some(match size {
+        4 => u64::from(u32::from_ne_bytes(bytes[..4].try_into().ok()?)),
+        _ => u64::from_ne_bytes(bytes),
+    })
+}
+
+/// The device's limits that the tile choice reads.
+fn limits(device: DeviceId, info: &DeviceInfo) -> Limits {
+    let word = std::mem::size_of::<usize>();
+    let max_group = device_uint(device, ffi::CL_DEVICE_MAX_WORK_GROUP_SIZE, word).unwrap_or(1);
+    // The first entry of CL_DEVICE_MAX_WORK_ITEM_SIZES: dimension 0, which a 1-D group uses.
+    let dim0 = device_uint(device, ffi::CL_DEVICE_MAX_WORK_ITEM_SIZES, word).unwrap_or(max_group);
+    Limits {
+        kind: info.device_type,
+        units: info.compute_units,
+        local_bytes: device_uint(device, ffi::CL_DEVICE_LOCAL_MEM_SIZE, 8).unwrap_or(16 << 10),
+        max_group: usize::try_from(max_group.min(dim0).max(1)).unwrap_or(usize::MAX),
+    }
+}
+
+/// The element types of the kernel.
+trait GemmFloat: OclPrm {
+    const SCALAR: Scalar;
+}
+
+impl GemmFloat for f32 {
+    const SCALAR: Scalar = Scalar::F32;
+}
+
+impl GemmFloat for f64 {
+    const SCALAR: Scalar = Scalar::F64;
+}
+
+/// C = A·B (see `Backend::matmul`) on `device`, whose context and handle are
+/// `context` and `id`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn matmul(
+    device: &OpenClDevice,
+    context: &Context,
+    id: DeviceId,
+    a: &FloatVec,
+    b: &FloatVec,
+    c: &mut FloatVec,
+    (m, n, k): (usize, usize, usize),
+    reps: usize,
+) -> Result<Vec<f64>> {
+    let float = a.float();
+    if b.float() != float || c.float() != float {
+        return Err(Error::InvalidArgument(
+            "matmul: A, B and C must have one element type".into(),
+        ));
+    }
+    if float == Float::F64 {
+        device.require_fp64("matmul in double precision")?;
+    }
+    for (name, value) in [("M", m), ("N", n), ("K", k)] {
+        if u32::try_from(value).is_err() {
+            return Err(Error::InvalidArgument(format!(
+                "matmul on OpenCL takes dimensions up to {}; {name} is {value}",
+                u32::MAX
+            )));
+        }
+    }
+    let run = Run {
+        device,
+        context,
+        id,
+        m,
+        n,
+        k,
+    };
+    match (a, b, c) {
+        (FloatVec::F32(a), FloatVec::F32(b), FloatVec::F32(c)) => run.go(a, b, c, reps),
+        (FloatVec::F64(a), FloatVec::F64(b), FloatVec::F64(c)) => run.go(a, b, c, reps),
+        _ => unreachable!("element types checked above"),
+    }
+}
+
+/// One matmul call.
+struct Run<'a> {
+    device: &'a OpenClDevice,
+    context: &'a Context,
+    id: DeviceId,
+    m: usize,
+    n: usize,
+    k: usize,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tiles that this thread's calls use rather than the device's choice (tests).
+    static FORCE_TILES: std::cell::Cell<Option<Tiles>> = const { std::cell::Cell::new(None) };
+}
+
+impl Run<'_> {
+    fn go<T: GemmFloat>(&self, a: &[T], b: &[T], c: &mut [T], reps: usize) -> Result<Vec<f64>> {
+        let (m, n, k) = (self.m, self.n, self.k);
+        assert!(
+            a.len() == m * k && b.len() == k * n && c.len() == m * n,
+            "matmul: buffer sizes"
+        );
+        let info = self.device.info();
+        let element = std::mem::size_of::<T>();
+        let (kernel, tiles) = self.kernel::<T>(element)?;
+        let groups = tiles.groups(m, n);
+        if groups > u64::from(u32::MAX) {
+            return Err(Error::InvalidArgument(format!(
+                "{m}x{n} is too many {}x{} tiles for one launch",
+                tiles.bm, tiles.bn
+            )));
+        }
+        let group = tiles.group_size();
+        let global = usize::try_from(groups)
+            .ok()
+            .and_then(|g| g.checked_mul(group))
+            .ok_or_else(|| Error::InvalidArgument(format!("{m}x{n}: too many work-items")))?;
+
+        let queue = ocl::core::create_command_queue(
+            self.context,
+            self.id,
+            Some(CommandQueueProperties::PROFILING_ENABLE),
+        )
+        .map_err(|e| runtime("clCreateCommandQueue (profiling)", &e))?;
+        let shape = |rows: usize, cols: usize| format!("{rows}x{cols} {}", T::SCALAR.c_name());
+        let a_mem = self
+            .device
+            .buffer::<T>(&format!("matrix A ({})", shape(m, k)), a.len())?;
+        let b_mem = self
+            .device
+            .buffer::<T>(&format!("matrix B ({})", shape(k, n)), b.len())?;
+        let c_mem = self
+            .device
+            .buffer::<T>(&format!("matrix C ({})", shape(m, n)), c.len())?;
+        write(&queue, &a_mem, a, "A")?;
+        write(&queue, &b_mem, b, "B")?;
+
+        let name = kernel_name::<T>();
+        let dims = [m, n, k].map(|d| d as u32);
+        let args = [
+            ArgVal::mem(&a_mem),
+            ArgVal::mem(&b_mem),
+            ArgVal::mem(&c_mem),
+            ArgVal::scalar(&dims[0]),
+            ArgVal::scalar(&dims[1]),
+            ArgVal::scalar(&dims[2]),
+        ];
+        for (i, arg) in args.into_iter().enumerate() {
+            ocl::core::set_kernel_arg(&kernel, i as u32, arg)
+                .map_err(|e| runtime(format!("clSetKernelArg({name}, {i})"), &e))?;
+        }
+        let launch = Launch {
+            queue: &queue,
+            kernel: &kernel,
+            name: &name,
+            global,
+            group,
+            info,
+        };
+        launch.timed()?;
+        let times = (0..reps)
+            .map(|_| launch.timed())
+            .collect::<Result<Vec<f64>>>()?;
+
+        // SAFETY: a blocking read of `c.len()` elements into `c`, which outlives the
+        // call; the buffer holds exactly that many.
+        unsafe {
+            ocl::core::enqueue_read_buffer(
+                &queue,
+                &c_mem,
+                true,
+                0,
+                c,
+                None::<&Event>,
+                None::<&mut Event>,
+            )
+        }
+        .map_err(|e| runtime("reading matrix C back (clEnqueueReadBuffer)", &e))?;
+        Ok(times)
+    }
+
+    /// The kernel built with the first tile configuration the device takes.
+    fn kernel<T: GemmFloat>(&self, element: usize) -> Result<(Kernel, Tiles)> {
+        let info = self.device.info();
+        let limits = limits(self.id, info);
+        let name = kernel_name::<T>();
+        let mut refused = Vec::new();
+        #[allow(unused_mut)]
+        let mut list = candidates(&limits, element, self.m, self.n);
+        #[cfg(test)]
+        if let Some(tiles) = FORCE_TILES.with(|t| t.get()) {
+            list = vec![tiles];
+        }
+        for tiles in list {
+            let program = self.device.program(&tiles.options(T::SCALAR))?;
+            let kernel = ocl::core::create_kernel(&program, &name)
+                .map_err(|e| runtime(format!("clCreateKernel({name})"), &e))?;
+            let limit = match ocl::core::get_kernel_work_group_info(
+                &kernel,
+                self.id,
+                KernelWorkGroupInfo::WorkGroupSize,
+            ) {
+                Ok(KernelWorkGroupInfoResult::WorkGroupSize(size)) => size,
+                Ok(_) => usize::MAX,
+                Err(e) => return Err(runtime(format!("clGetKernelWorkGroupInfo({name})"), &e)),
+            };
+            if tiles.group_size() <= limit {
+                return Ok((kernel, tiles));
+            }
+            refused.push(format!("{} work-items (limit {limit})", tiles.group_size()));
+        }
+        Err(Error::Runtime {
+            backend: info.backend,
+            call: format!("choosing the tiles of {name}"),
+            message: format!(
+                "{} ({}) takes no tile configuration: {} bytes of local memory, groups of \
+                 at most {} work-items{}{}",
+                info.spec,
+                info.name,
+                limits.local_bytes,
+                limits.max_group,
+                if refused.is_empty() {
+                    ""
+                } else {
+                    "; refused: "
+                },
+                refused.join(", ")
+            ),
+        })
+    }
+}
+
+fn kernel_name<T: GemmFloat>() -> String {
+    format!("gc_gemm_{}_cl", T::SCALAR.suffix())
+}
+
+/// Copies all of `data` into `buffer`, blocking.
+fn write<T: OclPrm>(queue: &CommandQueue, buffer: &Mem, data: &[T], what: &str) -> Result<()> {
+    // SAFETY: a blocking write: `data` is only read, and only until the call
+    // returns; the buffer holds `data.len()` elements.
+    unsafe {
+        ocl::core::enqueue_write_buffer(
+            queue,
+            buffer,
+            true,
+            0,
+            data,
+            None::<&Event>,
+            None::<&mut Event>,
+        )
+    }
+    .map_err(|e| runtime(format!("copying matrix {what} to the device"), &e))
+}
+
+/// One launch shape of the kernel, with its arguments set.
+struct Launch<'a> {
+    queue: &'a CommandQueue,
+    kernel: &'a Kernel,
+    name: &'a str,
+    global: usize,
+    group: usize,
+    info: &'a DeviceInfo,
+}
+
+impl Launch<'_> {
+    /// Runs the kernel once, waits for it, and returns its seconds.
+    fn timed(&self) -> Result<f64> {
+        let fault = |call: &str, e: &ocl::core::Error| {
+            runtime(
+                format!(
+                    "kernel {} ({call}, {} work-groups of {} on {})",
+                    self.name,
+                    self.global / self.group,
+                    self.group,
+                    self.info.spec
+                ),
+                e,
+            )
+        };
+        let mut event = Event::null();
+        let start = Instant::now();
+        // SAFETY: all six arguments are set (buffers of m·k, k·n and m·n elements and
+        // the three sizes as uint, as gemm.h declares them); the launch is 1-D with a
+        // global size that is a multiple of the group size, which is the kernel's
+        // required work-group size; the buffers outlive the wait below.
+        unsafe {
+            ocl::core::enqueue_kernel(
+                self.queue,
+                self.kernel,
+                1,
+                None,
+                &[self.global, 1, 1],
+                Some([self.group, 1, 1]),
+                None::<&Event>,
+                Some(&mut event),
+            )
+        }
+        .map_err(|e| fault("clEnqueueNDRangeKernel", &e))?;
+        ocl::core::wait_for_event(&event).map_err(|e| fault("clWaitForEvents", &e))?;
+        let host = start.elapsed().as_secs_f64();
+        let stamp = |what: ProfilingInfo| match ocl::core::get_event_profiling_info(&event, what) {
+            Ok(ProfilingInfoResult::Start(t) | ProfilingInfoResult::End(t)) => Some(t),
+            _ => None,
+        };
+        Ok(
+            match (stamp(ProfilingInfo::Start), stamp(ProfilingInfo::End)) {
+                (Some(start), Some(end)) if end > start => (end - start) as f64 * 1e-9,
+                _ => host,
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::opencl::device::open_or_skip;
+    use crate::workloads::matmul::{worst_error_ratio, Matrix};
+
+    fn gpu(local_bytes: u64, max_group: usize, units: u32) -> Limits {
+        Limits {
+            kind: DeviceType::Gpu,
+            units,
+            local_bytes,
+            max_group,
+        }
+    }
+
+    #[test]
+    fn every_candidate_is_valid_and_fits() {
+        for limits in [
+            gpu(48 << 10, 1024, 108),
+            gpu(32 << 10, 256, 24),
+            gpu(16 << 10, 64, 4),
+            gpu(4 << 10, 16, 1),
+            Limits {
+                kind: DeviceType::Cpu,
+                units: 2,
+                local_bytes: 2 << 20,
+                max_group: 4096,
+            },
+        ] {
+            for element in [4, 8] {
+                let list = candidates(&limits, element, 4096, 4096);
+                assert!(!list.is_empty(), "{limits:?}");
+                for t in list {
+                    assert!(t.valid(), "{t:?}");
+                    assert!(t.group_size() <= limits.max_group, "{t:?} {limits:?}");
+                    assert!(t.local_bytes(element) <= limits.local_bytes, "{t:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn big_gpus_get_big_tiles_for_big_products_only() {
+        let big = gpu(48 << 10, 1024, 108);
+        let large = Tiles::new(128, 128, 8, 8, 8, 4);
+        assert_eq!(candidates(&big, 4, 4096, 4096)[0], large);
+        assert_eq!(candidates(&big, 8, 4096, 4096)[0].bm, 128);
+        assert_eq!(candidates(&big, 8, 4096, 4096)[0].vw, 2);
+        // 100x100 is one big tile for 108 units: smaller tiles instead.
+        assert_eq!(candidates(&big, 4, 100, 100)[0].bm, 64);
+        // 32 KiB of local memory holds the big f32 tiles but not the f64 ones.
+        let small_local = gpu(32 << 10, 1024, 8);
+        assert_eq!(candidates(&small_local, 4, 4096, 4096)[0], large);
+        assert_ne!(candidates(&small_local, 8, 4096, 4096)[0].bm, 128);
+        // A device with groups of at most 64 work-items.
+        assert!(candidates(&gpu(16 << 10, 64, 4), 4, 4096, 4096)
+            .iter()
+            .all(|t| t.group_size() <= 64));
+    }
+
+    #[test]
+    fn options_name_the_kernel_and_the_tiles() {
+        let t = Tiles::new(64, 32, 8, 4, 2, 2);
+        assert_eq!(
+            t.options(Scalar::F64).flags(),
+            "-DT=double -DGC_SFX=f64 -DGC_FP64=1 -DGC_GEMM_CFG=cl -DGC_GEMM_BM=64 \
+             -DGC_GEMM_BN=32 -DGC_GEMM_BK=8 -DGC_GEMM_TM=4 -DGC_GEMM_TN=2 -DGC_GEMM_VW=2"
+        );
+        assert_eq!(t.group_size(), 16 * 16);
+        assert_eq!(t.groups(65, 33), 2 * 2);
+        assert_eq!(kernel_name::<f32>(), "gc_gemm_f32_cl");
+    }
+
+    #[test]
+    fn every_configuration_is_right_here() {
+        let Some(device) = open_or_skip() else {
+            return;
+        };
+        // The GPU configurations (those of kernels/cuda/matmul.cu among them) as
+        // well as the CPU ones, on whatever device this is.
+        let big = gpu(64 << 10, 1024, 1);
+        let cpu = Limits {
+            kind: DeviceType::Cpu,
+            ..big
+        };
+        for float in [Float::F32, Float::F64] {
+            if float == Float::F64 && !device.info().fp64 {
+                continue;
+            }
+            let element = float.size();
+            let mut configs = candidates(&big, element, 1 << 12, 1 << 12);
+            configs.extend(candidates(&cpu, element, 1, 1));
+            for tiles in configs {
+                FORCE_TILES.with(|t| t.set(Some(tiles)));
+                for (m, n, k) in [(1, 1, 1), (33, 70, 19), (130, 129, 37), (128, 128, 16)] {
+                    let a = Matrix::random(m, k, float, 1).unwrap();
+                    let b = Matrix::random(k, n, float, 2).unwrap();
+                    let mut c = match float {
+                        Float::F32 => FloatVec::F32(vec![f32::NAN; m * n]),
+                        Float::F64 => FloatVec::F64(vec![f64::NAN; m * n]),
+                    };
+                    device
+                        .matmul(&a.data, &b.data, &mut c, m, n, k, 1)
+                        .unwrap_or_else(|e| panic!("{tiles:?}: {e}"));
+                    let c = Matrix::new(m, n, c).unwrap();
+                    let worst = worst_error_ratio(&a, &b, &c);
+                    assert!(worst <= 1.0, "{tiles:?} {float} {m}x{n}x{k}: {worst}");
+                }
+            }
+        }
+        FORCE_TILES.with(|t| t.set(None));
+    }
+}

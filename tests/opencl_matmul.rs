@@ -1,0 +1,206 @@
+//! `matmul` on OpenCL (PoCL's CPU device in CI): awkward shapes pass the
+//! library's verification and match the CPU path within the error bound, in f32
+//! and f64; the binary checks by default and multiplies `.npy` inputs.
+//!
+//! With no OpenCL platform every test fails, saying why; `GPUCALC_SKIP_OPENCL=1`
+//! turns that into a skip with the reason printed.
+#![cfg(feature = "opencl")]
+
+mod common;
+
+use std::io::Write;
+use std::process::Output;
+
+use gpucalc::matmul::{matmul, Matrix};
+use gpucalc::npy::{read_npy_float, write_npy};
+use gpucalc::{list_devices, BackendKind, Device, DeviceInfo, DeviceSpec, Float, FloatVec};
+
+/// The first OpenCL device, or `None` (reason printed) when there is none and
+/// `GPUCALC_SKIP_OPENCL=1` allows skipping; otherwise a missing platform panics.
+fn opencl_device() -> Option<DeviceInfo> {
+    let list = list_devices();
+    if let Some(found) = list
+        .devices
+        .into_iter()
+        .find(|d| d.backend == BackendKind::OpenCl)
+    {
+        return Some(found);
+    }
+    let why = list
+        .notes
+        .iter()
+        .find(|n| n.starts_with("OpenCL"))
+        .cloned()
+        .unwrap_or_else(|| "no OpenCL device found".to_string());
+    if std::env::var("GPUCALC_SKIP_OPENCL").as_deref() == Ok("1") {
+        // Straight to stderr, past the test harness's capture, so the skip is seen.
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipping OpenCL test (GPUCALC_SKIP_OPENCL=1): {why}"
+        );
+        return None;
+    }
+    panic!("{why}; install pocl-opencl-icd, or set GPUCALC_SKIP_OPENCL=1 to skip");
+}
+
+/// Largest |C - D| / (2·K·ε·(|A|·|B|)) over every element: both products lie
+/// within K·ε·(|A|·|B|) of the exact one, so at most 1 when both are right.
+fn worst_difference(a: &Matrix, b: &Matrix, c: &Matrix, d: &Matrix) -> f64 {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let eps = a.data.float().epsilon();
+    let mut worst: f64 = 0.0;
+    for i in 0..m {
+        for j in 0..n {
+            let scale: f64 = (0..k).map(|p| (a.get(i, p) * b.get(p, j)).abs()).sum();
+            let bound = 2.0 * k as f64 * eps * scale + f64::MIN_POSITIVE;
+            let diff = (c.get(i, j) - d.get(i, j)).abs();
+            assert!(!diff.is_nan(), "NaN at ({i}, {j})");
+            worst = worst.max(diff / bound);
+        }
+    }
+    worst
+}
+
+#[test]
+fn awkward_shapes_are_right_in_both_precisions() {
+    let Some(info) = opencl_device() else {
+        return;
+    };
+    let device = Device::select(&DeviceSpec::OpenCl(Some(info.index))).unwrap();
+    let cpu = Device::select(&DeviceSpec::Cpu).unwrap();
+    // (M, N, K): C is M×N.
+    let shapes = [
+        (1, 1, 1),
+        (7, 13, 5),
+        (129, 65, 257),
+        (1, 1000, 1),
+        (1000, 1, 3),
+        (257, 257, 257),
+        (64, 128, 33),
+        (130, 132, 128),
+    ];
+    for float in [Float::F32, Float::F64] {
+        if float == Float::F64 && !info.fp64 {
+            continue;
+        }
+        for (seed, &(m, n, k)) in shapes.iter().enumerate() {
+            let a = Matrix::random(m, k, float, 2 * seed as u64).unwrap();
+            let b = Matrix::random(k, n, float, 2 * seed as u64 + 1).unwrap();
+            let (c, result) = matmul(&device, &a, &b, 1, true)
+                .unwrap_or_else(|e| panic!("{m}x{n}x{k} {float}: {e}"));
+            assert_eq!((c.rows, c.cols), (m, n));
+            assert_eq!(
+                result.verified,
+                Some(true),
+                "{m}x{n}x{k} {float}: worst error {:?} of its bound",
+                result.worst_error_ratio
+            );
+            assert_eq!(result.times_s.len(), 1);
+            assert!(result.flops > 0.0);
+            let (reference, _) = matmul(&cpu, &a, &b, 1, false).unwrap();
+            let worst = worst_difference(&a, &b, &c, &reference);
+            assert!(worst <= 1.0, "{m}x{n}x{k} {float}: {worst} of the bound");
+        }
+    }
+}
+
+#[test]
+fn matrices_of_different_types_are_refused() {
+    let Some(info) = opencl_device() else {
+        return;
+    };
+    let device = Device::select(&DeviceSpec::OpenCl(Some(info.index))).unwrap();
+    let a = Matrix::random(3, 4, Float::F32, 1).unwrap();
+    let b = Matrix::random(4, 2, Float::F64, 2).unwrap();
+    let err = matmul(&device, &a, &b, 1, true).unwrap_err().to_string();
+    assert!(err.contains("A is f32 but B is f64"), "{err}");
+}
+
+fn run(args: &[&str]) -> Output {
+    common::gpucalc().args(args).output().expect("run gpucalc")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+#[test]
+fn the_binary_verifies_by_default() {
+    let Some(_) = opencl_device() else {
+        return;
+    };
+    for dtype in ["f32", "f64"] {
+        let value = json(&run(&[
+            "--device", "opencl", "matmul", "100", "90", "80", "--dtype", dtype, "--json",
+        ]));
+        assert_eq!(value["verification"], "passed", "{value}");
+        assert_eq!(value["device"]["backend"], "opencl", "{value}");
+        assert_eq!(
+            (&value["m"], &value["n"], &value["k"]),
+            (&100.into(), &90.into(), &80.into())
+        );
+        assert!(value["gflops"].as_f64().unwrap() > 0.0, "{value}");
+    }
+}
+
+#[test]
+fn npy_inputs_through_the_binary() {
+    let Some(_) = opencl_device() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    for float in [Float::F32, Float::F64] {
+        let a = Matrix::random(37, 19, float, 5).unwrap();
+        let b = Matrix::random(19, 23, float, 6).unwrap();
+        for (name, m) in [("a.npy", &a), ("b.npy", &b)] {
+            let shape = [m.rows as u64, m.cols as u64];
+            match &m.data {
+                FloatVec::F32(v) => write_npy(&path(name), &shape, v),
+                FloatVec::F64(v) => write_npy(&path(name), &shape, v),
+            }
+            .unwrap();
+        }
+        let c_path = path("c.npy");
+        let value = json(&run(&[
+            "--device",
+            "opencl",
+            "matmul",
+            "--a",
+            path("a.npy").to_str().unwrap(),
+            "--b",
+            path("b.npy").to_str().unwrap(),
+            "-o",
+            c_path.to_str().unwrap(),
+            "--json",
+        ]));
+        assert_eq!(value["verification"], "passed", "{value}");
+        let (shape, data) = read_npy_float(&c_path).unwrap();
+        assert_eq!(shape, [37, 23]);
+        assert_eq!(data.float(), float);
+        let c = Matrix::new(37, 23, data).unwrap();
+        let cpu = Device::select(&DeviceSpec::Cpu).unwrap();
+        let (reference, _) = matmul(&cpu, &a, &b, 1, false).unwrap();
+        assert!(worst_difference(&a, &b, &c, &reference) <= 1.0, "{float}");
+    }
+    // Inner dimensions that differ are one line, not a panic.
+    let out = run(&[
+        "--device",
+        "opencl",
+        "matmul",
+        "--a",
+        path("a.npy").to_str().unwrap(),
+        "--b",
+        path("a.npy").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("inner dimensions differ"), "{err}");
+}
