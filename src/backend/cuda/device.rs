@@ -111,6 +111,13 @@ fn describe(index: usize, device: DeviceHandle, driver_version: i32) -> Result<D
         .ok()
         .filter(|&khz| khz > 0)
         .map(|khz| (khz / 1000) as u32);
+    // Memory clock (kHz) and bus width give the peak bandwidth `gpucalc bench`
+    // measures against; optional like the core clock.
+    let positive = |a: Attr| device.attribute(a).ok().filter(|&v| v > 0);
+    info.memory_clock_mhz =
+        positive(Attr::CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE).map(|khz| (khz / 1000) as u32);
+    info.memory_bus_width_bits =
+        positive(Attr::CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH).map(|bits| bits as u32);
     info.driver_version = Some(format!("CUDA {}", driver::version_string(driver_version)));
     let major = attribute(Attr::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)?;
     let minor = attribute(Attr::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)?;
