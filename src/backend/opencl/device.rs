@@ -11,6 +11,7 @@ use ocl::core::{
 use super::pi::{self, PiLaunch};
 use super::platform::{self, Found};
 use super::program::{self, BuildOptions};
+use super::session::Session;
 use super::status::{is_out_of_memory, runtime};
 use crate::backend::Backend;
 use crate::device::DeviceInfo;
@@ -219,6 +220,64 @@ impl Backend for OpenClDevice {
         reps: usize,
     ) -> Result<Vec<f64>> {
         super::matmul::matmul(self, &self.context, self.device, a, b, c, (m, n, k), reps)
+    }
+
+    fn stream(
+        &self,
+        float: crate::dtype::Float,
+        n: usize,
+        times: usize,
+    ) -> Result<crate::workloads::stream::StreamRaw> {
+        let session = Session::new(self, &self.context, self.device, self.max_alloc_bytes)?;
+        super::stream::run(&session, float, n, times)
+    }
+
+    fn rng_fill(
+        &self,
+        spec: &crate::workloads::rng::RngSpec,
+        first: u64,
+        out: crate::workloads::rng::RngSlice<'_>,
+    ) -> Result<()> {
+        let session = Session::new(self, &self.context, self.device, self.max_alloc_bytes)?;
+        super::rng::fill(&session, spec, first, out)
+    }
+
+    fn rng_device_times(
+        &self,
+        spec: &crate::workloads::rng::RngSpec,
+        n: usize,
+        reps: usize,
+    ) -> Result<Vec<f64>> {
+        let session = Session::new(self, &self.context, self.device, self.max_alloc_bytes)?;
+        super::rng::device_times(&session, spec, n, reps)
+    }
+
+    fn map(
+        &self,
+        function: crate::workloads::map::MapFn,
+        input: &crate::dtype::FloatVec,
+        output: &mut crate::dtype::FloatVec,
+    ) -> Result<crate::workloads::map::MapTiming> {
+        let session = Session::new(self, &self.context, self.device, self.max_alloc_bytes)?;
+        super::map::run(&session, function, input, output)
+    }
+
+    fn host_memory_kinds(&self) -> Vec<crate::workloads::transfer::HostMemory> {
+        match Session::new(self, &self.context, self.device, self.max_alloc_bytes) {
+            Ok(session) => super::transfer::memory_kinds(&session),
+            Err(_) => vec![crate::workloads::transfer::HostMemory::Pageable],
+        }
+    }
+
+    fn transfer(
+        &self,
+        direction: crate::workloads::transfer::Direction,
+        memory: crate::workloads::transfer::HostMemory,
+        bytes: usize,
+        reps: usize,
+    ) -> Result<Vec<f64>> {
+        let session = Session::new(self, &self.context, self.device, self.max_alloc_bytes)?;
+        super::transfer::run(&session, direction, memory, bytes, reps)
     }
 }
 

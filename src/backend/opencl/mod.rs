@@ -6,6 +6,9 @@
 //! - `program`: the embedded OpenCL C sources, assembled and built once per device.
 //! - `device`: `OpenClDevice`: context, queue, programs, buffers; the `Backend` impl.
 //! - `pi`: the `pi` kernel's launch, sized from the device.
+//! - `session`: what the array workloads share: a profiling queue, kernels with
+//!   launch shapes from the device, typed blocking reads and writes.
+//! - `stream`, `rng`, `map`, `transfer`: those workloads' host sides.
 //! - `status`: OpenCL status codes and ocl errors as one-line `gpucalc::Error`s:
 //!   `Runtime` naming the call and the status, `OutOfMemory` for allocation failures.
 
@@ -15,6 +18,8 @@ crate::backend::disabled_backend!(OpenClDevice, OpenCl);
 #[cfg(feature = "opencl")]
 mod device;
 #[cfg(feature = "opencl")]
+mod map;
+#[cfg(feature = "opencl")]
 mod matmul;
 #[cfg(feature = "opencl")]
 mod pi;
@@ -23,7 +28,15 @@ mod platform;
 #[cfg(feature = "opencl")]
 mod program;
 #[cfg(feature = "opencl")]
+mod rng;
+#[cfg(feature = "opencl")]
+mod session;
+#[cfg(feature = "opencl")]
 mod status;
+#[cfg(feature = "opencl")]
+mod stream;
+#[cfg(feature = "opencl")]
+mod transfer;
 
 #[cfg(feature = "opencl")]
 pub use device::OpenClDevice;

@@ -1,0 +1,126 @@
+//! `stream` on OpenCL: BabelStream's loop over three device buffers, every kernel
+//! call timed by the device's profiling counters and finished before the next.
+//!
+//! The kernels are kernels/common/stream.h (grid-stride loops), built for the
+//! element type; each is launched with the work-group size and group count the
+//! device and kernel allow (`Session::kernel`). `dot` leaves one partial sum per
+//! work-group, which the host reads after the last iteration and adds pairwise
+//! in f64; the arrays are read back whole for verification.
+
+use super::session::{Arg, Element, Launch, Session};
+use crate::dtype::{Float, FloatVec};
+use crate::error::Result;
+use crate::workloads::stream::{StreamRaw, INIT, SCALAR};
+
+/// Runs BabelStream's loop `times` times over arrays of `n` elements of `float`.
+pub(super) fn run(
+    session: &Session<'_>,
+    float: Float,
+    n: usize,
+    times: usize,
+) -> Result<StreamRaw> {
+    match float {
+        Float::F32 => run_typed::<f32>(session, n, times, FloatVec::F32),
+        Float::F64 => {
+            session.require_fp64("stream in double precision")?;
+            run_typed::<f64>(session, n, times, FloatVec::F64)
+        }
+    }
+}
+
+fn run_typed<T: Element>(
+    session: &Session<'_>,
+    n: usize,
+    times: usize,
+    wrap: fn(Vec<T>) -> FloatVec,
+) -> Result<StreamRaw> {
+    let options = super::program::BuildOptions::new().scalar(T::SCALAR);
+    let suffix = T::SCALAR.suffix();
+    let kernel = |name: &str| session.kernel(&options, &format!("gc_stream_{name}_{suffix}"));
+    let (init, copy, mul) = (kernel("init")?, kernel("copy")?, kernel("mul")?);
+    let (add, triad, dot) = (kernel("add")?, kernel("triad")?, kernel("dot")?);
+
+    let a = session.buffer::<T>("stream's array a", n)?;
+    let b = session.buffer::<T>("stream's array b", n)?;
+    let c = session.buffer::<T>("stream's array c", n)?;
+    let dot_groups = dot.reduction_groups(n as u64);
+    let partials = session.buffer::<T>("stream's dot partial sums", dot_groups)?;
+
+    let len = Arg::U64(n as u64);
+    let s = T::from_f64(SCALAR);
+    let [ia, ib, ic] = INIT.map(T::from_f64);
+    let (pa, pb, pc, pp) = (
+        Arg::Mem(&a),
+        Arg::Mem(&b),
+        Arg::Mem(&c),
+        Arg::Mem(&partials),
+    );
+    let groups = |launch: &Launch| launch.groups_for(n as u64);
+    // gc_stream_init_T(T *a, T *b, T *c, T ia, T ib, T ic, ulong n)
+    init.run(
+        session,
+        &[pa, pb, pc, ia.arg(), ib.arg(), ic.arg(), len],
+        groups(&init),
+    )?;
+    // The parameter lists of kernels/common/stream.h, in order, and the groups
+    // of each launch; `partials` holds one value per group of `dot`'s.
+    let calls: [(&Launch, Vec<Arg<'_>>, usize); 5] = [
+        (&copy, vec![pa, pc, len], groups(&copy)),
+        (&mul, vec![pb, pc, s.arg(), len], groups(&mul)),
+        (&add, vec![pa, pb, pc, len], groups(&add)),
+        (&triad, vec![pa, pb, pc, s.arg(), len], groups(&triad)),
+        (&dot, vec![pa, pb, pp, len], dot_groups),
+    ];
+    let mut seconds: [Vec<f64>; 5] = std::array::from_fn(|_| Vec::with_capacity(times));
+    for _ in 0..times {
+        for ((launch, args, groups), out) in calls.iter().zip(seconds.iter_mut()) {
+            out.push(launch.run(session, args, *groups)?);
+        }
+    }
+
+    let mut sums = vec![T::ZERO; dot_groups];
+    session.read(&partials, 0, &mut sums)?;
+    let sums: Vec<f64> = sums.iter().map(|x| x.to_f64()).collect();
+    let read_all = |buffer| -> Result<FloatVec> {
+        let mut host = vec![T::ZERO; n];
+        session.read(buffer, 0, &mut host)?;
+        Ok(wrap(host))
+    };
+    let work_items = (dot_groups * dot.group_size) as u64;
+    Ok(StreamRaw {
+        times: seconds,
+        arrays: [read_all(&a)?, read_all(&b)?, read_all(&c)?],
+        dot: pairwise_sum(&sums),
+        // Each work-item adds ceil(n / work-items) products in sequence, its
+        // group adds them as a tree, the host adds the groups' sums as a tree.
+        dot_chain: (n as u64).div_ceil(work_items)
+            + u64::from(dot.group_size.ilog2())
+            + u64::from(dot_groups.next_power_of_two().ilog2()),
+    })
+}
+
+/// The sum of `values`, added as a balanced tree (at most ceil(log2 len)
+/// additions in sequence).
+fn pairwise_sum(values: &[f64]) -> f64 {
+    match values.len() {
+        0 => 0.0,
+        1 => values[0],
+        len => {
+            let (left, right) = values.split_at(len / 2);
+            pairwise_sum(left) + pairwise_sum(right)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairwise_sums_add_everything() {
+        assert_eq!(pairwise_sum(&[]), 0.0);
+        assert_eq!(pairwise_sum(&[2.5]), 2.5);
+        let values: Vec<f64> = (1..=1001).map(f64::from).collect();
+        assert_eq!(pairwise_sum(&values), 1001.0 * 1002.0 / 2.0);
+    }
+}
