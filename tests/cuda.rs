@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use gpucalc::map::{map, MapFn};
+use gpucalc::matmul::{matmul, Matrix};
 use gpucalc::rng::{
     max_elements, rng_generate, rng_reference, Dist, RngSpec, RngType, NORMAL_ULP_BOUND,
 };
@@ -120,6 +121,7 @@ fn the_binary_fails_with_one_line_without_a_driver() {
     for args in [
         &["--device", "cuda", "pi", "1000"][..],
         &["--device", "cuda:1", "pi", "1000"],
+        &["--device", "cuda", "matmul", "10", "10", "10"],
     ] {
         let out = gpucalc(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -515,4 +517,85 @@ fn the_binary_runs_the_workloads_on_the_gpu() {
         out.stdout
     };
     assert_eq!(raw("cuda"), raw("cpu"));
+}
+
+/// Largest |C - D| / (2·K·ε·(|A|·|B|)) over every element: at most 1 when both
+/// products are within the bound of the exact one.
+fn worst_matmul_difference(a: &Matrix, b: &Matrix, c: &Matrix, d: &Matrix) -> f64 {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let eps = a.data.float().epsilon();
+    let mut worst: f64 = 0.0;
+    for i in 0..m {
+        for j in 0..n {
+            let scale: f64 = (0..k).map(|p| (a.get(i, p) * b.get(p, j)).abs()).sum();
+            let bound = 2.0 * k as f64 * eps * scale + f64::MIN_POSITIVE;
+            let diff = (c.get(i, j) - d.get(i, j)).abs();
+            assert!(!diff.is_nan(), "NaN at ({i}, {j})");
+            worst = worst.max(diff / bound);
+        }
+    }
+    worst
+}
+
+#[test]
+fn matmul_is_right_for_awkward_shapes_in_both_precisions() {
+    let Some(gpu) = gpu("matmul_is_right_for_awkward_shapes_in_both_precisions") else {
+        return;
+    };
+    let cpu = Device::select(&DeviceSpec::Cpu).unwrap();
+    // (M, N, K), C is M×N: edges of both tile sizes, rows that are not whole
+    // vectors, and (last two) products big enough for the large tiles.
+    let shapes = [
+        (1, 1, 1),
+        (7, 13, 5),
+        (129, 65, 257),
+        (1, 1000, 1),
+        (1000, 1, 3),
+        (257, 257, 257),
+        (64, 128, 33),
+        (2049, 2050, 33),
+        (2048, 2048, 64),
+    ];
+    for float in [Float::F32, Float::F64] {
+        for (seed, &(m, n, k)) in shapes.iter().enumerate() {
+            let a = Matrix::random(m, k, float, 2 * seed as u64).unwrap();
+            let b = Matrix::random(k, n, float, 2 * seed as u64 + 1).unwrap();
+            let (c, result) = matmul(&gpu, &a, &b, 2, true)
+                .unwrap_or_else(|e| panic!("{m}x{n}x{k} {float}: {e}"));
+            assert_eq!(
+                result.verified,
+                Some(true),
+                "{m}x{n}x{k} {float}: worst error {:?} of its bound",
+                result.worst_error_ratio
+            );
+            assert_eq!(result.times_s.len(), 2);
+            assert!(result.times_s.iter().all(|&t| t > 0.0), "{result:?}");
+            if m * n * k <= 1 << 25 {
+                let (reference, _) = matmul(&cpu, &a, &b, 1, false).unwrap();
+                let worst = worst_matmul_difference(&a, &b, &c, &reference);
+                assert!(worst <= 1.0, "{m}x{n}x{k} {float}: {worst} of the bound");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_binary_runs_matmul_on_the_gpu() {
+    let Some(_) = gpu("the_binary_runs_matmul_on_the_gpu") else {
+        return;
+    };
+    for dtype in ["f32", "f64"] {
+        let out = gpucalc(&[
+            "--device", "cuda", "matmul", "100", "90", "80", "--dtype", dtype, "--json",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(v["device"]["backend"], "cuda");
+        assert_eq!(v["verification"], "passed", "{v}");
+        assert!(v["gflops"].as_f64().unwrap() > 0.0, "{v}");
+    }
 }

@@ -421,6 +421,20 @@ impl Backend for CudaDevice {
     ) -> Result<Vec<f64>> {
         self.with_gpu(|gpu| transfer::transfer(gpu, direction, memory, bytes, reps))
     }
+
+    #[allow(clippy::too_many_arguments)]
+    fn matmul(
+        &self,
+        a: &FloatVec,
+        b: &FloatVec,
+        c: &mut FloatVec,
+        m: usize,
+        n: usize,
+        k: usize,
+        reps: usize,
+    ) -> Result<Vec<f64>> {
+        self.with_gpu(|gpu| super::matmul::matmul(gpu, a, b, c, m, n, k, reps))
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@
 //! - [`launch`]: what the other workloads share ([`launch::Gpu`], kernels and
 //!   their arguments, chunk sizes), and [`memory`]: page-locked host buffers and
 //!   asynchronous copies;
-//! - the workloads: [`babelstream`] (`stream`), [`rng`], [`map`], [`transfer`].
+//! - the workloads: [`babelstream`] (`stream`), [`rng`], [`map`], [`transfer`], [`matmul`].
 //!
 //! The kernels are `kernels/cuda/*.cu`, built by `build.rs` into fatbins
 //! (PTX for `compute_75`, machine code for `sm_80` and `sm_90` unless
@@ -34,6 +34,8 @@ mod driver;
 mod launch;
 #[cfg(feature = "cuda")]
 mod map;
+#[cfg(feature = "cuda")]
+mod matmul;
 #[cfg(feature = "cuda")]
 mod memory;
 #[cfg(feature = "cuda")]
