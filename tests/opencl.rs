@@ -1,5 +1,7 @@
 //! The OpenCL backend for real (PoCL's CPU device in CI): bit-exact `pi` against the
-//! CPU path and the reference, the device listing, errors, and the binary.
+//! CPU path and the reference, the device listing, errors, and the binary; `stream`
+//! and `map` verified in both precisions, `rng` equal to the CPU (raw, uniform) or
+//! within `NORMAL_ULP_BOUND` (normal), `transfer` in both kinds of host memory.
 //!
 //! With no OpenCL platform every test fails, saying why; `GPUCALC_SKIP_OPENCL=1`
 //! turns that into a skip with the reason printed.
@@ -8,9 +10,14 @@
 use std::io::Write;
 use std::process::{Command, Output};
 
+use gpucalc::map::{map, MapFn};
+use gpucalc::rng::{
+    max_elements, rng_generate, rng_reference, Dist, RngSpec, RngType, NORMAL_ULP_BOUND,
+};
+use gpucalc::transfer::{transfer, HostMemory};
 use gpucalc::{
-    list_devices, pi, pi_reference_hits, pi_with, BackendKind, Device, DeviceInfo, DeviceSpec,
-    DeviceType, RunControl,
+    list_devices, pi, pi_reference_hits, pi_with, stream, BackendKind, Device, DeviceInfo,
+    DeviceSpec, DeviceType, Float, FloatVec, RunControl,
 };
 
 /// Every OpenCL device, or `None` (reason printed) when there is none and
@@ -233,4 +240,255 @@ fn the_binary_prints_the_cpu_hits_on_opencl() {
         err.contains("opencl:99") && err.contains("opencl:0"),
         "{err}"
     );
+}
+
+/// The first OpenCL device, or `None` (reason printed) as [`opencl_devices`] allows.
+fn first_device() -> Option<Device> {
+    opencl_devices().map(|devices| open(&devices[0]))
+}
+
+/// The element types `device` runs in: f32, and f64 where it has fp64.
+fn floats(device: &Device) -> Vec<Float> {
+    if device.info().fp64 {
+        vec![Float::F32, Float::F64]
+    } else {
+        vec![Float::F32]
+    }
+}
+
+#[test]
+fn stream_verifies_in_both_precisions() {
+    let Some(device) = first_device() else {
+        return;
+    };
+    for float in floats(&device) {
+        // Sizes below, at and past one work-group, and many groups of dot.
+        for n in [1usize, 1000, 1024, 300_007] {
+            let r = stream(&device, float, n, 3).unwrap_or_else(|e| panic!("{float} n {n}: {e}"));
+            assert!(r.verified, "{float} n {n}: {r:?}");
+            assert_eq!(r.kernels.len(), 5);
+            for k in &r.kernels {
+                assert_eq!(k.times_s.len(), 3);
+                assert!(k.min_s > 0.0 && k.bandwidth > 0.0, "{float} n {n}: {k:?}");
+            }
+        }
+    }
+    if !device.info().fp64 {
+        let err = stream(&device, Float::F64, 1000, 2)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no cl_khr_fp64"), "{err}");
+    }
+}
+
+/// The raw and uniform specs `device` can run.
+fn exact_specs(device: &Device, seed: u64) -> Vec<RngSpec> {
+    let mut kinds = vec![(Dist::Raw, RngType::U32), (Dist::Uniform, RngType::F32)];
+    if device.info().fp64 {
+        kinds.push((Dist::Uniform, RngType::F64));
+    }
+    kinds
+        .into_iter()
+        .map(|(dist, dtype)| RngSpec::new(dist, dtype, seed).unwrap())
+        .collect()
+}
+
+/// Offsets and lengths that start and end inside Philox blocks, cross the change
+/// of counter word 1 (block 2^32), and reach the end of the stream.
+fn awkward_ranges(spec: &RngSpec) -> Vec<(u64, usize)> {
+    let per_block = match spec.dtype {
+        RngType::F64 => 2,
+        _ => 4,
+    };
+    vec![
+        (0, 1),
+        (1, 2),
+        (3, 130),
+        (2, 1023),
+        (5, 70_001),
+        ((1 << 32) * per_block - 7, 50),
+        (max_elements(spec) - 9, 9),
+    ]
+}
+
+#[test]
+fn rng_raw_and_uniform_equal_the_cpu_and_the_reference_bit_for_bit() {
+    let Some(device) = first_device() else {
+        return;
+    };
+    let cpu = cpu();
+    for seed in [0u64, 12_345, u64::MAX - 1] {
+        for spec in exact_specs(&device, seed) {
+            for (first, n) in awkward_ranges(&spec) {
+                let got = rng_generate(&device, &spec, first, n).unwrap();
+                let want = rng_generate(&cpu, &spec, first, n).unwrap();
+                assert!(got == want, "{spec:?} first {first} n {n}");
+                for i in (0..n).step_by(97).chain([n - 1]) {
+                    assert_eq!(
+                        got.get_f64(i).to_bits(),
+                        rng_reference(&spec, first + i as u64).to_bits(),
+                        "{spec:?} first {first} element {i}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Distance between `a` and `b` in ulps (of `dtype`) of the larger magnitude.
+fn ulps_apart(a: f64, b: f64, dtype: RngType) -> f64 {
+    let larger = a.abs().max(b.abs());
+    let ulp = match dtype {
+        RngType::F32 => {
+            let x = larger as f32;
+            f64::from(f32::from_bits(x.to_bits() + 1) - x)
+        }
+        _ => f64::from_bits(larger.to_bits() + 1) - larger,
+    };
+    (a - b).abs() / ulp
+}
+
+#[test]
+fn rng_normal_is_within_the_ulp_bound_of_the_cpu() {
+    let Some(device) = first_device() else {
+        return;
+    };
+    let cpu = cpu();
+    let mut dtypes = vec![RngType::F32];
+    if device.info().fp64 {
+        dtypes.push(RngType::F64);
+    }
+    for dtype in dtypes {
+        let spec = RngSpec::new(Dist::Normal, dtype, 2024).unwrap();
+        for (first, n) in [(0u64, 200_001usize), (3, 1001), ((1 << 40) + 1, 4097)] {
+            let got = rng_generate(&device, &spec, first, n).unwrap();
+            let want = rng_generate(&cpu, &spec, first, n).unwrap();
+            let worst = (0..n)
+                .map(|i| ulps_apart(got.get_f64(i), want.get_f64(i), dtype))
+                .fold(0.0, f64::max);
+            assert!(
+                worst <= f64::from(NORMAL_ULP_BOUND),
+                "{spec:?} first {first}: {worst} ulps"
+            );
+        }
+    }
+}
+
+/// Inputs that reach every function's corners: zeros, signs, tiny, huge, non-finite.
+fn map_inputs() -> Vec<f64> {
+    let mut xs: Vec<f64> = (0..100_003).map(|i| (i as f64 - 1000.0) * 0.37).collect();
+    xs.extend((1..2000).map(|i| f64::from(i) * 1e-3));
+    xs.extend([
+        0.0,
+        -0.0,
+        1e-300,
+        1e-40,
+        -1e-40,
+        1e30,
+        -1e30,
+        88.0,
+        89.0,
+        709.0,
+        710.0,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+    ]);
+    xs
+}
+
+#[test]
+fn map_verifies_every_function_in_both_precisions() {
+    let Some(device) = first_device() else {
+        return;
+    };
+    let xs = map_inputs();
+    for float in floats(&device) {
+        for f in MapFn::ALL {
+            let input = match float {
+                Float::F32 => FloatVec::F32(xs.iter().map(|&x| x as f32).collect()),
+                Float::F64 => FloatVec::F64(xs.clone()),
+            };
+            let mut out = match float {
+                Float::F32 => FloatVec::F32(vec![0.0; xs.len()]),
+                Float::F64 => FloatVec::F64(vec![0.0; xs.len()]),
+            };
+            let r = map(&device, f, &input, &mut out, true).unwrap();
+            assert_eq!(
+                r.verified,
+                Some(true),
+                "{f} {float}: {:?} ulps, bound {}",
+                r.max_ulp,
+                r.ulp_bound
+            );
+            assert!(r.kernel_s > 0.0 && r.total_s >= r.kernel_s, "{r:?}");
+        }
+    }
+}
+
+#[test]
+fn transfer_measures_pageable_and_pinned_memory_both_ways() {
+    let Some(device) = first_device() else {
+        return;
+    };
+    let rows = transfer(&device, 1 << 20, 2).unwrap();
+    let sizes = gpucalc::transfer::sizes(1 << 20).len();
+    // PoCL (and every OpenCL runtime we know) maps CL_MEM_ALLOC_HOST_PTR buffers.
+    assert_eq!(rows.len(), 2 * 2 * sizes, "{rows:?}");
+    for memory in [HostMemory::Pageable, HostMemory::Pinned] {
+        assert_eq!(
+            rows.iter().filter(|r| r.memory == memory).count(),
+            2 * sizes
+        );
+    }
+    for r in &rows {
+        assert!(
+            r.min_s > 0.0 && r.avg_s >= r.min_s && r.bandwidth > 0.0,
+            "{r:?}"
+        );
+    }
+}
+
+/// The bytes `gpucalc ... rng ARGS -o -` writes to standard output.
+fn rng_bytes(device: &str, args: &[&str]) -> Vec<u8> {
+    let mut all = vec!["--device", device, "rng"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["-o", "-"]);
+    let out = gpucalc(&all);
+    assert!(
+        out.status.success(),
+        "{all:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[test]
+fn the_binary_writes_the_cpu_bytes_on_opencl() {
+    let Some(_) = opencl_devices() else {
+        return;
+    };
+    let runs: [&[&str]; 4] = [
+        &["1000", "--dist", "raw"],
+        &["4099", "--dtype", "f32", "--seed", "7", "--offset", "5"],
+        &["1001", "--dtype", "f64", "--offset", "3"],
+        &["333", "--dist", "normal", "--dtype", "f32", "--offset", "2"],
+    ];
+    for args in runs {
+        let opencl = rng_bytes("opencl", args);
+        let expected_len =
+            args[0].parse::<usize>().unwrap() * if args.contains(&"f64") { 8 } else { 4 };
+        assert_eq!(opencl.len(), expected_len, "{args:?}");
+        if args.contains(&"normal") {
+            continue; // within an ulp bound, checked above, not bit for bit
+        }
+        assert!(opencl == rng_bytes("cpu", args), "{args:?}");
+    }
+    let out = gpucalc(&[
+        "--device", "opencl", "stream", "-s", "5000", "-n", "3", "--json",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(value["verification"], "passed", "{text}");
 }

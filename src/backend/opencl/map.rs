@@ -40,7 +40,7 @@ fn run_typed<T: Element>(
     }
     let options = BuildOptions::new().scalar(T::SCALAR);
     let launch = session.kernel(&options, &format!("gc_map_{}", T::SCALAR.suffix()))?;
-    let chunk = x.len().min(session.chunk_elements::<T>(2)).max(1);
+    let chunk = session.chunk_elements::<T>(2).min(x.len()).max(1);
     let input = session.buffer::<T>("map's input chunk", chunk)?;
     let output = session.buffer::<T>("map's output chunk", chunk)?;
     let mut seconds = 0.0;
@@ -58,4 +58,30 @@ fn run_typed<T: Element>(
         session.read(&output, 0, y)?;
     }
     Ok(seconds)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::backend::opencl::device::open_or_skip;
+    use crate::backend::opencl::session::CHUNK_CAP;
+    use crate::backend::Backend;
+    use crate::dtype::FloatVec;
+    use crate::workloads::map::MapFn;
+
+    #[test]
+    fn pieces_give_what_one_piece_gives() {
+        let Some(device) = open_or_skip() else {
+            return;
+        };
+        let n = 10_007;
+        let input = FloatVec::F32((0..n).map(|i| i as f32 * 0.37 - 50.0).collect());
+        let mut whole = FloatVec::F32(vec![0.0; n]);
+        device.map(MapFn::Exp, &input, &mut whole).unwrap();
+        CHUNK_CAP.with(|cap| cap.set(1000));
+        let mut pieces = FloatVec::F32(vec![0.0; n]);
+        let timing = device.map(MapFn::Exp, &input, &mut pieces).unwrap();
+        CHUNK_CAP.with(|cap| cap.set(usize::MAX));
+        assert!(timing.kernel_s > 0.0);
+        assert!(pieces == whole);
+    }
 }

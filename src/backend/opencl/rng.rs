@@ -75,7 +75,7 @@ fn fill_typed<T: OclPrm>(
     first: u64,
     out: &mut [T],
 ) -> Result<()> {
-    let chunk = out.len().min(session.chunk_elements::<T>(1)).max(1);
+    let chunk = session.chunk_elements::<T>(1).min(out.len()).max(1);
     let buffer = session.buffer::<T>("rng's device buffer", chunk)?;
     let mut start = first;
     for piece in out.chunks_mut(chunk) {
@@ -116,4 +116,51 @@ pub(super) fn device_times(
     };
     once()?;
     (0..reps).map(|_| once()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::cpu::CpuDevice;
+    use crate::backend::opencl::device::open_or_skip;
+    use crate::backend::opencl::session::CHUNK_CAP;
+    use crate::backend::Backend;
+    use crate::workloads::rng::RngVec;
+
+    #[test]
+    fn chunks_concatenate_to_the_cpu_sequence() {
+        let Some(device) = open_or_skip() else {
+            return;
+        };
+        let cpu = CpuDevice::open(Some(1)).unwrap();
+        CHUNK_CAP.with(|cap| cap.set(1000));
+        let mut kinds = vec![(Dist::Raw, RngType::U32), (Dist::Uniform, RngType::F32)];
+        if device.info().fp64 {
+            kinds.push((Dist::Uniform, RngType::F64));
+        }
+        for (dist, dtype) in kinds {
+            let spec = RngSpec::new(dist, dtype, 77).unwrap();
+            for (first, n) in [(0u64, 1000usize), (3, 4321), (1001, 2999)] {
+                let mut got = RngVec::zeros(dtype, n);
+                device.rng_fill(&spec, first, got.as_slice_mut()).unwrap();
+                let mut want = RngVec::zeros(dtype, n);
+                cpu.rng_fill(&spec, first, want.as_slice_mut()).unwrap();
+                assert!(got == want, "{spec:?} first {first} n {n}");
+            }
+        }
+        CHUNK_CAP.with(|cap| cap.set(usize::MAX));
+    }
+
+    #[test]
+    fn device_times_cover_every_chunk() {
+        let Some(device) = open_or_skip() else {
+            return;
+        };
+        CHUNK_CAP.with(|cap| cap.set(1000));
+        let spec = RngSpec::new(Dist::Normal, RngType::F32, 1).unwrap();
+        let times = device.rng_device_times(&spec, 2500, 3).unwrap();
+        assert_eq!(times.len(), 3);
+        assert!(times.iter().all(|&t| t > 0.0), "{times:?}");
+        CHUNK_CAP.with(|cap| cap.set(usize::MAX));
+    }
 }

@@ -27,6 +27,13 @@ use crate::device::{DeviceInfo, DeviceType};
 use crate::dtype::Real;
 use crate::error::Result;
 
+#[cfg(test)]
+thread_local! {
+    /// Tests: the most elements per chunk on this thread, so that small arrays
+    /// go through in several chunks.
+    pub(super) static CHUNK_CAP: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+
 /// One workload call's view of an OpenCL device.
 pub(super) struct Session<'a> {
     device: &'a OpenClDevice,
@@ -95,7 +102,10 @@ impl<'a> Session<'a> {
             bytes => bytes / 4 / buffers.max(1) as u64,
         };
         let bytes = self.max_alloc_bytes.min(memory).max(size);
-        usize::try_from(bytes / size).unwrap_or(usize::MAX)
+        let elements = usize::try_from(bytes / size).unwrap_or(usize::MAX);
+        #[cfg(test)]
+        let elements = elements.min(CHUNK_CAP.with(std::cell::Cell::get));
+        elements
     }
 
     /// Kernel `name` of the program built with `options`, with its launch shape.
@@ -127,9 +137,11 @@ impl<'a> Session<'a> {
         Ok(Launch {
             kernel,
             name: name.to_string(),
-            group_size,
-            fill_groups,
-            cpu: info.device_type == DeviceType::Cpu,
+            shape: Shape {
+                group_size,
+                fill_groups,
+                cpu: info.device_type == DeviceType::Cpu,
+            },
         })
     }
 
@@ -220,19 +232,18 @@ const MAX_WORK_ITEMS: u64 = 1 << 30;
 /// [`Launch::reduction_groups`]).
 const CPU_ITEMS_PER_REDUCING_ITEM: u64 = 16;
 
-/// A kernel with its work-group size and what its group counts follow from.
-pub(super) struct Launch {
-    kernel: Kernel,
-    name: String,
+/// A kernel's work-group size and what its group counts follow from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Shape {
     /// Work-items per group: a power of two (the dot reduction needs one).
     pub(super) group_size: usize,
     /// Groups that fill the device (`pi::choose_groups`).
-    fill_groups: usize,
+    pub(super) fill_groups: usize,
     /// Whether the device is a CPU.
-    cpu: bool,
+    pub(super) cpu: bool,
 }
 
-impl Launch {
+impl Shape {
     /// Groups for a grid-stride kernel over `items` items: one item per
     /// work-item (at most [`MAX_WORK_ITEMS`]), at least one group.
     ///
@@ -252,17 +263,35 @@ impl Launch {
     /// work-items, so one item each would spend most of the time in the trees:
     /// about [`CPU_ITEMS_PER_REDUCING_ITEM`] items per work-item instead.
     pub(super) fn reduction_groups(&self, items: u64) -> usize {
-        let per_item = if self.cpu {
-            CPU_ITEMS_PER_REDUCING_ITEM
-        } else {
-            1
-        };
-        let groups = self.groups_for(items.div_ceil(per_item));
         if self.cpu {
-            groups
+            self.groups_for(items.div_ceil(CPU_ITEMS_PER_REDUCING_ITEM))
         } else {
-            groups.min(self.fill_groups)
+            self.groups_for(items).min(self.fill_groups.max(1))
         }
+    }
+}
+
+/// A kernel with its launch shape.
+pub(super) struct Launch {
+    kernel: Kernel,
+    name: String,
+    pub(super) shape: Shape,
+}
+
+impl Launch {
+    /// Work-items per group.
+    pub(super) fn group_size(&self) -> usize {
+        self.shape.group_size
+    }
+
+    /// See [`Shape::groups_for`].
+    pub(super) fn groups_for(&self, items: u64) -> usize {
+        self.shape.groups_for(items)
+    }
+
+    /// See [`Shape::reduction_groups`].
+    pub(super) fn reduction_groups(&self, items: u64) -> usize {
+        self.shape.reduction_groups(items)
     }
 
     /// Runs the kernel with `args` over `groups` groups, waits for it, and
@@ -284,7 +313,7 @@ impl Launch {
             ocl::core::set_kernel_arg(&self.kernel, i as u32, value)
                 .map_err(|e| runtime(format!("clSetKernelArg({}, {i})", self.name), &e))?;
         }
-        let global = groups * self.group_size;
+        let global = groups * self.shape.group_size;
         let mut event = Event::null();
         let start = Instant::now();
         // SAFETY: the caller passes every argument the kernel declares, buffers
@@ -298,7 +327,7 @@ impl Launch {
                 1,
                 None,
                 &[global, 1, 1],
-                Some([self.group_size, 1, 1]),
+                Some([self.shape.group_size, 1, 1]),
                 None::<&Event>,
                 Some(&mut event),
             )
@@ -331,4 +360,38 @@ fn profiled_seconds(event: &Event) -> Option<f64> {
     let start = query(ffi::CL_PROFILING_COMMAND_START)?;
     let end = query(ffi::CL_PROFILING_COMMAND_END)?;
     (end > start).then(|| (end - start) as f64 * 1e-9)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_stride_kernels_get_one_item_per_work_item() {
+        let gpu = Shape {
+            group_size: 256,
+            fill_groups: 1056,
+            cpu: false,
+        };
+        assert_eq!(gpu.groups_for(0), 1);
+        assert_eq!(gpu.groups_for(1), 1);
+        assert_eq!(gpu.groups_for(257), 2);
+        assert_eq!(gpu.groups_for(1 << 25), 1 << 17);
+        assert_eq!(gpu.groups_for(u64::MAX), (1 << 30) / 256);
+        assert_eq!(gpu.reduction_groups(1000), 4);
+        assert_eq!(gpu.reduction_groups(1 << 25), 1056);
+    }
+
+    #[test]
+    fn reductions_on_cpus_take_several_items_per_work_item() {
+        let cpu = Shape {
+            group_size: 1024,
+            fill_groups: 8,
+            cpu: true,
+        };
+        assert_eq!(cpu.reduction_groups(1), 1);
+        assert_eq!(cpu.reduction_groups(16 * 1024), 1);
+        assert_eq!(cpu.reduction_groups(16 * 1024 + 1), 2);
+        assert_eq!(cpu.reduction_groups(1 << 25), 2048);
+    }
 }

@@ -86,7 +86,7 @@ fn run_typed<T: Element>(
         session.read(buffer, 0, &mut host)?;
         Ok(wrap(host))
     };
-    let work_items = (dot_groups * dot.group_size) as u64;
+    let work_items = (dot_groups * dot.group_size()) as u64;
     Ok(StreamRaw {
         times: seconds,
         arrays: [read_all(&a)?, read_all(&b)?, read_all(&c)?],
@@ -94,7 +94,7 @@ fn run_typed<T: Element>(
         // Each work-item adds ceil(n / work-items) products in sequence, its
         // group adds them as a tree, the host adds the groups' sums as a tree.
         dot_chain: (n as u64).div_ceil(work_items)
-            + u64::from(dot.group_size.ilog2())
+            + u64::from(dot.group_size().ilog2())
             + u64::from(dot_groups.next_power_of_two().ilog2()),
     })
 }
