@@ -150,6 +150,9 @@ pub(crate) fn choose(
         .or_else(|| usable.last().copied())
 }
 
+/// The largest M, N or K the kernel takes.
+const MAX_DIMENSION: usize = i32::MAX as usize;
+
 /// C = A·B (see `Backend::matmul`) on `gpu`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn matmul(
@@ -162,11 +165,12 @@ pub(crate) fn matmul(
     k: usize,
     reps: usize,
 ) -> Result<Vec<f64>> {
+    // The kernel indexes rows and columns in 32 bits; below 2^31, a tile's
+    // last row or column cannot wrap around.
     for (name, value) in [("M", m), ("N", n), ("K", k)] {
-        if u32::try_from(value).is_err() {
+        if value > MAX_DIMENSION {
             return Err(Error::InvalidArgument(format!(
-                "matmul on CUDA takes dimensions up to {}; {name} is {value}",
-                u32::MAX
+                "matmul on CUDA takes dimensions up to {MAX_DIMENSION}; {name} is {value}"
             )));
         }
     }
