@@ -65,6 +65,7 @@ CUresult cuDeviceGetAttribute(int *v, int attribute, int d)
     (void)d;
     switch (attribute) {
     case 16: *v = knob("FAKE_CUDA_SMS", 4); break; /* multiprocessors */
+    case 8: *v = 49152; break;
     case 13: *v = 1980000; break;                  /* clock, kHz */
     case 75: *v = 9; break;                        /* compute capability */
     case 76: *v = 0; break;
@@ -174,6 +175,7 @@ static const char *const KERNELS[] = {
     "gc_map_f32", "gc_map_f64",
     "gc_rng_raw", "gc_rng_uniform_f32", "gc_rng_uniform_f64", "gc_rng_normal_f32",
     "gc_rng_normal_f64",
+    "gc_gemm_f32_l", "gc_gemm_f32_s", "gc_gemm_f64_l", "gc_gemm_f64_s",
 };
 #define KERNEL_COUNT ((int)(sizeof(KERNELS) / sizeof(KERNELS[0])))
 CUresult cuModuleGetFunction(void **f, void *m, const char *name)
@@ -376,7 +378,22 @@ CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned
         map_f32(params);
     else if (id == 14)
         map_f64(params);
-    else
+    else if (id <= 19)
         rng(id - 15, params);
+    else {
+        int g = id - 20, dbl = g >= 2, tile = (g % 2) ? 64 : 128;
+        unsigned m = *(unsigned *)params[3], n = *(unsigned *)params[4], k = *(unsigned *)params[5];
+        unsigned want = ((m + tile - 1) / tile) * ((n + tile - 1) / tile);
+        if (gx != want || bx != 256) { fprintf(stderr, "[fake] bad gemm grid %u (want %u) block %u\n", gx, want, bx); return 1; }
+        void *a = (void *)(uintptr_t) * (uint64_t *)params[0], *b = (void *)(uintptr_t) * (uint64_t *)params[1];
+        void *c = (void *)(uintptr_t) * (uint64_t *)params[2];
+        for (unsigned i = 0; i < m; i++) for (unsigned j = 0; j < n; j++) {
+            double acc = 0;
+            for (unsigned p = 0; p < k; p++)
+                acc += dbl ? ((double *)a)[(size_t)i * k + p] * ((double *)b)[(size_t)p * n + j]
+                           : (double)((float *)a)[(size_t)i * k + p] * ((float *)b)[(size_t)p * n + j];
+            if (dbl) ((double *)c)[(size_t)i * n + j] = acc; else ((float *)c)[(size_t)i * n + j] = (float)acc;
+        }
+    }
     return 0;
 }
