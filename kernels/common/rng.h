@@ -130,6 +130,52 @@ GC_KERNEL void gc_rng_normal_f32(gc_u64 seed, gc_u64 first, gc_u64 n, GC_GLOBAL 
     }
 }
 
+/* ---- Whole blocks, without range checks ------------------------------------
+ * Work-item i writes the E elements of block first_block + i to
+ * out[E i .. E i + E). The host launches one work-item per block it needs,
+ * sizes `out` to E elements per work-item of the launch (the last group's
+ * extra work-items write into that padding), and takes the elements it asked
+ * for from offset first % E. Same elements as the kernels above; branch-free,
+ * which lets PoCL vectorise them across work-items (the range-checked kernels
+ * above run one work-item at a time there). With GC_SCALAR_STORES (CPU devices)
+ * each element is its own store, which PoCL vectorises and vstore it does not. */
+#if defined(GC_SCALAR_STORES)
+#define GC_BLOCK_STORE_U32X4(p, a, b, c, d) ((p)[0] = (a), (p)[1] = (b), (p)[2] = (c), (p)[3] = (d))
+#define GC_BLOCK_STORE_F32X4(p, a, b, c, d) ((p)[0] = (a), (p)[1] = (b), (p)[2] = (c), (p)[3] = (d))
+#define GC_BLOCK_STORE_F64X2(p, a, b) ((p)[0] = (a), (p)[1] = (b))
+#else
+#define GC_BLOCK_STORE_U32X4(p, a, b, c, d) GC_STORE_U32X4(p, a, b, c, d)
+#define GC_BLOCK_STORE_F32X4(p, a, b, c, d) GC_STORE_F32X4(p, a, b, c, d)
+#define GC_BLOCK_STORE_F64X2(p, a, b) GC_STORE_F64X2(p, a, b)
+#endif
+
+GC_KERNEL void gc_rng_raw_blocks(gc_u64 seed, gc_u64 first_block, GC_GLOBAL gc_u32 *out)
+{
+    gc_u64 i = GC_GLOBAL_ID();
+    gc_philox_out w = gc_stream_block(seed, first_block + i);
+    GC_BLOCK_STORE_U32X4(out + 4u * i, w.w[0], w.w[1], w.w[2], w.w[3]);
+}
+
+GC_KERNEL void gc_rng_uniform_f32_blocks(gc_u64 seed, gc_u64 first_block, GC_GLOBAL float *out)
+{
+    gc_u64 i = GC_GLOBAL_ID();
+    gc_philox_out w = gc_stream_block(seed, first_block + i);
+    GC_BLOCK_STORE_F32X4(out + 4u * i, GC_UNIFORM_F32(w.w[0]), GC_UNIFORM_F32(w.w[1]),
+                         GC_UNIFORM_F32(w.w[2]), GC_UNIFORM_F32(w.w[3]));
+}
+
+/* Box–Muller in float, as gc_rng_normal_f32. */
+GC_KERNEL void gc_rng_normal_f32_blocks(gc_u64 seed, gc_u64 first_block, GC_GLOBAL float *out)
+{
+    gc_u64 i = GC_GLOBAL_ID();
+    gc_philox_out w = gc_stream_block(seed, first_block + i);
+    float u0 = GC_UNIFORM_F32(w.w[0]), u1 = GC_UNIFORM_F32(w.w[1]);
+    float u2 = GC_UNIFORM_F32(w.w[2]), u3 = GC_UNIFORM_F32(w.w[3]);
+    float r0 = sqrt(-2.0f * log(1.0f - u0)), t0 = 6.28318530717958647692f * u1;
+    float r1 = sqrt(-2.0f * log(1.0f - u2)), t1 = 6.28318530717958647692f * u3;
+    GC_BLOCK_STORE_F32X4(out + 4u * i, r0 * cos(t0), r0 * sin(t0), r1 * cos(t1), r1 * sin(t1));
+}
+
 #if defined(GC_FP64) || defined(__CUDACC__)
 
 /* (((w0 << 32) | w1) >> 11) * 2^-53, exact in double. */
@@ -183,6 +229,26 @@ GC_KERNEL void gc_rng_normal_f64(gc_u64 seed, gc_u64 first, gc_u64 n, GC_GLOBAL 
             GC_RNG_STORE(out, first, n, 2u * block + 1u, z1);
         }
     }
+}
+
+GC_KERNEL void gc_rng_uniform_f64_blocks(gc_u64 seed, gc_u64 first_block, GC_GLOBAL double *out)
+{
+    gc_u64 i = GC_GLOBAL_ID();
+    gc_philox_out w = gc_stream_block(seed, first_block + i);
+    GC_BLOCK_STORE_F64X2(out + 2u * i, GC_UNIFORM_F64(w.w[0], w.w[1]),
+                         GC_UNIFORM_F64(w.w[2], w.w[3]));
+}
+
+/* Box–Muller in double, as gc_rng_normal_f64. */
+GC_KERNEL void gc_rng_normal_f64_blocks(gc_u64 seed, gc_u64 first_block, GC_GLOBAL double *out)
+{
+    gc_u64 i = GC_GLOBAL_ID();
+    gc_philox_out w = gc_stream_block(seed, first_block + i);
+    double u1 = GC_UNIFORM_F64(w.w[0], w.w[1]);
+    double u2 = GC_UNIFORM_F64(w.w[2], w.w[3]);
+    double radius = sqrt(-2.0 * log(1.0 - u1));
+    double t = 6.28318530717958647692 * u2;
+    GC_BLOCK_STORE_F64X2(out + 2u * i, radius * cos(t), radius * sin(t));
 }
 
 #endif

@@ -1,9 +1,10 @@
-//! `map` on OpenCL: kernels/common/map.h over the input in chunks no larger than
-//! the device's largest buffer: write a chunk, run the kernel, read the result
-//! back into its place. The time reported as the kernel's is the kernels' alone
-//! (profiling counters), the transfers not included.
+//! `map` on OpenCL: kernels/common/map.h over the input in pieces no larger than
+//! the device's largest buffer, on two queues taken in turn (`pipeline`): write
+//! a piece, run the kernel, read the result back into its place, the copies of
+//! one piece overlapping the kernel of the next where the device allows. The
+//! time reported as the kernel's is the kernels' alone (profiling counters).
 
-use super::program::BuildOptions;
+use super::pipeline::{piece_len, Pipeline};
 use super::session::{Arg, Element, Session};
 use crate::dtype::FloatVec;
 use crate::error::Result;
@@ -28,7 +29,7 @@ pub(super) fn run(
     Ok(MapTiming { kernel_s })
 }
 
-/// Maps `x` into `y` chunk by chunk; returns the kernels' seconds.
+/// Maps `x` into `y` piece by piece; returns the kernels' seconds.
 fn run_typed<T: Element>(
     session: &Session<'_>,
     function: MapFn,
@@ -38,26 +39,35 @@ fn run_typed<T: Element>(
     if x.is_empty() {
         return Ok(0.0);
     }
-    let options = BuildOptions::new().scalar(T::SCALAR);
+    let options = session.options(T::SCALAR);
     let launch = session.kernel(&options, &format!("gc_map_{}", T::SCALAR.suffix()))?;
-    let chunk = session.chunk_elements::<T>(2).min(x.len()).max(1);
-    let input = session.buffer::<T>("map's input chunk", chunk)?;
-    let output = session.buffer::<T>("map's output chunk", chunk)?;
-    let mut seconds = 0.0;
-    for (x, y) in x.chunks(chunk).zip(y.chunks_mut(chunk)) {
-        session.write(&input, 0, x)?;
+    // Two queues, each with an input and an output buffer of one piece.
+    let piece = piece_len(x.len(), session.chunk_elements::<T>(4));
+    let queues = if x.len() > piece { 2 } else { 1 };
+    let buffers = (0..queues)
+        .map(|_| {
+            Ok((
+                session.buffer::<T>("map's input piece", piece)?,
+                session.buffer::<T>("map's output piece", piece)?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut pipeline = Pipeline::new(session)?;
+    for (i, (x, y)) in x.chunks(piece).zip(y.chunks_mut(piece)).enumerate() {
+        let (input, output) = &buffers[i % queues];
         let n = x.len() as u64;
+        pipeline.write(i, input, x)?;
         // gc_map_T(const T *x, T *y, ulong n, uint code)
         let args = [
-            Arg::Mem(&input),
-            Arg::Mem(&output),
+            Arg::Mem(input),
+            Arg::Mem(output),
             Arg::U64(n),
             Arg::U32(function.code()),
         ];
-        seconds += launch.run(session, &args, launch.groups_for(n))?;
-        session.read(&output, 0, y)?;
+        pipeline.kernel(i, &launch, &args, launch.groups_for(n))?;
+        pipeline.read(i, output, 0, y)?;
     }
-    Ok(seconds)
+    pipeline.finish()
 }
 
 #[cfg(test)]

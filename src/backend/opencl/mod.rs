@@ -8,7 +8,8 @@
 //! - `pi`: the `pi` kernel's launch, sized from the device.
 //! - `session`: what the array workloads share: a profiling queue, kernels with
 //!   launch shapes from the device, typed blocking reads and writes.
-//! - `stream`, `rng`, `map`, `transfer`: those workloads' host sides.
+//! - `stream`, `rng`, `map`, `transfer`: those workloads' host sides; `pipeline`:
+//!   long `map` and `rng` jobs in pieces on two queues, copies overlapping kernels.
 //! - `status`: OpenCL status codes and ocl errors as one-line `gpucalc::Error`s:
 //!   `Runtime` naming the call and the status, `OutOfMemory` for allocation failures.
 
@@ -23,6 +24,8 @@ mod map;
 mod matmul;
 #[cfg(feature = "opencl")]
 mod pi;
+#[cfg(feature = "opencl")]
+mod pipeline;
 #[cfg(feature = "opencl")]
 mod platform;
 #[cfg(feature = "opencl")]

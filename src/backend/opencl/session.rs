@@ -52,12 +52,7 @@ impl<'a> Session<'a> {
         id: DeviceId,
         max_alloc_bytes: u64,
     ) -> Result<Session<'a>> {
-        let queue = ocl::core::create_command_queue(
-            context,
-            id,
-            Some(CommandQueueProperties::PROFILING_ENABLE),
-        )
-        .map_err(|e| runtime("clCreateCommandQueue (profiling)", &e))?;
+        let queue = profiling_queue(context, id)?;
         Ok(Session {
             device,
             context,
@@ -65,6 +60,11 @@ impl<'a> Session<'a> {
             queue,
             max_alloc_bytes,
         })
+    }
+
+    /// Another in-order profiling queue on the device (see `pipeline`).
+    pub(super) fn new_queue(&self) -> Result<CommandQueue> {
+        profiling_queue(self.context, self.id)
     }
 
     /// The device's description.
@@ -106,6 +106,17 @@ impl<'a> Session<'a> {
         #[cfg(test)]
         let elements = elements.min(CHUNK_CAP.with(std::cell::Cell::get));
         elements
+    }
+
+    /// The build options of the array kernels for element type `scalar`: on a
+    /// CPU device, with `GC_SCALAR_STORES` (see kernels/common/rng.h).
+    pub(super) fn options(&self, scalar: Scalar) -> BuildOptions {
+        let options = BuildOptions::new().scalar(scalar);
+        if self.info().device_type == DeviceType::Cpu {
+            options.define("GC_SCALAR_STORES", 1)
+        } else {
+            options
+        }
     }
 
     /// Kernel `name` of the program built with `options`, with its launch shape.
@@ -210,6 +221,12 @@ impl Element for f64 {
     }
 }
 
+/// An in-order queue with profiling on `id` in `context`.
+fn profiling_queue(context: &Context, id: DeviceId) -> Result<CommandQueue> {
+    ocl::core::create_command_queue(context, id, Some(CommandQueueProperties::PROFILING_ENABLE))
+        .map_err(|e| runtime("clCreateCommandQueue (profiling)", &e))
+}
+
 /// One argument of a kernel call.
 #[derive(Clone, Copy)]
 pub(super) enum Arg<'a> {
@@ -294,14 +311,30 @@ impl Launch {
         self.shape.reduction_groups(items)
     }
 
-    /// Runs the kernel with `args` over `groups` groups, waits for it, and
-    /// returns its seconds (see the module docs).
+    /// Runs the kernel with `args` over `groups` groups on the session's
+    /// queue, waits for it, and returns its seconds (see the module docs).
     pub(super) fn run(
         &self,
         session: &Session<'_>,
         args: &[Arg<'_>],
         groups: usize,
     ) -> Result<f64> {
+        let start = Instant::now();
+        let event = self.enqueue(&session.queue, args, groups)?;
+        ocl::core::wait_for_event(&event)
+            .map_err(|e| runtime(format!("waiting for {}", self.name), &e))?;
+        let host = start.elapsed().as_secs_f64();
+        Ok(profiled_seconds(&event).unwrap_or(host))
+    }
+
+    /// Enqueues the kernel with `args` over `groups` groups on `queue`; the
+    /// event marks its completion. Arguments are taken at the call.
+    pub(super) fn enqueue(
+        &self,
+        queue: &CommandQueue,
+        args: &[Arg<'_>],
+        groups: usize,
+    ) -> Result<Event> {
         for (i, arg) in args.iter().enumerate() {
             let value = match arg {
                 Arg::Mem(m) => ArgVal::mem(m),
@@ -315,14 +348,13 @@ impl Launch {
         }
         let global = groups * self.shape.group_size;
         let mut event = Event::null();
-        let start = Instant::now();
         // SAFETY: the caller passes every argument the kernel declares, buffers
         // large enough for the elements it names; the launch is one-dimensional
         // with a local size the kernel and device accept and a global size that
         // is a multiple of it.
         unsafe {
             ocl::core::enqueue_kernel(
-                &session.queue,
+                queue,
                 &self.kernel,
                 1,
                 None,
@@ -333,15 +365,12 @@ impl Launch {
             )
         }
         .map_err(|e| runtime(format!("clEnqueueNDRangeKernel({})", self.name), &e))?;
-        ocl::core::wait_for_event(&event)
-            .map_err(|e| runtime(format!("waiting for {}", self.name), &e))?;
-        let host = start.elapsed().as_secs_f64();
-        Ok(profiled_seconds(&event).unwrap_or(host))
+        Ok(event)
     }
 }
 
 /// Start to end of a finished command by the device's clock, if the runtime says.
-fn profiled_seconds(event: &Event) -> Option<f64> {
+pub(super) fn profiled_seconds(event: &Event) -> Option<f64> {
     let query = |param| {
         let mut ns: u64 = 0;
         // SAFETY: `event` is a live event of a finished command on a profiling

@@ -34,7 +34,7 @@ fn run_typed<T: Element>(
     times: usize,
     wrap: fn(Vec<T>) -> FloatVec,
 ) -> Result<StreamRaw> {
-    let options = super::program::BuildOptions::new().scalar(T::SCALAR);
+    let options = session.options(T::SCALAR);
     let suffix = T::SCALAR.suffix();
     let kernel = |name: &str| session.kernel(&options, &format!("gc_stream_{name}_{suffix}"));
     let (init, copy, mul) = (kernel("init")?, kernel("copy")?, kernel("mul")?);
