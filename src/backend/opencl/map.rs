@@ -3,6 +3,14 @@
 //! a piece, run the kernel, read the result back into its place, the copies of
 //! one piece overlapping the kernel of the next where the device allows. The
 //! time reported as the kernel's is the kernels' alone (profiling counters).
+//!
+//! Performance note (a measurement, not a test). PoCL 3.1, 2-core AVX-512 Xeon,
+//! release build: `gpucalc --device opencl map sqrt 1e8 --dtype f32` kernels
+//! 6.1 GB/s (0.29 s wall with transfers) against 26.1 GB/s (0.13 s) for
+//! `--device cpu`: PoCL calls its scalar `sqrt` element by element (not
+//! vectorised; a kernel with no loop and no switch did no better). The two-queue
+//! pipeline took the wall time from 0.82 to 0.54 s in back-to-back runs on a
+//! loaded machine.
 
 use super::pipeline::{piece_len, Pipeline};
 use super::session::{Arg, Element, Session};

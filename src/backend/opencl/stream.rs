@@ -6,6 +6,16 @@
 //! device and kernel allow (`Session::kernel`). `dot` leaves one partial sum per
 //! work-group, which the host reads after the last iteration and adds pairwise
 //! in f64; the arrays are read back whole for verification.
+//!
+//! Performance note (a measurement, not a test). PoCL 3.1 on the 2-core AVX-512
+//! Xeon of the development machine, release build, quiet machine, f64 and 2^25
+//! elements: `gpucalc --device opencl stream -n 20` copy 25.0, mul 23.9, add
+//! 28.1, triad 28.1, dot 20.3 GB/s, against 31.9, 28.0, 31.6, 31.6, 28.7 GB/s for
+//! `--device cpu` in the same minute. PoCL runs these kernels one work-item at a
+//! time (it vectorises across work-items only around loops whose trip count is
+//! the same for all; that form of stream.h measured slower here). A grid that
+//! only fills the device (8 groups of 1024) gave 1.6 GB/s: see `Shape::groups_for`.
+//! Dot with ~16 items per work-item beat 4, 8, 32, 64 and 256 in f32 and f64.
 
 use super::session::{Arg, Element, Launch, Session};
 use crate::dtype::{Float, FloatVec};
