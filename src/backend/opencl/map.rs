@@ -72,7 +72,9 @@ fn run_typed<T: Element>(
             Arg::U64(n),
             Arg::U32(function.code()),
         ];
-        pipeline.kernel(i, &launch, &args, launch.groups_for(n))?;
+        // SAFETY: gc_map_T's parameters in order; both buffers hold a piece,
+        // and the kernel touches the first n elements; each queue has its own.
+        unsafe { pipeline.kernel(i, &launch, &args, launch.groups_for(n))? };
         pipeline.read(i, output, 0, y)?;
     }
     pipeline.finish()

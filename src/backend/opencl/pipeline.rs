@@ -78,14 +78,20 @@ impl<'h> Pipeline<'h> {
     }
 
     /// Runs `launch` with `args` over `groups` groups on piece `piece`'s queue.
-    pub(super) fn kernel(
+    ///
+    /// # Safety
+    /// As `Launch::enqueue`; the buffers are the ones of index `piece % 2` (or
+    /// only one), so that the queue's own order keeps them consistent.
+    pub(super) unsafe fn kernel(
         &mut self,
         piece: usize,
         launch: &Launch,
         args: &[Arg<'_>],
         groups: usize,
     ) -> Result<()> {
-        let event = launch.enqueue(self.queue(piece), args, groups)?;
+        // SAFETY: the caller vouches for `args` and `groups`; the pipeline
+        // waits for its queues before it ends.
+        let event = unsafe { launch.enqueue(self.queue(piece), args, groups)? };
         self.kernels.push(event);
         Ok(())
     }

@@ -135,7 +135,10 @@ fn fill_typed<T: OclPrm>(
         let buffer = &buffers[i % queues];
         let call = Call::new(&launch.shape, per_block, start, out.len() as u64);
         start += out.len() as u64;
-        pipeline.kernel(i, launch, &call.args(spec, buffer), call.groups)?;
+        // SAFETY: gc_rng_*_blocks(ulong seed, ulong first_block, T *out) with a
+        // buffer of T padded for the largest piece (`padded_len`): E elements
+        // for every work-item of `call.groups` groups; each queue has its own.
+        unsafe { pipeline.kernel(i, launch, &call.args(spec, buffer), call.groups)? };
         pipeline.read(i, buffer, call.offset, out)?;
     }
     pipeline.finish().map(|_| ())
@@ -175,7 +178,8 @@ pub(super) fn device_times(
         while done < n {
             let len = piece.min(n - done);
             let call = Call::new(&launch.shape, per_block, done as u64, len as u64);
-            seconds += launch.run(session, &call.args(spec, &buffer), call.groups)?;
+            // SAFETY: as in `fill_typed`: the buffer is padded for pieces of `piece`.
+            seconds += unsafe { launch.run(session, &call.args(spec, &buffer), call.groups)? };
             done += len;
         }
         Ok(seconds)

@@ -313,14 +313,19 @@ impl Launch {
 
     /// Runs the kernel with `args` over `groups` groups on the session's
     /// queue, waits for it, and returns its seconds (see the module docs).
-    pub(super) fn run(
+    ///
+    /// # Safety
+    /// As [`Launch::enqueue`].
+    pub(super) unsafe fn run(
         &self,
         session: &Session<'_>,
         args: &[Arg<'_>],
         groups: usize,
     ) -> Result<f64> {
         let start = Instant::now();
-        let event = self.enqueue(&session.queue, args, groups)?;
+        // SAFETY: the caller vouches for `args` and `groups`; the wait below
+        // keeps every buffer in use until the kernel is done.
+        let event = unsafe { self.enqueue(&session.queue, args, groups)? };
         ocl::core::wait_for_event(&event)
             .map_err(|e| runtime(format!("waiting for {}", self.name), &e))?;
         let host = start.elapsed().as_secs_f64();
@@ -329,7 +334,12 @@ impl Launch {
 
     /// Enqueues the kernel with `args` over `groups` groups on `queue`; the
     /// event marks its completion. Arguments are taken at the call.
-    pub(super) fn enqueue(
+    ///
+    /// # Safety
+    /// `args` are the kernel's parameters in order, each of its type, and
+    /// every buffer holds every element the kernel writes or reads with these
+    /// arguments over `groups` groups of [`Launch::group_size`] work-items.
+    pub(super) unsafe fn enqueue(
         &self,
         queue: &CommandQueue,
         args: &[Arg<'_>],
@@ -348,10 +358,9 @@ impl Launch {
         }
         let global = groups * self.shape.group_size;
         let mut event = Event::null();
-        // SAFETY: the caller passes every argument the kernel declares, buffers
-        // large enough for the elements it names; the launch is one-dimensional
-        // with a local size the kernel and device accept and a global size that
-        // is a multiple of it.
+        // SAFETY: the caller vouches for the arguments and the buffers' sizes
+        // (see `# Safety`); the launch is one-dimensional with a local size the
+        // kernel and device accept and a global size that is a multiple of it.
         unsafe {
             ocl::core::enqueue_kernel(
                 queue,

@@ -66,12 +66,15 @@ fn run_typed<T: Element>(
         Arg::Mem(&partials),
     );
     let groups = |launch: &Launch| launch.groups_for(n as u64);
-    // gc_stream_init_T(T *a, T *b, T *c, T ia, T ib, T ic, ulong n)
-    init.run(
-        session,
-        &[pa, pb, pc, ia.arg(), ib.arg(), ic.arg(), len],
-        groups(&init),
-    )?;
+    // SAFETY: gc_stream_init_T(T *a, T *b, T *c, T ia, T ib, T ic, ulong n): three
+    // buffers of n values, three values of T (`arg` keeps T's width), n as ulong.
+    unsafe {
+        init.run(
+            session,
+            &[pa, pb, pc, ia.arg(), ib.arg(), ic.arg(), len],
+            groups(&init),
+        )?
+    };
     // The parameter lists of kernels/common/stream.h, in order, and the groups
     // of each launch; `partials` holds one value per group of `dot`'s.
     let calls: [(&Launch, Vec<Arg<'_>>, usize); 5] = [
@@ -84,7 +87,13 @@ fn run_typed<T: Element>(
     let mut seconds: [Vec<f64>; 5] = std::array::from_fn(|_| Vec::with_capacity(times));
     for _ in 0..times {
         for ((launch, args, groups), out) in calls.iter().zip(seconds.iter_mut()) {
-            out.push(launch.run(session, args, *groups)?);
+            // SAFETY: each list is its kernel's parameters in order (stream.h):
+            // copy(const T *a, T *c, ulong n), mul(T *b, const T *c, T s, ulong n),
+            // add(const T *a, const T *b, T *c, ulong n), triad(T *a, const T *b,
+            // const T *c, T s, ulong n), dot(const T *a, const T *b, T *partials,
+            // ulong n); the arrays hold n values and `partials` one per group of
+            // dot's launch, which has `dot_groups` groups.
+            out.push(unsafe { launch.run(session, args, *groups)? });
         }
     }
 
