@@ -115,7 +115,9 @@ pub(super) fn memory_kinds(session: &Session<'_>) -> Vec<HostMemory> {
     }
 }
 
-/// Seconds of each of `reps` blocking copies of `bytes` bytes.
+/// Seconds of each of `reps` blocking copies of `bytes` bytes: one copy, or
+/// one after another into buffers of the largest size the device allows when
+/// `bytes` is larger (the total is checked against the device's memory first).
 pub(super) fn run(
     session: &Session<'_>,
     direction: Direction,
@@ -126,28 +128,73 @@ pub(super) fn run(
     if bytes == 0 {
         return Ok(vec![0.0; reps]);
     }
-    let device = session.buffer::<u8>("the transfer buffer", bytes)?;
+    let piece = session.chunk_elements::<u8>(1).min(bytes);
+    let lens: Vec<usize> = (0..bytes)
+        .step_by(piece)
+        .map(|at| piece.min(bytes - at))
+        .collect();
+    let devices = lens
+        .iter()
+        .map(|&len| session.buffer::<u8>("the transfer buffer", len))
+        .collect::<Result<Vec<_>>>()?;
     let mut pageable;
-    let mut pinned = None;
-    let host: &mut [u8] = match memory {
+    let mut pinned;
+    let mut hosts: Vec<&mut [u8]> = match memory {
         HostMemory::Pageable => {
             pageable = vec![1u8; bytes];
-            &mut pageable
+            pageable.chunks_mut(piece).collect()
         }
         HostMemory::Pinned => {
-            let bytes_of = pinned.insert(Pinned::new(session, bytes)?).bytes();
-            bytes_of.fill(1);
-            bytes_of
+            pinned = lens
+                .iter()
+                .map(|&len| Pinned::new(session, len))
+                .collect::<Result<Vec<_>>>()?;
+            pinned.iter_mut().map(Pinned::bytes).collect()
         }
     };
+    for host in hosts.iter_mut() {
+        host.fill(1);
+    }
     (0..reps)
         .map(|_| {
             let start = Instant::now();
-            match direction {
-                Direction::HostToDevice => session.write(&device, 0, host)?,
-                Direction::DeviceToHost => session.read(&device, 0, host)?,
+            for (device, host) in devices.iter().zip(hosts.iter_mut()) {
+                match direction {
+                    Direction::HostToDevice => session.write(device, 0, host)?,
+                    Direction::DeviceToHost => session.read(device, 0, host)?,
+                }
             }
             Ok(start.elapsed().as_secs_f64())
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::opencl::device::open_or_skip;
+    use crate::backend::opencl::session::CHUNK_CAP;
+    use crate::backend::Backend;
+
+    #[test]
+    fn copies_larger_than_a_buffer_go_in_pieces() {
+        let Some(device) = open_or_skip() else {
+            return;
+        };
+        CHUNK_CAP.with(|cap| cap.set(3000));
+        for memory in device.host_memory_kinds() {
+            for direction in [Direction::HostToDevice, Direction::DeviceToHost] {
+                let times = device.transfer(direction, memory, 10_001, 3).unwrap();
+                assert_eq!(times.len(), 3);
+                assert!(times.iter().all(|&t| t > 0.0), "{times:?}");
+            }
+        }
+        CHUNK_CAP.with(|cap| cap.set(usize::MAX));
+        assert_eq!(
+            device
+                .transfer(Direction::HostToDevice, HostMemory::Pageable, 0, 2)
+                .unwrap(),
+            [0.0, 0.0]
+        );
+    }
 }
