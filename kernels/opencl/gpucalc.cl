@@ -17,8 +17,8 @@ __kernel void gc_pi_hits(ulong seed, ulong first_sample, ulong count, __global u
 // The array workloads, only in programs built with an element type (-DT=float
 // -DGC_SFX=f32, or double with -DGC_FP64=1): gc_stream_*_f32, gc_map_f32, and the
 // rng kernels (the f64 ones need GC_FP64). The program `pi` builds when a device
-// opens has no type, and stays small.
-#if defined(T)
+// opens has no type, and stays small; matmul's programs (below) leave them out too.
+#if defined(T) && !defined(GC_GEMM_CFG)
 #include "../common/stream.h"
 #include "../common/map.h"
 #include "../common/rng.h"

@@ -171,13 +171,15 @@ pub fn run_suite(
     results
 }
 
-/// Rows of `device` that ran before its bandwidth was measured get the limit afterwards.
+/// Once all of a device's rows ran, every row measured against its measured
+/// bandwidth gets the final figure (the best stream kernel of the whole run),
+/// including rows that ran before it was known or saw only part of it.
 fn fill_measured_limits(results: &mut [ResultRow], device: &Device, bandwidth: Option<f64>) {
     let Some(bandwidth) = bandwidth else { return };
     let spec = &device.info().spec;
     for r in results
         .iter_mut()
-        .filter(|r| &r.device == spec && r.limit.is_none())
+        .filter(|r| &r.device == spec && r.limit_source != Some(LimitSource::Attributes))
     {
         let kind = registry()
             .into_iter()

@@ -100,7 +100,6 @@ impl OpenClDevice {
 
     /// The program built with `options` for this device: built on first use,
     /// then reused. Double-precision options are refused on a device without fp64.
-    #[allow(dead_code)] // pi builds through `open`; the array workloads call this
     pub(crate) fn program(&self, options: &BuildOptions) -> Result<Program> {
         self.target().program(options)
     }
@@ -120,13 +119,11 @@ impl OpenClDevice {
     }
 
     /// Refuses double-precision work (`what`) on a device without `cl_khr_fp64`.
-    #[allow(dead_code)] // the first users are the fp64 array workloads
     pub(crate) fn require_fp64(&self, what: &str) -> Result<()> {
         program::require_fp64(&self.info, what)
     }
 
     /// A device buffer of `len` elements of `T`; see [`buffer`].
-    #[allow(dead_code)] // the first users are the array workloads
     pub(crate) fn buffer<T: OclPrm>(&self, what: &str, len: usize) -> Result<Mem> {
         buffer::<T>(&self.context, &self.info, self.max_alloc_bytes, what, len)
     }

@@ -64,16 +64,11 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 
 /// The element type a kernel is instantiated for, passed as `-DT=<type>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[allow(dead_code)] // pi has no element type; the array workloads (stream, map, gemm) do
 pub(crate) enum Scalar {
     /// `float`
     F32,
     /// `double`: needs `cl_khr_fp64`.
     F64,
-    /// `uint`
-    U32,
-    /// `ulong`
-    U64,
 }
 
 impl Scalar {
@@ -83,8 +78,6 @@ impl Scalar {
         match self {
             Scalar::F32 => "f32",
             Scalar::F64 => "f64",
-            Scalar::U32 => "u32",
-            Scalar::U64 => "u64",
         }
     }
 
@@ -93,8 +86,6 @@ impl Scalar {
         match self {
             Scalar::F32 => "float",
             Scalar::F64 => "double",
-            Scalar::U32 => "uint",
-            Scalar::U64 => "ulong",
         }
     }
 }
@@ -106,7 +97,6 @@ pub(crate) struct BuildOptions {
     defines: Vec<(String, String)>,
 }
 
-#[allow(dead_code)] // the first users are the array workloads; pi builds with no options
 impl BuildOptions {
     /// No type, no defines: what `pi` is built with.
     pub(crate) fn new() -> BuildOptions {
