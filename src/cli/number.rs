@@ -98,8 +98,13 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
 
 /// Parses `--threads`: a count of at least 1 that fits a `usize`.
 pub fn parse_threads(text: &str) -> Result<usize, String> {
-    let n = parse_count(text)?;
-    usize::try_from(n).map_err(|_| format!("`{text}` threads is too many"))
+    const MAX_THREADS: u64 = 4096;
+    match parse_count(text)? {
+        n if n > MAX_THREADS => Err(format!(
+            "`{text}` threads is too many (at most {MAX_THREADS})"
+        )),
+        n => Ok(n as usize),
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,9 @@ use crate::dtype::{Float, FloatVec};
 use crate::error::{Error, Result};
 use crate::philox::{stream_word, uniform_f64};
 
+/// The most timed runs of one product.
+pub const MAX_REPS: usize = 100_000;
+
 /// A row-major matrix.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Matrix {
@@ -136,8 +139,10 @@ pub fn matmul(
             "matrix dimensions must be at least 1, got {m}x{n}x{k}"
         )));
     }
-    if reps == 0 {
-        return Err(Error::InvalidArgument("--reps must be at least 1".into()));
+    if !(1..=MAX_REPS).contains(&reps) {
+        return Err(Error::InvalidArgument(format!(
+            "--reps must be between 1 and {MAX_REPS}"
+        )));
     }
     let float = a.data.float();
     let elements = m

@@ -18,6 +18,8 @@ pub const SCALAR: f64 = 0.4;
 pub const INIT: [f64; 3] = [0.1, 0.2, 0.0];
 /// BabelStream's default array size (elements): leaves the caches of CPUs and GPUs.
 pub const DEFAULT_ARRAY_SIZE: usize = 1 << 25;
+/// The most iterations a run takes (each kernel's times are kept).
+pub const MAX_NUM_TIMES: usize = 1_000_000;
 /// BabelStream's default iteration count.
 pub const DEFAULT_NUM_TIMES: usize = 100;
 
@@ -151,10 +153,10 @@ pub fn stream(
     array_size: usize,
     num_times: usize,
 ) -> Result<StreamResult> {
-    if num_times < 2 {
-        return Err(Error::InvalidArgument(
-            "--numtimes must be at least 2 (the first iteration is not counted)".to_string(),
-        ));
+    if !(2..=MAX_NUM_TIMES).contains(&num_times) {
+        return Err(Error::InvalidArgument(format!(
+            "--numtimes must be between 2 (the first iteration is not counted) and {MAX_NUM_TIMES}"
+        )));
     }
     if array_size == 0 {
         return Err(Error::InvalidArgument(

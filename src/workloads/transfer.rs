@@ -64,6 +64,9 @@ pub struct TransferRow {
     pub bandwidth: f64,
 }
 
+/// The most timed copies per size.
+pub const MAX_REPS: usize = 1_000_000;
+
 /// The sizes measured: powers of 4 from 1 KiB up to `max_bytes`.
 pub fn sizes(max_bytes: u64) -> Vec<u64> {
     std::iter::successors(Some(1024u64), |&s| s.checked_mul(4))
@@ -84,8 +87,10 @@ pub fn sizes(max_bytes: u64) -> Vec<u64> {
 /// # Ok::<(), gpucalc::Error>(())
 /// ```
 pub fn transfer(device: &Device, max_bytes: u64, reps: usize) -> Result<Vec<TransferRow>> {
-    if reps < 1 {
-        return Err(Error::InvalidArgument("--reps must be at least 1".into()));
+    if !(1..=MAX_REPS).contains(&reps) {
+        return Err(Error::InvalidArgument(format!(
+            "--reps must be between 1 and {MAX_REPS}"
+        )));
     }
     if max_bytes < 1024 {
         return Err(Error::InvalidArgument(
