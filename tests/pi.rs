@@ -52,15 +52,24 @@ fn progress_reaches_the_total_and_cancel_gives_a_prefix() {
     assert_eq!(*seen.last().unwrap(), (n, n));
     assert!(!r.partial);
 
+    // Cancelled from inside the run, after its second chunk: the result is
+    // exactly the first `samples` samples of the stream.
     let cancel = CancelToken::new();
-    cancel.cancel();
+    let chunks = std::sync::atomic::AtomicUsize::new(0);
+    let stop_after_two = |_: u64, _: u64| {
+        if chunks.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            cancel.cancel();
+        }
+    };
     let control = RunControl {
-        cancel: Some(cancel),
-        progress: None,
+        cancel: Some(cancel.clone()),
+        progress: Some(&stop_after_two),
     };
     let r = pi_with(&device, n, 9, &control).unwrap();
     assert!(r.partial);
-    assert_eq!(r.samples, 0);
+    assert!(r.samples > 0 && r.samples < n, "{} samples", r.samples);
+    assert_eq!(r.hits, pi(&device, r.samples, 9).unwrap().hits);
+    assert_eq!(r.requested, n);
 }
 
 #[test]

@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::philox::{stream_block, uniform_f32, uniform_f64};
+use crate::philox::{uniform_f32, uniform_f64};
 
 /// How far two backends' `normal` values may differ, in ulps of the larger.
 pub const NORMAL_ULP_BOUND: u32 = 16;
@@ -359,18 +359,41 @@ pub(crate) fn block_normal_f64(w: [u32; 4]) -> [f64; 2] {
 }
 
 /// Element `index` of the sequence `spec` describes, computed one at a time
-/// with nothing shared with the fast paths: the reference in tests. Integers
-/// and f32 values are returned widened to f64 (exactly).
+/// from the stream words and the formulas of the module docs, written out here
+/// again rather than shared with the fast paths, so a slip in either shows up
+/// in the tests. Integers and f32 values are returned widened to f64 (exactly).
 pub fn rng_reference(spec: &RngSpec, index: u64) -> f64 {
-    let per = spec.dtype.per_block(spec.dist);
-    let w = stream_block(spec.seed, index / per);
-    let i = (index % per) as usize;
+    let word = |i: u64| crate::philox::stream_word(spec.seed, i);
+    let unit_f32 = |w: u32| (w >> 8) as f32 / 16_777_216.0;
+    let unit_f64 = |w0: u32, w1: u32| {
+        (((u64::from(w0) << 32) | u64::from(w1)) >> 11) as f64 / 9_007_199_254_740_992.0
+    };
+    let pair = index / 2;
     match (spec.dist, spec.dtype) {
-        (Dist::Raw, _) => f64::from(block_u32(w)[i]),
-        (Dist::Uniform, RngType::F64) => block_uniform_f64(w)[i],
-        (Dist::Uniform, _) => f64::from(block_uniform_f32(w)[i]),
-        (Dist::Normal, RngType::F64) => block_normal_f64(w)[i],
-        (Dist::Normal, _) => f64::from(block_normal_f32(w)[i]),
+        (Dist::Raw, _) => f64::from(word(index)),
+        (Dist::Uniform, RngType::F64) => unit_f64(word(2 * index), word(2 * index + 1)),
+        (Dist::Uniform, _) => f64::from(unit_f32(word(index))),
+        (Dist::Normal, RngType::F64) => {
+            let u1 = unit_f64(word(4 * pair), word(4 * pair + 1));
+            let u2 = unit_f64(word(4 * pair + 2), word(4 * pair + 3));
+            let r = (-2.0 * (1.0 - u1).ln()).sqrt();
+            let t = 2.0 * std::f64::consts::PI * u2;
+            if index % 2 == 0 {
+                r * t.cos()
+            } else {
+                r * t.sin()
+            }
+        }
+        (Dist::Normal, _) => {
+            let (u1, u2) = (unit_f32(word(2 * pair)), unit_f32(word(2 * pair + 1)));
+            let r = (-2.0f32 * (1.0 - u1).ln()).sqrt();
+            let t = 2.0 * std::f32::consts::PI * u2;
+            f64::from(if index % 2 == 0 {
+                r * t.cos()
+            } else {
+                r * t.sin()
+            })
+        }
     }
 }
 
