@@ -16,6 +16,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod atomic_file;
 mod backend;
 pub mod bench;
 #[doc(hidden)]

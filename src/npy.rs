@@ -9,12 +9,7 @@ use npyz::WriterBuilder;
 
 use crate::error::{Error, Result};
 
-fn io_error(path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
+use crate::atomic_file::{io_error, publish, temp_beside};
 
 /// An `.npy` file being written: the data goes to a temporary file beside the
 /// target, which replaces the target only on [`NpyOut::commit`]. Dropped
@@ -29,15 +24,7 @@ pub struct NpyOut<T: npyz::AutoSerialize> {
 impl<T: npyz::AutoSerialize> NpyOut<T> {
     /// Starts an array of `shape` (C order) at `path`.
     pub fn create(path: &Path, shape: &[u64]) -> Result<NpyOut<T>> {
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let temp = tempfile::Builder::new()
-            .prefix(".gpucalc-")
-            .suffix(".npy.tmp")
-            .tempfile_in(dir)
-            .map_err(|e| io_error(path, e))?;
+        let temp = temp_beside(path, ".npy.tmp")?;
         let handle = temp.as_file().try_clone().map_err(|e| io_error(path, e))?;
         let writer = npyz::WriteOptions::new()
             .default_dtype()
@@ -79,14 +66,7 @@ impl<T: npyz::AutoSerialize> NpyOut<T> {
             )));
         }
         self.writer.finish().map_err(|e| io_error(&path, e))?;
-        self.temp
-            .as_file()
-            .sync_all()
-            .map_err(|e| io_error(&path, e))?;
-        self.temp
-            .persist(&path)
-            .map_err(|e| io_error(&path, e.error))?;
-        Ok(())
+        publish(self.temp, &path)
     }
 }
 

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 pub use limits::{Limit, LimitKind, LimitSource};
 pub use registry::{registry, run_row, BenchRow, Job, Outcome, Unit};
 pub use report::{
-    compare, read_report, write_csv, write_json, Comparison, Metadata, Report, Verdict,
-    CSV_COLUMNS, SCHEMA_VERSION,
+    check_writable, compare, read_report, write_csv, write_json, Comparison, Metadata, Report,
+    Verdict, CSV_COLUMNS, SCHEMA_VERSION,
 };
 
 use crate::device::Device;

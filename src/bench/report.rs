@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{ResultRow, Status};
+use crate::atomic_file::{io_error, publish, temp_beside};
 use crate::device::DeviceInfo;
 use crate::error::{Error, Result};
 
@@ -112,27 +113,16 @@ fn utc_now() -> String {
     )
 }
 
-fn io_error(path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
 /// Writes `bytes` to `path` whole or not at all (temporary file, then rename).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".gpucalc-")
-        .tempfile_in(dir)
-        .map_err(|e| io_error(path, e))?;
+    let mut temp = temp_beside(path, ".tmp")?;
     temp.write_all(bytes).map_err(|e| io_error(path, e))?;
-    temp.as_file().sync_all().map_err(|e| io_error(path, e))?;
-    temp.persist(path).map_err(|e| io_error(path, e.error))?;
-    Ok(())
+    publish(temp, path)
+}
+
+/// Fails now, not after a long run, if a result file cannot be created at `path`.
+pub fn check_writable(path: &Path) -> Result<()> {
+    temp_beside(path, ".tmp").map(drop)
 }
 
 /// Writes the report as JSON.
@@ -170,19 +160,11 @@ fn csv_field(text: &str) -> String {
     }
 }
 
-/// Writes the rows as CSV with a header row; metadata goes in `#` comment lines first.
+/// Writes the rows as CSV under a header row (the metadata is in the JSON file).
 pub fn write_csv(path: &Path, report: &Report) -> Result<()> {
     let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:e}"));
     let json = |v: &dyn erased::AsJson| v.as_json();
-    let mut out = format!(
-        "# gpucalc {} ({}), schema {}, {}, {}\n",
-        report.metadata.gpucalc_version,
-        report.metadata.git_commit,
-        SCHEMA_VERSION,
-        report.metadata.date,
-        report.metadata.cpu_model
-    );
-    out.push_str(&CSV_COLUMNS.join(","));
+    let mut out = CSV_COLUMNS.join(",");
     out.push('\n');
     for r in &report.rows {
         let fields = [
@@ -381,12 +363,9 @@ mod tests {
         let csv = dir.path().join("r.csv");
         write_csv(&csv, &report).unwrap();
         let text = std::fs::read_to_string(&csv).unwrap();
-        let header = text.lines().nth(1).unwrap();
-        assert_eq!(header.split(',').count(), CSV_COLUMNS.len());
-        assert_eq!(
-            text.lines().nth(2).unwrap().split(',').count(),
-            CSV_COLUMNS.len()
-        );
+        let mut lines = text.lines();
+        assert_eq!(lines.next().unwrap(), CSV_COLUMNS.join(","));
+        assert_eq!(lines.next().unwrap().split(',').count(), CSV_COLUMNS.len());
         assert!(report.metadata.date.ends_with('Z') && report.metadata.date.len() == 20);
     }
 }

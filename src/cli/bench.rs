@@ -11,8 +11,8 @@ use clap::Args;
 use super::output::{si, table};
 use super::{Globals, EXIT_VERIFY_FAILED};
 use crate::bench::{
-    compare, read_report, registry, run_suite, write_csv, write_json, Metadata, Report, ResultRow,
-    Status, SuiteOptions, Verdict, SCHEMA_VERSION,
+    check_writable, compare, read_report, registry, run_suite, write_csv, write_json, Metadata,
+    Report, ResultRow, Status, SuiteOptions, Verdict, SCHEMA_VERSION,
 };
 use crate::device::{list_devices, Device, DeviceOptions, DeviceSpec};
 
@@ -32,7 +32,7 @@ pub(crate) struct BenchArgs {
 
     /// Start no new row after this many seconds; later rows are reported as skipped.
     #[arg(long, value_parser = parse_seconds)]
-    max_time: Option<f64>,
+    max_time: Option<Duration>,
 
     /// Write the results as JSON to this file (whole or not at all).
     #[arg(long, value_name = "FILE")]
@@ -47,9 +47,9 @@ pub(crate) struct BenchArgs {
     compare: Option<PathBuf>,
 }
 
-fn parse_seconds(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(s) if s.is_finite() && s > 0.0 => Ok(s),
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>().map(Duration::try_from_secs_f64) {
+        Ok(Ok(d)) if !d.is_zero() => Ok(d),
         _ => Err(format!("`{text}` is not a positive number of seconds")),
     }
 }
@@ -147,6 +147,10 @@ pub(crate) fn run(globals: &Globals, args: &BenchArgs) -> Result<u8> {
         );
     }
     let baseline = args.compare.as_deref().map(read_report).transpose()?;
+    // A typo in an output path should not cost a whole run.
+    for path in [&args.json, &args.csv].into_iter().flatten() {
+        check_writable(path)?;
+    }
     let devices = devices(globals)?;
     if devices.is_empty() {
         bail!("no device could be opened");
@@ -155,7 +159,7 @@ pub(crate) fn run(globals: &Globals, args: &BenchArgs) -> Result<u8> {
         quick: args.quick,
         full: args.full,
         only: args.only.clone(),
-        max_time: args.max_time.map(Duration::from_secs_f64),
+        max_time: args.max_time,
     };
     let infos: Vec<_> = devices.iter().map(|d| d.info().clone()).collect();
     let metadata = Metadata::collect(&list_devices().devices);
