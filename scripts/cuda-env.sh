@@ -15,19 +15,31 @@ if [ -z "${NVCC:-}" ]; then
     done
 fi
 
-if ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1 '; then
-    # A real driver: link against the toolkit's stub if there is one, run against the driver.
+_gc_stub() {
+    if [ ! -e "$_gc_tools/cuda-stub/lib64/stubs/libcuda.so.1" ]; then
+        bash "$_gc_root/scripts/cuda-stub.sh" "$_gc_tools/cuda-stub" >/dev/null
+    fi
+}
+
+# Read the cache whole before matching: `ldconfig -p | grep -q` under pipefail
+# can report "missing" when grep stops early and ldconfig gets SIGPIPE.
+if grep -q 'libcuda\.so\.1 ' <<<"$(ldconfig -p 2>/dev/null)"; then
+    # A real driver: link against the toolkit's stub if there is one (else our
+    # own stub, for linking only), run against the driver.
     for _gc_cuda in "${CUDA_PATH:-}" "${CUDA_HOME:-}" /usr/local/cuda; do
         if [ -n "$_gc_cuda" ] && [ -d "$_gc_cuda/lib64" ]; then
             export CUDA_LIBRARY_PATH=${CUDA_LIBRARY_PATH:-$_gc_cuda}
             break
         fi
     done
-else
-    if [ ! -e "$_gc_tools/cuda-stub/lib64/stubs/libcuda.so.1" ]; then
-        bash "$_gc_root/scripts/cuda-stub.sh" "$_gc_tools/cuda-stub" >/dev/null
+    if [ -z "${CUDA_LIBRARY_PATH:-}" ]; then
+        _gc_stub
+        export CUDA_LIBRARY_PATH=$_gc_tools/cuda-stub
     fi
+else
+    _gc_stub
     export CUDA_LIBRARY_PATH=$_gc_tools/cuda-stub
     export LD_LIBRARY_PATH=$_gc_tools/cuda-stub/lib64/stubs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 fi
+unset -f _gc_stub
 unset _gc_root _gc_tools _gc_nvcc _gc_cuda

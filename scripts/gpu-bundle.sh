@@ -30,6 +30,8 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 out=dist/gpucalc-bundle
+# nvcc (NVCC, CUDA_PATH, .tools/ from scripts/test.sh, PATH) and something to link libcuda against.
+source scripts/cuda-env.sh
 command -v jq >/dev/null || { echo "gpu-bundle: needs jq to read cargo's JSON (apt-get install jq)" >&2; exit 1; }
 
 if [[ -z "${CUDA_LIBRARY_PATH:-}" && ! -d /usr/local/cuda/lib64 ]]; then

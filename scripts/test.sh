@@ -14,13 +14,18 @@ step() { printf '\n==> %s\n' "$*"; }
 
 # --- What the tests need -----------------------------------------------------
 if [ "${GPUCALC_NO_INSTALL:-0}" != 1 ]; then
-    if ! { [ -e /usr/lib/x86_64-linux-gnu/libOpenCL.so ] || ldconfig -p | grep -q 'libOpenCL.so '; } \
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    if ! { [ -e /usr/lib/x86_64-linux-gnu/libOpenCL.so ] || grep -q 'libOpenCL\.so ' <<<"$(ldconfig -p)"; } \
         || ! ls /etc/OpenCL/vendors/*pocl* >/dev/null 2>&1; then
         step "installing PoCL and the OpenCL ICD loader (apt)"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        apt-get install -y -qq pocl-opencl-icd ocl-icd-opencl-dev clinfo >/dev/null
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pocl-opencl-icd ocl-icd-opencl-dev clinfo >/dev/null
     fi
+    python3 -m pip --version >/dev/null 2>&1 || {
+        echo "test.sh: needs python3 with pip to install nvcc (apt-get install python3-pip)" >&2
+        exit 1
+    }
     if [ ! -x "$tools/cuda/nvidia/cu13/bin/nvcc" ]; then
         step "installing nvcc 13.0 from PyPI into .tools/cuda"
         python3 -m pip install -q --disable-pip-version-check --target "$tools/cuda" \
@@ -57,3 +62,8 @@ cargo test
 
 step "tests, all features (OpenCL on PoCL for real; CUDA against the libcuda stub)"
 cargo test --all-features
+
+step "CUDA host code against a fake libcuda that runs the kernels on the CPU"
+bash scripts/cuda-fake-driver.sh "$tools/cuda-fake" >/dev/null
+LD_LIBRARY_PATH="$tools/cuda-fake${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+    cargo test --features cuda --lib --test cuda -- --skip large_run
