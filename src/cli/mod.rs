@@ -1,6 +1,7 @@
 //! The `gpucalc` command line: arguments in, output and an exit code out.
 //!
-//! `main.rs` only calls [`main`]; tests drive [`run`] with argument lists.
+//! `main.rs` only calls [`main`]; unit tests parse argument lists with `Cli`,
+//! and the integration tests in `tests/` run the binary.
 
 mod bench;
 mod devices;
@@ -162,7 +163,7 @@ impl Globals {
 
 /// Runs `gpucalc` with these arguments (the first is the program name) and
 /// returns the exit code. Errors print as one line on stderr.
-pub fn run<I, T>(args: I) -> ExitCode
+pub(crate) fn run<I, T>(args: I) -> ExitCode
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,

@@ -200,15 +200,12 @@ fn device_uint(device: DeviceId, param: ffi::cl_uint, size: usize) -> Option<u64
 
 /// The device's limits that the tile choice reads.
 fn limits(device: DeviceId, info: &DeviceInfo) -> Limits {
-    let word = std::mem::size_of::<usize>();
-    let max_group = device_uint(device, ffi::CL_DEVICE_MAX_WORK_GROUP_SIZE, word).unwrap_or(1);
-    // The first entry of CL_DEVICE_MAX_WORK_ITEM_SIZES: dimension 0, which a 1-D group uses.
-    let dim0 = device_uint(device, ffi::CL_DEVICE_MAX_WORK_ITEM_SIZES, word).unwrap_or(max_group);
     Limits {
         kind: info.device_type,
         units: info.compute_units,
         local_bytes: device_uint(device, ffi::CL_DEVICE_LOCAL_MEM_SIZE, 8).unwrap_or(16 << 10),
-        max_group: usize::try_from(max_group.min(dim0).max(1)).unwrap_or(usize::MAX),
+        // Work-group size and dimension 0 of the item sizes, read as the platform layer does.
+        max_group: super::platform::group_limit(device),
     }
 }
 

@@ -34,8 +34,8 @@ pub(super) struct PiLaunch {
     pub(super) groups: usize,
     partials: Mem,
     host: Vec<u64>,
-    /// Most samples per launch: each work-item counts its hits in 32 bits, so at
-    /// most 2^31 blocks (2^32 samples) per work-item.
+    /// Most samples per launch: each work-item counts its hits in 32 bits, so it
+    /// takes at most 2^30 blocks (2^31 samples, at most 2^31 hits).
     pub(super) max_launch: u64,
 }
 
