@@ -61,7 +61,13 @@ pub fn limit(
     kind: LimitKind,
     measured_bandwidth: Option<f64>,
 ) -> Option<Limit> {
-    let clock_hz = device.clock_mhz.map(|mhz| f64::from(mhz) * 1e6);
+    // The CPU's nominal clock can be far below the clock it runs at under
+    // load, so its limits use the measured working clock.
+    let clock_hz = match device.backend {
+        BackendKind::Cpu => crate::backend::cpu::measured_clock_hz(),
+        _ => None,
+    }
+    .or(device.clock_mhz.map(|mhz| f64::from(mhz) * 1e6));
     let units = f64::from(device.compute_units);
     let from_attributes = |value: f64| Limit {
         value,

@@ -67,6 +67,11 @@ impl CpuDevice {
     }
 }
 
+/// The clock a busy core runs at, in Hz, measured once (see `sysinfo`).
+pub(crate) fn measured_clock_hz() -> Option<f64> {
+    sysinfo::measured_clock_hz()
+}
+
 /// The widest SIMD instruction set the CPU kernels use here: `avx512`, `avx2` or `baseline`.
 pub(crate) fn isa_name() -> &'static str {
     match simd::isa() {
