@@ -191,7 +191,8 @@ impl Device {
     }
 
     /// Opens the device `spec` names. `auto` takes the first CUDA device, else
-    /// the first OpenCL GPU or accelerator, else the CPU.
+    /// the first OpenCL GPU or accelerator, else the CPU: the first of these
+    /// that opens.
     pub fn select_with(spec: &DeviceSpec, options: &DeviceOptions) -> Result<Device> {
         if options.threads == Some(0) {
             return Err(Error::InvalidArgument(
@@ -214,14 +215,19 @@ impl Device {
                 Ok(Device::OpenCl(OpenClDevice::open(index)?))
             }
             DeviceSpec::Auto => {
-                if let Ok(list) = cuda::list() {
-                    if !list.is_empty() {
-                        return Ok(Device::Cuda(CudaDevice::open(0)?));
+                // The first device that opens: a GPU that is listed but cannot be
+                // used (a driver too old for the kernels, say) passes the turn on.
+                // `--device cuda` or `opencl` shows why it failed.
+                if cuda::list().is_ok_and(|list| !list.is_empty()) {
+                    if let Ok(device) = CudaDevice::open(0) {
+                        return Ok(Device::Cuda(device));
                     }
                 }
                 if let Ok(list) = opencl::list() {
-                    if let Some(gpu) = list.iter().find(|d| d.is_accelerator()) {
-                        return Ok(Device::OpenCl(OpenClDevice::open(gpu.index)?));
+                    for gpu in list.iter().filter(|d| d.is_accelerator()) {
+                        if let Ok(device) = OpenClDevice::open(gpu.index) {
+                            return Ok(Device::OpenCl(device));
+                        }
                     }
                 }
                 Ok(Device::Cpu(CpuDevice::open(options.threads)?))
