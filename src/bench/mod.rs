@@ -18,7 +18,9 @@ pub use report::{
 };
 
 use crate::device::Device;
+use crate::dtype::Float;
 use crate::error::Error;
+use crate::workloads::stream::{stream, StreamKernel};
 
 /// How a row ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +145,7 @@ pub fn run_suite(
     let mut results = Vec::with_capacity(total);
     for device in devices {
         let mut measured_bandwidth: Option<f64> = None;
+        let mut streams = StreamRuns::default();
         for row in &rows {
             // Pinned host memory means nothing to the CPU device: such rows are
             // left out for devices without that kind, not reported as failures.
@@ -156,7 +159,7 @@ pub fn run_suite(
             {
                 skipped(device, row, size, "the --max-time budget ran out")
             } else {
-                measure(device, row, size, options, measured_bandwidth)
+                measure(device, row, size, options, measured_bandwidth, &mut streams)
             };
             // Large device copies measure the bandwidth limit where no
             // attribute gives it: the best stream kernel of this run.
@@ -192,6 +195,51 @@ fn fill_measured_limits(results: &mut [ResultRow], device: &Device, bandwidth: O
             r.limit_source = Some(LimitSource::Measured);
             r.fraction = r.throughput.map(|t| t / bandwidth);
         }
+    }
+}
+
+/// One BabelStream run per element type and device serves its five rows: the
+/// run times every kernel anyway, so running it once per row would do five
+/// times the work.
+#[derive(Default)]
+struct StreamRuns(Vec<(Float, u64, crate::workloads::stream::StreamResult)>);
+
+impl StreamRuns {
+    fn outcome(
+        &mut self,
+        device: &Device,
+        kernel: StreamKernel,
+        float: Float,
+        size: u64,
+        budget: f64,
+    ) -> crate::Result<Outcome> {
+        let found = self
+            .0
+            .iter()
+            .position(|(f, s, _)| *f == float && *s == size);
+        let index = match found {
+            Some(i) => i,
+            None => {
+                let n = usize::try_from(size).unwrap_or(usize::MAX);
+                // A probe of two iterations (the first is dropped) sets the count
+                // that fills the five rows' budgets.
+                let probe = stream(device, float, n, 2)?;
+                let each: f64 = probe.kernels.iter().map(|k| k.max_s).sum::<f64>().max(1e-6);
+                let iterations = ((5.0 * budget / each) as usize).clamp(3, 200);
+                self.0
+                    .push((float, size, stream(device, float, n, iterations + 1)?));
+                self.0.len() - 1
+            }
+        };
+        let result = &self.0[index].2;
+        let k = StreamKernel::ALL
+            .iter()
+            .position(|&x| x == kernel)
+            .unwrap_or(0);
+        Ok(Outcome {
+            times: result.kernels[k].times_s[1..].to_vec(),
+            verified: Some(result.verified),
+        })
     }
 }
 
@@ -232,15 +280,21 @@ fn measure(
     size: u64,
     options: &SuiteOptions,
     bandwidth: Option<f64>,
+    streams: &mut StreamRuns,
 ) -> ResultRow {
     let mut result = base_row(device, row, size);
-    // One probe iteration sets the count that fills the row's time budget.
-    let probe = registry::run_row(device, row, size, 1);
-    let outcome = probe.and_then(|probe| {
-        let each = probe.times.iter().copied().fold(0.0, f64::max).max(1e-6);
-        let iterations = ((options.row_budget().as_secs_f64() / each) as usize).clamp(3, 200);
-        registry::run_row(device, row, size, iterations)
-    });
+    let budget = options.row_budget().as_secs_f64();
+    let outcome = match row.job {
+        Job::Stream(kernel, float) => streams.outcome(device, kernel, float, size, budget),
+        _ => {
+            // One probe iteration sets the count that fills the row's time budget.
+            registry::run_row(device, row, size, 1).and_then(|probe| {
+                let each = probe.times.iter().copied().fold(0.0, f64::max).max(1e-6);
+                let iterations = ((budget / each) as usize).clamp(3, 200);
+                registry::run_row(device, row, size, iterations)
+            })
+        }
+    };
     match outcome {
         Ok(outcome) => {
             result.iterations = outcome.times.len();
