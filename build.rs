@@ -35,8 +35,11 @@ fn main() {
 /// the build came from, with `-dirty` if the tree had changes, or `unknown`
 /// outside a git checkout.
 fn record_git_commit() {
+    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let git = |args: &[&str]| {
         Command::new("git")
+            .arg("-C")
+            .arg(&manifest)
             .args(args)
             .output()
             .ok()
@@ -56,9 +59,16 @@ fn record_git_commit() {
         None => "unknown".to_string(),
     };
     println!("cargo:rustc-env=GPUCALC_GIT_COMMIT={commit}");
-    if let Some(dir) = git(&["rev-parse", "--git-dir"]) {
-        println!("cargo:rerun-if-changed={dir}/HEAD");
-        println!("cargo:rerun-if-changed={dir}/index");
+    // Watch the checkout's HEAD and index even when git itself failed this
+    // time, so a later build can still pick the commit up.
+    let git_dir = git(&["rev-parse", "--absolute-git-dir"])
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest.join(".git"));
+    for file in ["HEAD", "index"] {
+        let path = git_dir.join(file);
+        if path.exists() {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
     }
 }
 
