@@ -145,56 +145,40 @@ fn device_ids(platform: PlatformId, platform_name: &str) -> Result<Vec<DeviceId>
         .collect())
 }
 
-/// Raw bytes of one `clGetPlatformInfo` query, as a trimmed string.
-fn platform_string(platform: PlatformId, param: cl_uint) -> Result<String, cl_int> {
+/// The bytes of one `clGet*Info` query, by the API's two calls: the size
+/// first, then the value into a buffer of that size. `query(size, buffer,
+/// size_out)` makes the call.
+fn info_bytes(query: impl Fn(usize, *mut c_void, *mut usize) -> cl_int) -> Result<Vec<u8>, cl_int> {
     let mut size = 0usize;
-    // SAFETY: a size query: no output buffer, a valid pointer for the size.
-    let status =
-        unsafe { ffi::clGetPlatformInfo(platform.as_ptr(), param, 0, ptr::null_mut(), &mut size) };
+    let status = query(0, ptr::null_mut(), &mut size);
     if status != 0 {
         return Err(status);
     }
     let mut bytes = vec![0u8; size];
-    // SAFETY: `bytes` holds the `size` bytes the runtime asked for.
-    let status = unsafe {
-        ffi::clGetPlatformInfo(
-            platform.as_ptr(),
-            param,
-            size,
-            bytes.as_mut_ptr() as *mut c_void,
-            ptr::null_mut(),
-        )
-    };
+    let status = query(size, bytes.as_mut_ptr().cast::<c_void>(), ptr::null_mut());
     if status != 0 {
         return Err(status);
     }
+    Ok(bytes)
+}
+
+/// One `clGetPlatformInfo` string, trimmed.
+fn platform_string(platform: PlatformId, param: cl_uint) -> Result<String, cl_int> {
+    let bytes = info_bytes(|size, value, size_out| {
+        // SAFETY: `value` is null (a size query) or holds `size` writable bytes;
+        // `size_out` is null or points at a live usize; the platform id is valid.
+        unsafe { ffi::clGetPlatformInfo(platform.as_ptr(), param, size, value, size_out) }
+    })?;
     Ok(c_string(&bytes))
 }
 
 /// Raw bytes of one `clGetDeviceInfo` query.
 fn device_bytes(device: DeviceId, param: cl_uint) -> Result<Vec<u8>, cl_int> {
-    let mut size = 0usize;
-    // SAFETY: a size query: no output buffer, a valid pointer for the size.
-    let status =
-        unsafe { ffi::clGetDeviceInfo(device.as_ptr(), param, 0, ptr::null_mut(), &mut size) };
-    if status != 0 {
-        return Err(status);
-    }
-    let mut bytes = vec![0u8; size];
-    // SAFETY: `bytes` holds the `size` bytes the runtime asked for.
-    let status = unsafe {
-        ffi::clGetDeviceInfo(
-            device.as_ptr(),
-            param,
-            size,
-            bytes.as_mut_ptr() as *mut c_void,
-            ptr::null_mut(),
-        )
-    };
-    if status != 0 {
-        return Err(status);
-    }
-    Ok(bytes)
+    info_bytes(|size, value, size_out| {
+        // SAFETY: `value` is null (a size query) or holds `size` writable bytes;
+        // `size_out` is null or points at a live usize; the device id is valid.
+        unsafe { ffi::clGetDeviceInfo(device.as_ptr(), param, size, value, size_out) }
+    })
 }
 
 /// A NUL-terminated string from an info query, trimmed (some drivers pad with spaces).
