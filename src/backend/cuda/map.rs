@@ -280,17 +280,8 @@ impl CudaDevice {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::cuda::CudaDevice;
 
-    fn gpu() -> Option<CudaDevice> {
-        match CudaDevice::open(0) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                eprintln!("skipped: no CUDA device to test on ({e})");
-                None
-            }
-        }
-    }
+    use crate::backend::cuda::test_gpu as gpu;
 
     #[test]
     fn many_small_pieces_give_every_element() {

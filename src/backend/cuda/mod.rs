@@ -55,3 +55,15 @@ mod transfer;
 pub(crate) use device::list;
 #[cfg(feature = "cuda")]
 pub use device::CudaDevice;
+
+/// GPU 0 for the unit tests, or `None` (with the reason printed) where there is none.
+#[cfg(all(test, feature = "cuda"))]
+pub(crate) fn test_gpu() -> Option<CudaDevice> {
+    match CudaDevice::open(0) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            eprintln!("skipped: no CUDA device to test on ({e})");
+            None
+        }
+    }
+}

@@ -171,7 +171,6 @@ impl PiState {
 mod tests {
     use super::*;
     use crate::backend::cpu::reference_hits;
-    use crate::backend::cuda::CudaDevice;
     use crate::backend::Backend;
 
     #[test]
@@ -194,16 +193,7 @@ mod tests {
         assert_eq!(LaunchConfig::new(1024, u32::MAX).max_samples, 1 << 62);
     }
 
-    /// GPU 0, or `None` (with the reason printed) where there is none.
-    fn gpu() -> Option<CudaDevice> {
-        match CudaDevice::open(0) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                eprintln!("skipped: no CUDA device to test on ({e})");
-                None
-            }
-        }
-    }
+    use crate::backend::cuda::test_gpu as gpu;
 
     #[test]
     fn chunks_at_any_offset_match_the_reference() {

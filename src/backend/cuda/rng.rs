@@ -133,20 +133,10 @@ pub(crate) fn device_times(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::cuda::CudaDevice;
     use crate::backend::Backend;
     use crate::workloads::rng::{rng_reference, RngVec};
 
-    /// GPU 0, or `None` (with the reason printed) where there is none.
-    fn gpu() -> Option<CudaDevice> {
-        match CudaDevice::open(0) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                eprintln!("skipped: no CUDA device to test on ({e})");
-                None
-            }
-        }
-    }
+    use crate::backend::cuda::test_gpu as gpu;
 
     #[test]
     fn small_pieces_join_to_the_reference() {
