@@ -11,8 +11,9 @@
 //! copied to another machine by scripts/gpu-bundle.sh).
 #![cfg(feature = "cuda")]
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
+
+use common::run as gpucalc;
 
 use gpucalc::map::{map, MapFn};
 use gpucalc::matmul::{matmul, Matrix};
@@ -52,17 +53,6 @@ fn skip_with_gpu(test: &str) -> bool {
         eprintln!("{test}: skipped, a CUDA device is present ({})", d.name);
     }
     !found.is_empty()
-}
-
-fn gpucalc(args: &[&str]) -> Output {
-    let bin = std::env::var_os("GPUCALC_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_gpucalc")));
-    Command::new(&bin)
-        .args(args)
-        .env_remove("GPUCALC_DEVICE")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()))
 }
 
 fn assert_one_line(message: &str) {
@@ -521,24 +511,6 @@ fn the_binary_runs_the_workloads_on_the_gpu() {
     assert_eq!(raw("cuda"), raw("cpu"));
 }
 
-/// Largest |C - D| / (2·K·ε·(|A|·|B|)) over every element: at most 1 when both
-/// products are within the bound of the exact one.
-fn worst_matmul_difference(a: &Matrix, b: &Matrix, c: &Matrix, d: &Matrix) -> f64 {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    let eps = a.data.float().epsilon();
-    let mut worst: f64 = 0.0;
-    for i in 0..m {
-        for j in 0..n {
-            let scale: f64 = (0..k).map(|p| (a.get(i, p) * b.get(p, j)).abs()).sum();
-            let bound = 2.0 * k as f64 * eps * scale + f64::MIN_POSITIVE;
-            let diff = (c.get(i, j) - d.get(i, j)).abs();
-            assert!(!diff.is_nan(), "NaN at ({i}, {j})");
-            worst = worst.max(diff / bound);
-        }
-    }
-    worst
-}
-
 #[test]
 fn matmul_is_right_for_awkward_shapes_in_both_precisions() {
     let Some(gpu) = gpu("matmul_is_right_for_awkward_shapes_in_both_precisions") else {
@@ -574,7 +546,7 @@ fn matmul_is_right_for_awkward_shapes_in_both_precisions() {
             assert!(result.times_s.iter().all(|&t| t > 0.0), "{result:?}");
             if m * n * k <= 1 << 25 {
                 let (reference, _) = matmul(&cpu, &a, &b, 1, false).unwrap();
-                let worst = worst_matmul_difference(&a, &b, &c, &reference);
+                let worst = common::worst_matmul_difference(&a, &b, &c, &reference);
                 assert!(worst <= 1.0, "{m}x{n}x{k} {float}: {worst} of the bound");
             }
         }

@@ -7,8 +7,11 @@
 //! turns that into a skip with the reason printed.
 #![cfg(feature = "opencl")]
 
-use std::io::Write;
-use std::process::{Command, Output};
+mod common;
+
+use std::process::Output;
+
+use common::{opencl_devices, run as gpucalc};
 
 use gpucalc::map::{map, MapFn};
 use gpucalc::rng::{
@@ -19,35 +22,6 @@ use gpucalc::{
     list_devices, pi, pi_reference_hits, pi_with, stream, BackendKind, Device, DeviceInfo,
     DeviceSpec, DeviceType, Float, FloatVec, RunControl,
 };
-
-/// Every OpenCL device, or `None` (reason printed) when there is none and
-/// `GPUCALC_SKIP_OPENCL=1` allows skipping; otherwise a missing platform panics.
-fn opencl_devices() -> Option<Vec<DeviceInfo>> {
-    let list = list_devices();
-    let found: Vec<DeviceInfo> = list
-        .devices
-        .into_iter()
-        .filter(|d| d.backend == BackendKind::OpenCl)
-        .collect();
-    if !found.is_empty() {
-        return Some(found);
-    }
-    let why = list
-        .notes
-        .iter()
-        .find(|n| n.starts_with("OpenCL"))
-        .cloned()
-        .unwrap_or_else(|| "no OpenCL device found".to_string());
-    if std::env::var("GPUCALC_SKIP_OPENCL").as_deref() == Ok("1") {
-        // Straight to stderr, past the test harness's capture, so the skip is seen.
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipping OpenCL test (GPUCALC_SKIP_OPENCL=1): {why}"
-        );
-        return None;
-    }
-    panic!("{why}; install pocl-opencl-icd, or set GPUCALC_SKIP_OPENCL=1 to skip");
-}
 
 fn open(info: &DeviceInfo) -> Device {
     Device::select(&DeviceSpec::OpenCl(Some(info.index)))
@@ -196,14 +170,6 @@ fn auto_takes_the_cpu_path_when_opencl_has_only_cpu_devices() {
         Device::select(&DeviceSpec::Auto).unwrap().kind(),
         BackendKind::Cpu
     );
-}
-
-fn gpucalc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gpucalc"))
-        .args(args)
-        .env_remove("GPUCALC_DEVICE")
-        .output()
-        .expect("run gpucalc")
 }
 
 fn json_hits(out: &Output) -> u64 {

@@ -8,62 +8,15 @@
 
 mod common;
 
-use std::io::Write;
 use std::process::Output;
 
 use gpucalc::matmul::{matmul, Matrix};
 use gpucalc::npy::{read_npy_float, write_npy};
-use gpucalc::{list_devices, BackendKind, Device, DeviceInfo, DeviceSpec, Float, FloatVec};
-
-/// The first OpenCL device, or `None` (reason printed) when there is none and
-/// `GPUCALC_SKIP_OPENCL=1` allows skipping; otherwise a missing platform panics.
-fn opencl_device() -> Option<DeviceInfo> {
-    let list = list_devices();
-    if let Some(found) = list
-        .devices
-        .into_iter()
-        .find(|d| d.backend == BackendKind::OpenCl)
-    {
-        return Some(found);
-    }
-    let why = list
-        .notes
-        .iter()
-        .find(|n| n.starts_with("OpenCL"))
-        .cloned()
-        .unwrap_or_else(|| "no OpenCL device found".to_string());
-    if std::env::var("GPUCALC_SKIP_OPENCL").as_deref() == Ok("1") {
-        // Straight to stderr, past the test harness's capture, so the skip is seen.
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipping OpenCL test (GPUCALC_SKIP_OPENCL=1): {why}"
-        );
-        return None;
-    }
-    panic!("{why}; install pocl-opencl-icd, or set GPUCALC_SKIP_OPENCL=1 to skip");
-}
-
-/// Largest |C - D| / (2·K·ε·(|A|·|B|)) over every element: both products lie
-/// within K·ε·(|A|·|B|) of the exact one, so at most 1 when both are right.
-fn worst_difference(a: &Matrix, b: &Matrix, c: &Matrix, d: &Matrix) -> f64 {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    let eps = a.data.float().epsilon();
-    let mut worst: f64 = 0.0;
-    for i in 0..m {
-        for j in 0..n {
-            let scale: f64 = (0..k).map(|p| (a.get(i, p) * b.get(p, j)).abs()).sum();
-            let bound = 2.0 * k as f64 * eps * scale + f64::MIN_POSITIVE;
-            let diff = (c.get(i, j) - d.get(i, j)).abs();
-            assert!(!diff.is_nan(), "NaN at ({i}, {j})");
-            worst = worst.max(diff / bound);
-        }
-    }
-    worst
-}
+use gpucalc::{Device, DeviceSpec, Float, FloatVec};
 
 #[test]
 fn awkward_shapes_are_right_in_both_precisions() {
-    let Some(info) = opencl_device() else {
+    let Some(info) = common::opencl_devices().map(|d| d[0].clone()) else {
         return;
     };
     let device = Device::select(&DeviceSpec::OpenCl(Some(info.index))).unwrap();
@@ -98,7 +51,7 @@ fn awkward_shapes_are_right_in_both_precisions() {
             assert_eq!(result.times_s.len(), 1);
             assert!(result.flops > 0.0);
             let (reference, _) = matmul(&cpu, &a, &b, 1, false).unwrap();
-            let worst = worst_difference(&a, &b, &c, &reference);
+            let worst = common::worst_matmul_difference(&a, &b, &c, &reference);
             assert!(worst <= 1.0, "{m}x{n}x{k} {float}: {worst} of the bound");
         }
     }
@@ -106,7 +59,7 @@ fn awkward_shapes_are_right_in_both_precisions() {
 
 #[test]
 fn matrices_of_different_types_are_refused() {
-    let Some(info) = opencl_device() else {
+    let Some(info) = common::opencl_devices().map(|d| d[0].clone()) else {
         return;
     };
     let device = Device::select(&DeviceSpec::OpenCl(Some(info.index))).unwrap();
@@ -132,7 +85,7 @@ fn json(out: &Output) -> serde_json::Value {
 
 #[test]
 fn the_binary_verifies_by_default() {
-    let Some(_) = opencl_device() else {
+    let Some(_) = common::opencl_devices().map(|d| d[0].clone()) else {
         return;
     };
     for dtype in ["f32", "f64"] {
@@ -151,7 +104,7 @@ fn the_binary_verifies_by_default() {
 
 #[test]
 fn npy_inputs_through_the_binary() {
-    let Some(_) = opencl_device() else {
+    let Some(_) = common::opencl_devices().map(|d| d[0].clone()) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -187,7 +140,10 @@ fn npy_inputs_through_the_binary() {
         let c = Matrix::new(37, 23, data).unwrap();
         let cpu = Device::select(&DeviceSpec::Cpu).unwrap();
         let (reference, _) = matmul(&cpu, &a, &b, 1, false).unwrap();
-        assert!(worst_difference(&a, &b, &c, &reference) <= 1.0, "{float}");
+        assert!(
+            common::worst_matmul_difference(&a, &b, &c, &reference) <= 1.0,
+            "{float}"
+        );
     }
     // Inner dimensions that differ are one line, not a panic.
     let out = run(&[
