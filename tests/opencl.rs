@@ -103,7 +103,7 @@ fn a_cancelled_run_is_a_prefix_of_the_stream() {
     };
     let r = pi_with(&device, u64::MAX >> 1, 5, &control).unwrap();
     assert!(r.partial);
-    assert!(r.samples > 0 && r.samples % 2 == 0);
+    assert!(r.samples > 0 && r.samples.is_multiple_of(2));
     assert_eq!(r.hits, pi(&cpu(), r.samples, 5).unwrap().hits);
 }
 

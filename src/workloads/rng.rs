@@ -378,7 +378,7 @@ pub fn rng_reference(spec: &RngSpec, index: u64) -> f64 {
             let u2 = unit_f64(word(4 * pair + 2), word(4 * pair + 3));
             let r = (-2.0 * (1.0 - u1).ln()).sqrt();
             let t = 2.0 * std::f64::consts::PI * u2;
-            if index % 2 == 0 {
+            if index.is_multiple_of(2) {
                 r * t.cos()
             } else {
                 r * t.sin()
@@ -388,7 +388,7 @@ pub fn rng_reference(spec: &RngSpec, index: u64) -> f64 {
             let (u1, u2) = (unit_f32(word(2 * pair)), unit_f32(word(2 * pair + 1)));
             let r = (-2.0f32 * (1.0 - u1).ln()).sqrt();
             let t = 2.0 * std::f32::consts::PI * u2;
-            f64::from(if index % 2 == 0 {
+            f64::from(if index.is_multiple_of(2) {
                 r * t.cos()
             } else {
                 r * t.sin()

@@ -111,7 +111,7 @@ impl PiState {
         first: u64,
         count: u64,
     ) -> Result<u64> {
-        debug_assert!(first % 2 == 0, "pi chunks start on a Philox block");
+        debug_assert!(first.is_multiple_of(2), "pi chunks start on a Philox block");
         let (mut done, mut hits) = (0u64, 0u64);
         while done < count {
             let n = (count - done).min(launch.max_samples);

@@ -83,13 +83,13 @@ impl Tiles {
         [self.tm, self.tn, self.vw, self.bk, nt]
             .iter()
             .all(|&x| x > 0)
-            && self.bm % self.tm == 0
-            && self.bn % self.tn == 0
-            && self.tm % self.vw == 0
-            && self.tn % self.vw == 0
-            && self.bk % self.vw == 0
-            && (self.bm * self.bk / self.vw) % nt == 0
-            && (self.bk * self.bn / self.vw) % nt == 0
+            && self.bm.is_multiple_of(self.tm)
+            && self.bn.is_multiple_of(self.tn)
+            && self.tm.is_multiple_of(self.vw)
+            && self.tn.is_multiple_of(self.vw)
+            && self.bk.is_multiple_of(self.vw)
+            && (self.bm * self.bk / self.vw).is_multiple_of(nt)
+            && (self.bk * self.bn / self.vw).is_multiple_of(nt)
             && self.bm * self.bk / self.vw >= nt
             && self.bk * self.bn / self.vw >= nt
             && nt <= 1024

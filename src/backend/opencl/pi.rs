@@ -96,7 +96,7 @@ impl PiLaunch {
         first: u64,
         count: u64,
     ) -> Result<u64> {
-        debug_assert!(first % 2 == 0, "pi chunks start on a Philox block");
+        debug_assert!(first.is_multiple_of(2), "pi chunks start on a Philox block");
         let global = self.groups * self.group_size;
         let (mut done, mut hits) = (0u64, 0u64);
         while done < count {
