@@ -12,6 +12,9 @@ use crate::error::BackendKind;
 pub enum LimitKind {
     /// Device memory bandwidth, bytes/s.
     MemoryBandwidth,
+    /// Device memory bandwidth of writes alone (no reads), bytes/s: what bounds
+    /// `rng`. Always measured: BabelStream's init kernel in the same run.
+    WriteBandwidth,
     /// 32x32->64 integer multiplies per second, turned into pi samples/s
     /// (Philox4x32-10 costs 10 wide multiplies per sample).
     IntegerMultiply,
@@ -29,7 +32,7 @@ pub enum LimitKind {
 pub enum LimitSource {
     /// Computed from the device's reported attributes (clocks, units, widths).
     Attributes,
-    /// Measured in this run (a large device copy).
+    /// Measured in this run (a large device copy, or writes alone).
     Measured,
 }
 
@@ -40,6 +43,15 @@ pub struct Limit {
     pub value: f64,
     /// Where it comes from.
     pub source: LimitSource,
+}
+
+/// Bandwidths measured so far in a run, bytes/s.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Measured {
+    /// The best large device copy (any stream kernel of the loop).
+    pub bandwidth: Option<f64>,
+    /// The best write-only pass (stream's init kernel).
+    pub write_bandwidth: Option<f64>,
 }
 
 /// Philox4x32-10 wide multiplies per pi sample (20 per block of two samples).
@@ -54,13 +66,10 @@ fn cpu_vector_lanes() -> (f64, f64) {
     }
 }
 
-/// The limit of `kind` for `device`, if it can be known without measuring.
-/// `measured_bandwidth` is this run's best large device copy, bytes/s.
-pub fn limit(
-    device: &DeviceInfo,
-    kind: LimitKind,
-    measured_bandwidth: Option<f64>,
-) -> Option<Limit> {
+/// The limit of `kind` for `device`: from its attributes where they give it,
+/// else from what this run `measured` so far.
+pub fn limit(device: &DeviceInfo, kind: LimitKind, measured: Measured) -> Option<Limit> {
+    let measured_bandwidth = measured.bandwidth;
     // The CPU's nominal clock can be far below the clock it runs at under
     // load, so its limits use the measured working clock.
     let clock_hz = match device.backend {
@@ -73,7 +82,7 @@ pub fn limit(
         value,
         source: LimitSource::Attributes,
     };
-    let measured = |value: f64| Limit {
+    let from_run = |value: f64| Limit {
         value,
         source: LimitSource::Measured,
     };
@@ -89,10 +98,11 @@ pub fn limit(
                 (Some(mhz), Some(bits)) => Some(from_attributes(
                     2.0 * f64::from(mhz) * 1e6 * f64::from(bits) / 8.0,
                 )),
-                _ => measured_bandwidth.map(measured),
+                _ => measured_bandwidth.map(from_run),
             }
         }
-        (_, LimitKind::MemoryBandwidth) => measured_bandwidth.map(measured),
+        (_, LimitKind::MemoryBandwidth) => measured_bandwidth.map(from_run),
+        (_, LimitKind::WriteBandwidth) => measured.write_bandwidth.map(from_run),
         (BackendKind::Cpu, LimitKind::IntegerMultiply) => {
             let (lanes, _) = cpu_vector_lanes();
             Some(from_attributes(
@@ -145,11 +155,12 @@ mod tests {
         h100.compute_capability = Some("9.0".into());
         h100.memory_clock_mhz = Some(2619);
         h100.memory_bus_width_bits = Some(5120);
-        let pi = limit(&h100, LimitKind::IntegerMultiply, None).unwrap();
+        let none = Measured::default();
+        let pi = limit(&h100, LimitKind::IntegerMultiply, none).unwrap();
         assert!((pi.value - 1.67e12).abs() < 0.01e12, "{}", pi.value);
-        let bw = limit(&h100, LimitKind::MemoryBandwidth, None).unwrap();
+        let bw = limit(&h100, LimitKind::MemoryBandwidth, none).unwrap();
         assert!((bw.value - 3.35e12).abs() < 0.01e12, "{}", bw.value);
-        let fp64 = limit(&h100, LimitKind::Fp64, None).unwrap();
+        let fp64 = limit(&h100, LimitKind::Fp64, none).unwrap();
         assert!((fp64.value - 33.5e12).abs() < 0.5e12, "{}", fp64.value);
         assert_eq!(bw.source, LimitSource::Attributes);
     }
@@ -157,8 +168,15 @@ mod tests {
     #[test]
     fn unknown_limits_are_none_and_measured_ones_say_so() {
         let pocl = DeviceInfo::new(BackendKind::OpenCl, 0, "pocl".into(), DeviceType::Cpu);
-        assert!(limit(&pocl, LimitKind::Fp32, None).is_none());
-        let bw = limit(&pocl, LimitKind::MemoryBandwidth, Some(1e10)).unwrap();
-        assert_eq!(bw.source, LimitSource::Measured);
+        let measured = Measured {
+            bandwidth: Some(1e10),
+            write_bandwidth: Some(6e9),
+        };
+        assert!(limit(&pocl, LimitKind::Fp32, measured).is_none());
+        let bw = limit(&pocl, LimitKind::MemoryBandwidth, measured).unwrap();
+        assert_eq!((bw.value, bw.source), (1e10, LimitSource::Measured));
+        let write = limit(&pocl, LimitKind::WriteBandwidth, measured).unwrap();
+        assert_eq!((write.value, write.source), (6e9, LimitSource::Measured));
+        assert!(limit(&pocl, LimitKind::WriteBandwidth, Measured::default()).is_none());
     }
 }

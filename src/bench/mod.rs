@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-pub use limits::{Limit, LimitKind, LimitSource};
+pub use limits::{Limit, LimitKind, LimitSource, Measured};
 pub use registry::{registry, run_row, BenchRow, Job, Outcome, Unit};
 pub use report::{
     check_writable, compare, read_report, write_csv, write_json, Comparison, Metadata, Report,
@@ -144,7 +144,7 @@ pub fn run_suite(
         .sum();
     let mut results = Vec::with_capacity(total);
     for device in devices {
-        let mut measured_bandwidth: Option<f64> = None;
+        let mut measured = Measured::default();
         let mut streams = StreamRuns::default();
         for row in &rows {
             // Pinned host memory means nothing to the CPU device: such rows are
@@ -159,26 +159,31 @@ pub fn run_suite(
             {
                 skipped(device, row, size, "the --max-time budget ran out")
             } else {
-                measure(device, row, size, options, measured_bandwidth, &mut streams)
+                measure(device, row, size, options, measured, &mut streams)
             };
             // Large device copies measure the bandwidth limit where no
-            // attribute gives it: the best stream kernel of this run.
-            if let (Job::Stream(..), Some(t)) = (row.job, result.throughput) {
-                measured_bandwidth = Some(measured_bandwidth.map_or(t, |m: f64| m.max(t)));
+            // attribute gives it: the best stream kernel of this run; the best
+            // init (writes only) is the write bandwidth.
+            let best = |m: Option<f64>, t: f64| Some(m.map_or(t, |m| m.max(t)));
+            match (row.job, result.throughput) {
+                (Job::Stream(StreamKernel::Init, _), Some(t)) => {
+                    measured.write_bandwidth = best(measured.write_bandwidth, t)
+                }
+                (Job::Stream(..), Some(t)) => measured.bandwidth = best(measured.bandwidth, t),
+                _ => {}
             }
             results.push(result);
             on_row(results.last().expect("just pushed"), results.len(), total);
         }
-        fill_measured_limits(&mut results, device, measured_bandwidth);
+        fill_measured_limits(&mut results, device, measured);
     }
     results
 }
 
-/// Once all of a device's rows ran, every row measured against its measured
-/// bandwidth gets the final figure (the best stream kernel of the whole run),
-/// including rows that ran before it was known or saw only part of it.
-fn fill_measured_limits(results: &mut [ResultRow], device: &Device, bandwidth: Option<f64>) {
-    let Some(bandwidth) = bandwidth else { return };
+/// Once all of a device's rows ran, every row measured against a measured
+/// bandwidth gets the final figure (the best stream kernel, or init, of the
+/// whole run), including rows that ran before it was known or saw only part of it.
+fn fill_measured_limits(results: &mut [ResultRow], device: &Device, measured: Measured) {
     let spec = &device.info().spec;
     for r in results
         .iter_mut()
@@ -188,9 +193,13 @@ fn fill_measured_limits(results: &mut [ResultRow], device: &Device, bandwidth: O
             .into_iter()
             .find(|b| b.workload == r.workload && b.variant == r.variant)
             .map(|b| b.limit);
-        if kind == Some(LimitKind::MemoryBandwidth)
-            || (kind == Some(LimitKind::HostLink) && r.device == "cpu")
-        {
+        let figure = match kind {
+            Some(LimitKind::MemoryBandwidth) => measured.bandwidth,
+            Some(LimitKind::HostLink) if r.device == "cpu" => measured.bandwidth,
+            Some(LimitKind::WriteBandwidth) => measured.write_bandwidth,
+            _ => None,
+        };
+        if let Some(bandwidth) = figure {
             r.limit = Some(bandwidth);
             r.limit_source = Some(LimitSource::Measured);
             r.fraction = r.throughput.map(|t| t / bandwidth);
@@ -232,12 +241,8 @@ impl StreamRuns {
             }
         };
         let result = &self.0[index].2;
-        let k = StreamKernel::ALL
-            .iter()
-            .position(|&x| x == kernel)
-            .unwrap_or(0);
         Ok(Outcome {
-            times: result.kernels[k].times_s[1..].to_vec(),
+            times: result.stats(kernel).times_s[1..].to_vec(),
             verified: Some(result.verified),
         })
     }
@@ -279,7 +284,7 @@ fn measure(
     row: &BenchRow,
     size: u64,
     options: &SuiteOptions,
-    bandwidth: Option<f64>,
+    measured: Measured,
     streams: &mut StreamRuns,
 ) -> ResultRow {
     let mut result = base_row(device, row, size);
@@ -304,7 +309,7 @@ fn measure(
                 result.max_s = Some(max);
                 result.throughput = Some(row.work(size) / min.max(1e-12));
             }
-            if let Some(limit) = limits::limit(device.info(), row.limit, bandwidth) {
+            if let Some(limit) = limits::limit(device.info(), row.limit, measured) {
                 result.limit = Some(limit.value);
                 result.limit_source = Some(limit.source);
                 result.fraction = result.throughput.map(|t| t / limit.value);

@@ -110,12 +110,14 @@ macro_rules! stream_rows {
     };
 }
 
-const STREAM: [BenchRow; 10] = stream_rows! {
+const STREAM: [BenchRow; 12] = stream_rows! {
+    "f32-init", Init, F32, 12.0, 0.0;
     "f32-copy", Copy, F32, 8.0, 0.0;
     "f32-mul", Mul, F32, 8.0, 1.0;
     "f32-add", Add, F32, 12.0, 1.0;
     "f32-triad", Triad, F32, 12.0, 2.0;
     "f32-dot", Dot, F32, 8.0, 2.0;
+    "f64-init", Init, F64, 24.0, 0.0;
     "f64-copy", Copy, F64, 16.0, 0.0;
     "f64-mul", Mul, F64, 16.0, 1.0;
     "f64-add", Add, F64, 24.0, 1.0;
@@ -161,7 +163,7 @@ const OTHERS: [BenchRow; 11] = [
         Unit::BytesPerSecond,
         4.0,
         [1 << 25, 1 << 27],
-        LimitKind::MemoryBandwidth,
+        LimitKind::WriteBandwidth,
         Job::Rng(Dist::Uniform, RngType::F32),
     ),
     row(
@@ -170,7 +172,7 @@ const OTHERS: [BenchRow; 11] = [
         Unit::BytesPerSecond,
         4.0,
         [1 << 22, 1 << 26],
-        LimitKind::MemoryBandwidth,
+        LimitKind::WriteBandwidth,
         Job::Rng(Dist::Normal, RngType::F32),
     ),
     row(
@@ -179,7 +181,7 @@ const OTHERS: [BenchRow; 11] = [
         Unit::BytesPerSecond,
         4.0,
         [1 << 25, 1 << 27],
-        LimitKind::MemoryBandwidth,
+        LimitKind::WriteBandwidth,
         Job::Rng(Dist::Raw, RngType::U32),
     ),
     row(
@@ -289,11 +291,7 @@ pub fn run_row(device: &Device, row: &BenchRow, size: u64, iterations: usize) ->
         Job::Stream(kernel, float) => {
             // BabelStream drops the first iteration itself: ask for one more.
             let result = stream(device, float, n, iterations + 1)?;
-            let index = StreamKernel::ALL
-                .iter()
-                .position(|&k| k == kernel)
-                .unwrap_or(0);
-            let times = result.kernels[index].times_s[1..].to_vec();
+            let times = result.stats(kernel).times_s[1..].to_vec();
             Ok(Outcome {
                 times,
                 verified: Some(result.verified),

@@ -55,7 +55,7 @@ pub(crate) fn run(globals: &Globals, args: &StreamArgs) -> Result<u8> {
             "{:<10}{:>14}{:>12}{:>12}{:>12}",
             "Function", "MBytes/sec", "Min (sec)", "Max", "Average"
         );
-        for k in &result.kernels {
+        for k in result.kernels.iter().chain([&result.init]) {
             println!(
                 "{:<10}{:>14.3}{:>12.5}{:>12.5}{:>12.5}",
                 k.kernel.name(),

@@ -5,6 +5,11 @@
 //! triad `a = b + s*c`, dot `sum(a*b)`. Bandwidth is taken from each kernel's
 //! fastest iteration, with the first iteration dropped; every element is then
 //! checked against a replay of the same sequence on scalars.
+//!
+//! BabelStream's init kernel (`a, b, c = 0.1, 0.2, 0.0`) also runs `num_times`
+//! times before the loop (it is idempotent, so the loop sees the same arrays).
+//! It only writes, so its bandwidth is the device's write bandwidth: the limit
+//! of write-only workloads such as `rng` in `gpucalc bench`.
 
 use serde::Serialize;
 
@@ -37,10 +42,12 @@ pub enum StreamKernel {
     Triad,
     /// `sum(a*b)`
     Dot,
+    /// `a, b, c = 0.1, 0.2, 0.0`: writes only, timed before the loop.
+    Init,
 }
 
 impl StreamKernel {
-    /// All five, in run order.
+    /// The five of BabelStream's loop, in run order ([`StreamKernel::Init`] runs before it).
     pub const ALL: [StreamKernel; 5] = [
         StreamKernel::Copy,
         StreamKernel::Mul,
@@ -57,6 +64,7 @@ impl StreamKernel {
             StreamKernel::Add => "Add",
             StreamKernel::Triad => "Triad",
             StreamKernel::Dot => "Dot",
+            StreamKernel::Init => "Init",
         }
     }
 
@@ -64,14 +72,14 @@ impl StreamKernel {
     pub const fn arrays_moved(self) -> usize {
         match self {
             StreamKernel::Copy | StreamKernel::Mul | StreamKernel::Dot => 2,
-            StreamKernel::Add | StreamKernel::Triad => 3,
+            StreamKernel::Add | StreamKernel::Triad | StreamKernel::Init => 3,
         }
     }
 
     /// Floating-point operations per element.
     pub const fn flops_per_element(self) -> usize {
         match self {
-            StreamKernel::Copy => 0,
+            StreamKernel::Copy | StreamKernel::Init => 0,
             StreamKernel::Mul | StreamKernel::Add => 1,
             StreamKernel::Triad | StreamKernel::Dot => 2,
         }
@@ -83,6 +91,8 @@ impl StreamKernel {
 pub(crate) struct StreamRaw {
     /// Seconds per call, per kernel in [`StreamKernel::ALL`] order, every iteration.
     pub times: [Vec<f64>; 5],
+    /// Seconds of each of the init kernel's calls before the loop (as many as iterations).
+    pub init_times: Vec<f64>,
     /// The arrays after the last iteration.
     pub arrays: [FloatVec; 3],
     /// The last iteration's dot product.
@@ -123,6 +133,8 @@ pub struct StreamResult {
     pub num_times: usize,
     /// Per-kernel statistics, in run order.
     pub kernels: Vec<KernelStats>,
+    /// The init kernel's statistics: the device's write bandwidth.
+    pub init: KernelStats,
     /// Largest relative error of any element of a, b or c against the replay.
     pub max_rel_error: f64,
     /// The bound that error had to stay within.
@@ -173,26 +185,28 @@ pub fn stream(
 
 /// Statistics and verification of a backend's run.
 fn evaluate(float: Float, n: usize, num_times: usize, raw: &StreamRaw) -> StreamResult {
+    let stats = |kernel: StreamKernel, times: &Vec<f64>| {
+        let counted = &times[1..];
+        let min_s = counted.iter().copied().fold(f64::INFINITY, f64::min);
+        let max_s = counted.iter().copied().fold(0.0, f64::max);
+        let avg_s = counted.iter().sum::<f64>() / counted.len() as f64;
+        let bytes = (kernel.arrays_moved() * float.size() * n) as u64;
+        KernelStats {
+            kernel,
+            bytes,
+            min_s,
+            max_s,
+            avg_s,
+            bandwidth: bytes as f64 / min_s.max(1e-12),
+            times_s: times.clone(),
+        }
+    };
     let kernels = StreamKernel::ALL
         .iter()
         .zip(&raw.times)
-        .map(|(&kernel, times)| {
-            let counted = &times[1..];
-            let min_s = counted.iter().copied().fold(f64::INFINITY, f64::min);
-            let max_s = counted.iter().copied().fold(0.0, f64::max);
-            let avg_s = counted.iter().sum::<f64>() / counted.len() as f64;
-            let bytes = (kernel.arrays_moved() * float.size() * n) as u64;
-            KernelStats {
-                kernel,
-                bytes,
-                min_s,
-                max_s,
-                avg_s,
-                bandwidth: bytes as f64 / min_s.max(1e-12),
-                times_s: times.clone(),
-            }
-        })
+        .map(|(&kernel, times)| stats(kernel, times))
         .collect();
+    let init = stats(StreamKernel::Init, &raw.init_times);
 
     // Replay the kernel sequence on scalars, in the element type.
     let [gold_a, gold_b, gold_c] = replay(float, num_times);
@@ -230,6 +244,7 @@ fn evaluate(float: Float, n: usize, num_times: usize, raw: &StreamRaw) -> Stream
         array_size: n,
         num_times,
         kernels,
+        init,
         max_rel_error,
         rel_error_bound,
         dot_rel_error,
@@ -262,6 +277,18 @@ pub const CSV_HEADER: &str =
     "function,num_times,n_elements,sizeof,max_mbytes_per_sec,min_runtime,max_runtime,avg_runtime";
 
 impl StreamResult {
+    /// The statistics of `kernel`.
+    pub fn stats(&self, kernel: StreamKernel) -> &KernelStats {
+        match kernel {
+            StreamKernel::Init => &self.init,
+            _ => self
+                .kernels
+                .iter()
+                .find(|k| k.kernel == kernel)
+                .expect("a run has every kernel of its loop"),
+        }
+    }
+
     /// BabelStream's CSV rows, one per kernel (no header).
     pub fn csv_rows(&self) -> Vec<String> {
         self.kernels
@@ -295,6 +322,7 @@ mod tests {
         };
         StreamRaw {
             times: std::array::from_fn(|_| vec![2.0, 1.0, 1.5]),
+            init_times: vec![3.0, 1.5, 2.0],
             arrays: [vec(a * (1.0 + perturb)), vec(b), vec(c)],
             dot: a * b * n as f64,
             dot_chain: 64,
@@ -308,6 +336,12 @@ mod tests {
         assert_eq!((copy.min_s, copy.max_s, copy.avg_s), (1.0, 1.5, 1.25));
         assert_eq!(copy.bytes, 2 * 8 * 1000);
         assert_eq!(r.kernels[3].bytes, 3 * 8 * 1000);
+        let init = r.stats(StreamKernel::Init);
+        assert_eq!(
+            (init.min_s, init.max_s, init.bytes),
+            (1.5, 2.0, 3 * 8 * 1000)
+        );
+        assert_eq!(r.stats(StreamKernel::Triad).bytes, r.kernels[3].bytes);
         assert!(r.verified);
     }
 

@@ -66,15 +66,13 @@ fn run_typed<T: Element>(
         Arg::Mem(&partials),
     );
     let groups = |launch: &Launch| launch.groups_for(n as u64);
-    // SAFETY: gc_stream_init_T(T *a, T *b, T *c, T ia, T ib, T ic, ulong n): three
-    // buffers of n values, three values of T (`arg` keeps T's width), n as ulong.
-    unsafe {
-        init.run(
-            session,
-            &[pa, pb, pc, ia.arg(), ib.arg(), ic.arg(), len],
-            groups(&init),
-        )?
-    };
+    // Init runs `times` times (it is idempotent): its bandwidth is the write bandwidth.
+    let init_args = [pa, pb, pc, ia.arg(), ib.arg(), ic.arg(), len];
+    let init_times = (0..times)
+        // SAFETY: gc_stream_init_T(T *a, T *b, T *c, T ia, T ib, T ic, ulong n): three
+        // buffers of n values, three values of T (`arg` keeps T's width), n as ulong.
+        .map(|_| unsafe { init.run(session, &init_args, groups(&init)) })
+        .collect::<Result<Vec<f64>>>()?;
     // The parameter lists of kernels/common/stream.h, in order, and the groups
     // of each launch; `partials` holds one value per group of `dot`'s.
     let calls: [(&Launch, Vec<Arg<'_>>, usize); 5] = [
@@ -108,6 +106,7 @@ fn run_typed<T: Element>(
     let work_items = (dot_groups * dot.group_size()) as u64;
     Ok(StreamRaw {
         times: seconds,
+        init_times,
         arrays: [read_all(&a)?, read_all(&b)?, read_all(&c)?],
         dot: pairwise_sum(&sums),
         // Each work-item adds ceil(n / work-items) products in sequence, its
