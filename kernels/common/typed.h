@@ -1,4 +1,4 @@
-/* Helpers for the typed kernel bodies (stream.h, map.h, rng_float.h).
+/* Helpers for the typed kernel bodies (stream.h, map.h).
  *
  * Those bodies have no include guard: a file defines T (float or double) and
  * GC_SFX (f32 or f64), includes the body, then undefines both, once per type.

@@ -47,6 +47,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl OpenClDevice {
+    /// A session (its own queue) on this device, for one workload call.
+    pub(super) fn session(&self) -> Result<Session<'_>> {
+        Session::new(self, &self.context, self.device, self.max_alloc_bytes)
+    }
+
     /// Opens device `index` of the `opencl:N` numbering and builds its kernels.
     pub(crate) fn open(index: usize) -> Result<OpenClDevice> {
         let mut found = platform::enumerate()?;
@@ -225,7 +230,7 @@ impl Backend for OpenClDevice {
         n: usize,
         times: usize,
     ) -> Result<crate::workloads::stream::StreamRaw> {
-        let session = Session::new(self, &self.context, self.device, self.max_alloc_bytes)?;
+        let session = self.session()?;
         super::stream::run(&session, float, n, times)
     }
 
@@ -235,7 +240,7 @@ impl Backend for OpenClDevice {
         first: u64,
         out: crate::workloads::rng::RngSlice<'_>,
     ) -> Result<()> {
-        let session = Session::new(self, &self.context, self.device, self.max_alloc_bytes)?;
+        let session = self.session()?;
         super::rng::fill(&session, spec, first, out)
     }
 
@@ -245,7 +250,7 @@ impl Backend for OpenClDevice {
         n: usize,
         reps: usize,
     ) -> Result<Vec<f64>> {
-        let session = Session::new(self, &self.context, self.device, self.max_alloc_bytes)?;
+        let session = self.session()?;
         super::rng::device_times(&session, spec, n, reps)
     }
 
@@ -255,12 +260,12 @@ impl Backend for OpenClDevice {
         input: &crate::dtype::FloatVec,
         output: &mut crate::dtype::FloatVec,
     ) -> Result<crate::workloads::map::MapTiming> {
-        let session = Session::new(self, &self.context, self.device, self.max_alloc_bytes)?;
+        let session = self.session()?;
         super::map::run(&session, function, input, output)
     }
 
     fn host_memory_kinds(&self) -> Vec<crate::workloads::transfer::HostMemory> {
-        match Session::new(self, &self.context, self.device, self.max_alloc_bytes) {
+        match self.session() {
             Ok(session) => super::transfer::memory_kinds(&session),
             Err(_) => vec![crate::workloads::transfer::HostMemory::Pageable],
         }
@@ -273,7 +278,7 @@ impl Backend for OpenClDevice {
         bytes: usize,
         reps: usize,
     ) -> Result<Vec<f64>> {
-        let session = Session::new(self, &self.context, self.device, self.max_alloc_bytes)?;
+        let session = self.session()?;
         super::transfer::run(&session, direction, memory, bytes, reps)
     }
 }

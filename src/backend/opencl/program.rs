@@ -27,7 +27,7 @@ const MAIN: (&str, &str) = (
 
 /// Every file an `#include` may name, by its path under `kernels/`: all of
 /// `kernels/common/` (a test checks that none is missing).
-const HEADERS: [(&str, &str); 8] = [
+const HEADERS: [(&str, &str); 9] = [
     (
         "common/portable.h",
         include_str!("../../../kernels/common/portable.h"),
@@ -52,6 +52,10 @@ const HEADERS: [(&str, &str); 8] = [
     (
         "common/rng.h",
         include_str!("../../../kernels/common/rng.h"),
+    ),
+    (
+        "common/rng_kernel.h",
+        include_str!("../../../kernels/common/rng_kernel.h"),
     ),
     (
         "common/gemm.h",

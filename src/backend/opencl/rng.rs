@@ -248,6 +248,96 @@ mod tests {
         CHUNK_CAP.with(|cap| cap.set(usize::MAX));
     }
 
+    /// Runs range-checked kernel `name` for elements `first .. first + n` in
+    /// `groups` groups, into a buffer with 8 guard elements after the `n`;
+    /// returns all `n + 8`, widened to f64.
+    fn run_ranged<T: OclPrm + Into<f64>>(
+        session: &Session<'_>,
+        launch: &Launch,
+        seed: u64,
+        (first, n): (u64, usize),
+        groups: usize,
+        guard: T,
+    ) -> Vec<f64> {
+        let buffer = session.buffer::<T>("test buffer", n + 8).unwrap();
+        session.write(&buffer, 0, &vec![guard; n + 8]).unwrap();
+        let args = [
+            Arg::U64(seed),
+            Arg::U64(first),
+            Arg::U64(n as u64),
+            Arg::Mem(&buffer),
+        ];
+        // SAFETY: gc_rng_*(ulong seed, ulong first, ulong n, T *out) writes
+        // out[0 .. n) of a buffer of n + 8 values of T, whatever the grid.
+        unsafe { launch.run(session, &args, groups).unwrap() };
+        let mut out = vec![guard; n + 8];
+        session.read(&buffer, 0, &mut out).unwrap();
+        out.into_iter().map(Into::into).collect()
+    }
+
+    /// The range-checked kernels are the ones CUDA runs; running them here
+    /// lets PoCL check their ranges and conversions in CI.
+    #[test]
+    fn range_checked_kernels_match_the_reference() {
+        let Some(device) = open_or_skip() else {
+            return;
+        };
+        let session = device.session().unwrap();
+        let mut kinds = vec![
+            (Dist::Raw, RngType::U32, "gc_rng_raw"),
+            (Dist::Uniform, RngType::F32, "gc_rng_uniform_f32"),
+            (Dist::Normal, RngType::F32, "gc_rng_normal_f32"),
+        ];
+        if device.info().fp64 {
+            kinds.push((Dist::Uniform, RngType::F64, "gc_rng_uniform_f64"));
+            kinds.push((Dist::Normal, RngType::F64, "gc_rng_normal_f64"));
+        }
+        for (dist, dtype, name) in kinds {
+            let scalar = if dtype == RngType::F64 {
+                Scalar::F64
+            } else {
+                Scalar::F32
+            };
+            let launch = session.kernel(&session.options(scalar), name).unwrap();
+            let spec = RngSpec::new(dist, dtype, 0x5eed).unwrap();
+            // Aligned and not, shorter than a block, empty; one group and a
+            // grid small enough that work-items take several blocks each.
+            for (first, n) in [(0u64, 1000usize), (3, 1001), (6, 5), (1, 0), (8, 3)] {
+                for groups in [1, 3] {
+                    let got = match dtype {
+                        RngType::U32 => {
+                            run_ranged(&session, &launch, spec.seed, (first, n), groups, u32::MAX)
+                        }
+                        RngType::F32 => {
+                            run_ranged(&session, &launch, spec.seed, (first, n), groups, f32::NAN)
+                        }
+                        RngType::F64 => {
+                            run_ranged(&session, &launch, spec.seed, (first, n), groups, f64::NAN)
+                        }
+                    };
+                    let case = format!("{name} first {first} n {n} groups {groups}");
+                    for (i, &value) in got[..n].iter().enumerate() {
+                        let want = crate::workloads::rng::rng_reference(&spec, first + i as u64);
+                        let bound = match dist {
+                            Dist::Normal => {
+                                f64::from(crate::workloads::rng::NORMAL_ULP_BOUND)
+                                    * f64::from(f32::EPSILON)
+                                    * want.abs().max(1.0)
+                            }
+                            _ => 0.0,
+                        };
+                        assert!(
+                            (value - want).abs() <= bound,
+                            "{case}: element {i} {value} != {want}"
+                        );
+                    }
+                    let guard_kept = |v: &f64| v.is_nan() || *v == f64::from(u32::MAX);
+                    assert!(got[n..].iter().all(guard_kept), "{case}: wrote past n");
+                }
+            }
+        }
+    }
+
     #[test]
     fn device_times_cover_every_chunk() {
         let Some(device) = open_or_skip() else {
