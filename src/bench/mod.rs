@@ -162,15 +162,15 @@ pub fn run_suite(
                 measure(device, row, size, options, measured, &mut streams)
             };
             // Large device copies measure the bandwidth limit where no
-            // attribute gives it: the best stream kernel of this run; the best
-            // init (writes only) is the write bandwidth.
+            // attribute gives it: the best stream kernel of this run (init
+            // included: on CPUs its streaming stores move the most bytes); the
+            // best init (writes only) is also the write bandwidth.
             let best = |m: Option<f64>, t: f64| Some(m.map_or(t, |m| m.max(t)));
-            match (row.job, result.throughput) {
-                (Job::Stream(StreamKernel::Init, _), Some(t)) => {
-                    measured.write_bandwidth = best(measured.write_bandwidth, t)
+            if let (Job::Stream(kernel, _), Some(t)) = (row.job, result.throughput) {
+                measured.bandwidth = best(measured.bandwidth, t);
+                if kernel == StreamKernel::Init {
+                    measured.write_bandwidth = best(measured.write_bandwidth, t);
                 }
-                (Job::Stream(..), Some(t)) => measured.bandwidth = best(measured.bandwidth, t),
-                _ => {}
             }
             results.push(result);
             on_row(results.last().expect("just pushed"), results.len(), total);

@@ -9,7 +9,9 @@
 //! BabelStream's init kernel (`a, b, c = 0.1, 0.2, 0.0`) also runs `num_times`
 //! times before the loop (it is idempotent, so the loop sees the same arrays).
 //! It only writes, so its bandwidth is the device's write bandwidth: the limit
-//! of write-only workloads such as `rng` in `gpucalc bench`.
+//! of write-only workloads such as `rng` in `gpucalc bench`. The CPU writes it
+//! with streaming stores (no read of each line first), its fastest way to write
+//! memory: 51 GB/s on the 2-core development VM, against 41 GB/s for copy.
 
 use serde::Serialize;
 

@@ -58,6 +58,45 @@ pub(crate) fn total_memory() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// Size of the largest (last-level) cache, in bytes, from sysfs; 32 MiB where
+/// it is not reported. Read once.
+pub(crate) fn last_level_cache_bytes() -> usize {
+    static BYTES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *BYTES.get_or_init(|| {
+        let dir = std::path::Path::new("/sys/devices/system/cpu/cpu0/cache");
+        let read =
+            |index: &std::path::Path, name: &str| std::fs::read_to_string(index.join(name)).ok();
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let size = read(&entry.path(), "size")?;
+                let level: u32 = read(&entry.path(), "level")?.trim().parse().ok()?;
+                Some((level, parse_cache_size(size.trim())?))
+            })
+            .max()
+            .map_or(32 << 20, |(_, bytes)| bytes)
+    })
+}
+
+/// `266240K`, `32M`, `1024` (sysfs cache sizes) in bytes.
+fn parse_cache_size(text: &str) -> Option<usize> {
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, ""),
+    };
+    let value: usize = digits.parse().ok()?;
+    let scale = match unit {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => return None,
+    };
+    value.checked_mul(scale)
+}
+
 /// Maximum clock in MHz, from cpufreq or /proc/cpuinfo.
 pub(crate) fn max_clock_mhz() -> Option<u32> {
     if let Ok(khz) =
@@ -119,4 +158,19 @@ pub(crate) fn measured_clock_hz() -> Option<f64> {
         }
         None
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_sizes_parse_as_sysfs_writes_them() {
+        assert_eq!(parse_cache_size("266240K"), Some(266_240 * 1024));
+        assert_eq!(parse_cache_size("32M"), Some(32 << 20));
+        assert_eq!(parse_cache_size("1024"), Some(1024));
+        assert_eq!(parse_cache_size("12Q"), None);
+        assert_eq!(parse_cache_size(""), None);
+        assert!(last_level_cache_bytes() > 0);
+    }
 }
