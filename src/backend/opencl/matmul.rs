@@ -25,12 +25,12 @@ use ocl::core::ffi;
 use ocl::core::ClDeviceIdPtr;
 use ocl::core::{
     ArgVal, CommandQueue, CommandQueueProperties, Context, DeviceId, Event, Kernel,
-    KernelWorkGroupInfo, KernelWorkGroupInfoResult, Mem, OclPrm, ProfilingInfo,
-    ProfilingInfoResult,
+    KernelWorkGroupInfo, KernelWorkGroupInfoResult, Mem, OclPrm,
 };
 
 use super::device::OpenClDevice;
 use super::program::{BuildOptions, Scalar};
+use super::session::profiled_seconds;
 use super::status::runtime;
 use crate::backend::Backend;
 use crate::device::{DeviceInfo, DeviceType};
@@ -492,16 +492,9 @@ impl Launch<'_> {
         .map_err(|e| fault("clEnqueueNDRangeKernel", &e))?;
         ocl::core::wait_for_event(&event).map_err(|e| fault("clWaitForEvents", &e))?;
         let host = start.elapsed().as_secs_f64();
-        let stamp = |what: ProfilingInfo| match ocl::core::get_event_profiling_info(&event, what) {
-            Ok(ProfilingInfoResult::Start(t) | ProfilingInfoResult::End(t)) => Some(t),
-            _ => None,
-        };
-        Ok(
-            match (stamp(ProfilingInfo::Start), stamp(ProfilingInfo::End)) {
-                (Some(start), Some(end)) if end > start => (end - start) as f64 * 1e-9,
-                _ => host,
-            },
-        )
+        // The device's clock where the runtime reports it (ocl's own query
+        // panics on error codes it does not know), else the host's.
+        Ok(profiled_seconds(&event).unwrap_or(host))
     }
 }
 
