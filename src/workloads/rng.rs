@@ -342,15 +342,6 @@ pub(crate) fn block_uniform_f64(w: [u32; 4]) -> [f64; 2] {
     [uniform_f64(w[0], w[1]), uniform_f64(w[2], w[3])]
 }
 
-/// Normal f32 elements of one block.
-#[inline(always)]
-pub(crate) fn block_normal_f32(w: [u32; 4]) -> [f32; 4] {
-    let [u0, u1, u2, u3] = w.map(uniform_f32);
-    let (a, b) = box_muller_f32(u0, u1);
-    let (c, d) = box_muller_f32(u2, u3);
-    [a, b, c, d]
-}
-
 /// Normal f64 elements of one block.
 #[inline(always)]
 pub(crate) fn block_normal_f64(w: [u32; 4]) -> [f64; 2] {

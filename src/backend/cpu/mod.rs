@@ -2,6 +2,7 @@
 
 mod map;
 mod matmul;
+mod normal;
 mod pi;
 mod rng;
 mod simd;
