@@ -1,7 +1,13 @@
 //! Files written whole or not at all: data goes to a temporary file beside the
 //! target, which replaces the target only once it is complete and on disk.
+//!
+//! Temporary files remove themselves when dropped; a process that exits
+//! without unwinding (a second Ctrl-C) calls [`remove_unfinished`] first, so no
+//! hidden `.gpucalc-*.tmp` file is left holding a half-written result.
 
-use std::path::Path;
+use std::ops::{Deref, DerefMut};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use crate::error::{Error, Result};
 
@@ -12,23 +18,86 @@ pub(crate) fn io_error(path: &Path, source: std::io::Error) -> Error {
     }
 }
 
+/// The paths of the temporary files not yet published or dropped.
+static UNFINISHED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn unfinished() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    UNFINISHED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Removes every temporary file still being written. For exits that skip
+/// destructors; the files' owners must not write to them afterwards.
+pub(crate) fn remove_unfinished() {
+    remove_unfinished_where(|_| true);
+}
+
+/// Removes the listed temporary files whose path satisfies `which`.
+fn remove_unfinished_where(which: impl Fn(&Path) -> bool) {
+    unfinished().retain(|path| {
+        let remove = which(path);
+        if remove {
+            let _ = std::fs::remove_file(path);
+        }
+        !remove
+    });
+}
+
+/// A temporary file listed in [`UNFINISHED`] until it is published or dropped.
+pub(crate) struct TempFile(Option<tempfile::NamedTempFile>);
+
+impl TempFile {
+    /// Takes the file off the list, for `publish`.
+    fn into_inner(mut self) -> tempfile::NamedTempFile {
+        let temp = self.0.take().expect("a TempFile holds its file until this");
+        unfinished().retain(|p| p != temp.path());
+        temp
+    }
+}
+
+impl Deref for TempFile {
+    type Target = tempfile::NamedTempFile;
+    fn deref(&self) -> &tempfile::NamedTempFile {
+        self.0
+            .as_ref()
+            .expect("a TempFile holds its file until into_inner")
+    }
+}
+
+impl DerefMut for TempFile {
+    fn deref_mut(&mut self) -> &mut tempfile::NamedTempFile {
+        self.0
+            .as_mut()
+            .expect("a TempFile holds its file until into_inner")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(temp) = &self.0 {
+            unfinished().retain(|p| p != temp.path());
+        }
+    }
+}
+
 /// A temporary file in `path`'s directory (so the final rename stays on one file system).
-pub(crate) fn temp_beside(path: &Path, suffix: &str) -> Result<tempfile::NamedTempFile> {
+pub(crate) fn temp_beside(path: &Path, suffix: &str) -> Result<TempFile> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    tempfile::Builder::new()
+    let temp = tempfile::Builder::new()
         .prefix(".gpucalc-")
         .suffix(suffix)
         .tempfile_in(dir)
-        .map_err(|e| io_error(path, e))
+        .map_err(|e| io_error(path, e))?;
+    unfinished().push(temp.path().to_path_buf());
+    Ok(TempFile(Some(temp)))
 }
 
 /// Moves a complete temporary file into place. It takes the mode of the file
 /// it replaces, or 0644 (temporary files are created 0600, which would hide
 /// results from the rest of a lab group).
-pub(crate) fn publish(temp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
+pub(crate) fn publish(temp: TempFile, path: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -38,7 +107,10 @@ pub(crate) fn publish(temp: tempfile::NamedTempFile, path: &Path) -> Result<()> 
             .map_err(|e| io_error(path, e))?;
     }
     temp.as_file().sync_all().map_err(|e| io_error(path, e))?;
-    temp.persist(path).map_err(|e| io_error(path, e.error))?;
+    // Off the list first: once renamed, the path is the user's file.
+    temp.into_inner()
+        .persist(path)
+        .map_err(|e| io_error(path, e.error))?;
     Ok(())
 }
 
@@ -47,6 +119,30 @@ mod tests {
     use super::*;
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn unfinished_files_are_listed_until_published_or_dropped_and_can_be_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let listed = |p: &Path| unfinished().iter().any(|q| q == p);
+        let published = temp_beside(&dir.path().join("a.npy"), ".tmp").unwrap();
+        let dropped = temp_beside(&dir.path().join("b.npy"), ".tmp").unwrap();
+        let killed = temp_beside(&dir.path().join("c.npy"), ".tmp").unwrap();
+        let paths = [&published, &dropped, &killed].map(|t| t.path().to_path_buf());
+        assert!(paths.iter().all(|p| listed(p) && p.exists()));
+        publish(published, &dir.path().join("a.npy")).unwrap();
+        drop(dropped);
+        assert!(!listed(&paths[0]) && !listed(&paths[1]) && !paths[1].exists());
+        assert!(dir.path().join("a.npy").exists());
+        // A hard exit: destructors will not run, so the list is emptied first
+        // (here only this test's entries: other tests run alongside).
+        std::mem::forget(killed);
+        remove_unfinished_where(|p| p.starts_with(dir.path()));
+        assert!(!paths[2].exists());
+        assert!(
+            dir.path().join("a.npy").exists(),
+            "published files are not touched"
+        );
+    }
 
     #[test]
     fn new_files_are_readable_by_others_and_replacements_keep_their_mode() {

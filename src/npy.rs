@@ -16,7 +16,7 @@ use crate::atomic_file::{io_error, publish, temp_beside};
 /// without a commit, the temporary file is removed and the target untouched.
 pub struct NpyOut<T: npyz::AutoSerialize> {
     path: PathBuf,
-    temp: tempfile::NamedTempFile,
+    temp: crate::atomic_file::TempFile,
     writer: npyz::NpyWriter<T, BufWriter<File>>,
     remaining: u64,
 }

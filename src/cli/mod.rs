@@ -213,6 +213,8 @@ pub(crate) fn install_ctrlc() -> anyhow::Result<crate::CancelToken> {
     let token = cancel.clone();
     ctrlc::set_handler(move || {
         if token.is_cancelled() {
+            // Exiting skips destructors: remove half-written files first.
+            crate::atomic_file::remove_unfinished();
             std::process::exit(i32::from(EXIT_INTERRUPTED));
         }
         token.cancel();
