@@ -342,13 +342,6 @@ pub(crate) fn block_uniform_f64(w: [u32; 4]) -> [f64; 2] {
     [uniform_f64(w[0], w[1]), uniform_f64(w[2], w[3])]
 }
 
-/// Normal f64 elements of one block.
-#[inline(always)]
-pub(crate) fn block_normal_f64(w: [u32; 4]) -> [f64; 2] {
-    let (a, b) = box_muller_f64(uniform_f64(w[0], w[1]), uniform_f64(w[2], w[3]));
-    [a, b]
-}
-
 /// Element `index` of the sequence `spec` describes, computed one at a time
 /// from the stream words and the formulas of the module docs, written out here
 /// again rather than shared with the fast paths, so a slip in either shows up

@@ -3,11 +3,11 @@
 
 use rayon::prelude::*;
 
-use super::normal::block_f32 as normal_f32;
+use super::normal::{block_f32 as normal_f32, block_f64 as normal_f64};
 use super::simd::{for_each_segment, philox_lanes, simd_dispatch, LANES_WIDE, LOW};
 use crate::philox::{seed_key, stream_block};
 use crate::workloads::rng::{
-    block_normal_f64, block_u32, block_uniform_f32, block_uniform_f64, Dist, RngSlice, RngSpec,
+    block_u32, block_uniform_f32, block_uniform_f64, Dist, RngSlice, RngSpec,
 };
 
 /// Elements per rayon task.
@@ -27,7 +27,7 @@ fn streaming_for(bytes: usize) -> bool {
 }
 
 /// Stores the elements of `LANES_WIDE` blocks' words (as `philox_lanes` leaves
-/// them) at the start of the slice, which holds at least `4 * LANES_WIDE`;
+/// them) at the start of the slice, which holds `E * LANES_WIDE` of them;
 /// with streaming stores if the flag is set and the slice is 64-byte aligned.
 /// Needs AVX-512 F, BW, DQ and VL (`Isa::Avx512`).
 type WideStore<T> = unsafe fn([[u64; LANES_WIDE]; 4], &mut [T], bool);
@@ -119,19 +119,23 @@ const RAW_WIDE: Option<WideStore<u32>> = Some(avx512::store_raw);
 const UNIFORM_F32_WIDE: Option<WideStore<f32>> = Some(avx512::store_uniform_f32);
 #[cfg(target_arch = "x86_64")]
 const NORMAL_F32_WIDE: Option<WideStore<f32>> = Some(avx512::store_normal_f32);
+#[cfg(target_arch = "x86_64")]
+const NORMAL_F64_WIDE: Option<WideStore<f64>> = Some(avx512::store_normal_f64);
 #[cfg(not(target_arch = "x86_64"))]
 const RAW_WIDE: Option<WideStore<u32>> = None;
 #[cfg(not(target_arch = "x86_64"))]
 const UNIFORM_F32_WIDE: Option<WideStore<f32>> = None;
 #[cfg(not(target_arch = "x86_64"))]
 const NORMAL_F32_WIDE: Option<WideStore<f32>> = None;
+#[cfg(not(target_arch = "x86_64"))]
+const NORMAL_F64_WIDE: Option<WideStore<f64>> = None;
 
 lane_fillers! {
     raw_lanes: u32, 4, block_u32, RAW_WIDE;
     uniform_f32_lanes: f32, 4, block_uniform_f32, UNIFORM_F32_WIDE;
     uniform_f64_lanes: f64, 2, block_uniform_f64, None;
     normal_f32_lanes: f32, 4, normal_f32, NORMAL_F32_WIDE;
-    normal_f64_lanes: f64, 2, block_normal_f64, None;
+    normal_f64_lanes: f64, 2, normal_f64, NORMAL_F64_WIDE;
 }
 
 /// The 32-bit distributions stored straight from AVX-512 registers.
@@ -142,10 +146,10 @@ mod avx512 {
         _mm512_srli_epi32, _mm512_storeu_si512, _mm512_stream_si512,
     };
 
-    use super::super::normal::box_muller;
+    use super::super::normal::{box_muller, box_muller_f64};
     use super::super::simd::avx512::words_in_order;
     use super::super::simd::{LANES_WIDE, LOW};
-    use crate::philox::uniform_f32;
+    use crate::philox::{uniform_f32, uniform_f64};
 
     /// Sixteen 32-bit elements into `chunk`: streaming if asked and aligned.
     #[inline]
@@ -235,6 +239,35 @@ mod avx512 {
             block.copy_from_slice(&[z[0][i], z[1][i], z[2][i], z[3][i]]);
         }
     }
+
+    /// Box–Muller in f64 on the uniform pair of each block (`normal::block_f64`),
+    /// lane by lane, as `store_normal_f32`.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F, BW, DQ and VL.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    pub(super) unsafe fn store_normal_f64(
+        words: [[u64; LANES_WIDE]; 4],
+        out: &mut [f64],
+        _streaming: bool,
+    ) {
+        let out = &mut out[..2 * LANES_WIDE];
+        let word = |j: usize, i: usize| (words[j][i] & LOW) as u32;
+        let mut u1 = [0.0f64; LANES_WIDE];
+        let mut u2 = [0.0f64; LANES_WIDE];
+        for (i, (u1, u2)) in u1.iter_mut().zip(&mut u2).enumerate() {
+            *u1 = uniform_f64(word(0, i), word(1, i));
+            *u2 = uniform_f64(word(2, i), word(3, i));
+        }
+        let mut cos = [0.0f64; LANES_WIDE];
+        let mut sin = [0.0f64; LANES_WIDE];
+        for (((c, s), &u1), &u2) in cos.iter_mut().zip(&mut sin).zip(&u1).zip(&u2) {
+            (*c, *s) = box_muller_f64(u1, u2);
+        }
+        for ((pair, &c), &s) in out.chunks_exact_mut(2).zip(&cos).zip(&sin) {
+            pair.copy_from_slice(&[c, s]);
+        }
+    }
 }
 
 simd_dispatch! { fn raw_blocks(seed: u64, first_block: u64, out: &mut [u32], streaming: bool) -> () = raw_lanes }
@@ -305,14 +338,9 @@ pub(crate) fn fill(spec: &RngSpec, first: u64, out: RngSlice<'_>) {
         (Dist::Normal, RngSlice::F32(out)) => {
             fill_range(seed, first, out, normal_f32, normal_f32_blocks, streaming)
         }
-        (Dist::Normal, RngSlice::F64(out)) => fill_range(
-            seed,
-            first,
-            out,
-            block_normal_f64,
-            normal_f64_blocks,
-            streaming,
-        ),
+        (Dist::Normal, RngSlice::F64(out)) => {
+            fill_range(seed, first, out, normal_f64, normal_f64_blocks, streaming)
+        }
         // RngSpec::new refuses every other combination, and rng_fill checks the slice.
         _ => unreachable!("rng_fill validated the spec and the slice"),
     }
