@@ -8,6 +8,7 @@ use ocl::core::{
     CommandQueue, Context, ContextProperties, DeviceId, Mem, MemFlags, OclPrm, Program,
 };
 
+use super::guard::guarded;
 use super::pi::{self, PiLaunch};
 use super::platform::{self, Found};
 use super::program::{self, BuildOptions};
@@ -54,6 +55,10 @@ impl OpenClDevice {
 
     /// Opens device `index` of the `opencl:N` numbering and builds its kernels.
     pub(crate) fn open(index: usize) -> Result<OpenClDevice> {
+        guarded("opening the device", || Self::open_unguarded(index))
+    }
+
+    fn open_unguarded(index: usize) -> Result<OpenClDevice> {
         let mut found = platform::enumerate()?;
         if index >= found.len() {
             let names: Vec<String> = found
@@ -207,7 +212,9 @@ impl Backend for OpenClDevice {
     }
 
     fn pi_hits(&self, seed: u64, first: u64, count: u64) -> Result<u64> {
-        self.pi_launch().hits(&self.queue, seed, first, count)
+        guarded("pi", || {
+            self.pi_launch().hits(&self.queue, seed, first, count)
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -221,7 +228,9 @@ impl Backend for OpenClDevice {
         k: usize,
         reps: usize,
     ) -> Result<Vec<f64>> {
-        super::matmul::matmul(self, &self.context, self.device, a, b, c, (m, n, k), reps)
+        guarded("matmul", || {
+            super::matmul::matmul(self, &self.context, self.device, a, b, c, (m, n, k), reps)
+        })
     }
 
     fn stream(
@@ -230,8 +239,9 @@ impl Backend for OpenClDevice {
         n: usize,
         times: usize,
     ) -> Result<crate::workloads::stream::StreamRaw> {
-        let session = self.session()?;
-        super::stream::run(&session, float, n, times)
+        guarded("stream", || {
+            super::stream::run(&self.session()?, float, n, times)
+        })
     }
 
     fn rng_fill(
@@ -240,8 +250,9 @@ impl Backend for OpenClDevice {
         first: u64,
         out: crate::workloads::rng::RngSlice<'_>,
     ) -> Result<()> {
-        let session = self.session()?;
-        super::rng::fill(&session, spec, first, out)
+        guarded("rng", || {
+            super::rng::fill(&self.session()?, spec, first, out)
+        })
     }
 
     fn rng_device_times(
@@ -250,8 +261,9 @@ impl Backend for OpenClDevice {
         n: usize,
         reps: usize,
     ) -> Result<Vec<f64>> {
-        let session = self.session()?;
-        super::rng::device_times(&session, spec, n, reps)
+        guarded("rng", || {
+            super::rng::device_times(&self.session()?, spec, n, reps)
+        })
     }
 
     fn map(
@@ -260,15 +272,16 @@ impl Backend for OpenClDevice {
         input: &crate::dtype::FloatVec,
         output: &mut crate::dtype::FloatVec,
     ) -> Result<crate::workloads::map::MapTiming> {
-        let session = self.session()?;
-        super::map::run(&session, function, input, output)
+        guarded("map", || {
+            super::map::run(&self.session()?, function, input, output)
+        })
     }
 
     fn host_memory_kinds(&self) -> Vec<crate::workloads::transfer::HostMemory> {
-        match self.session() {
-            Ok(session) => super::transfer::memory_kinds(&session),
-            Err(_) => vec![crate::workloads::transfer::HostMemory::Pageable],
-        }
+        guarded("transfer", || {
+            Ok(super::transfer::memory_kinds(&self.session()?))
+        })
+        .unwrap_or_else(|_| vec![crate::workloads::transfer::HostMemory::Pageable])
     }
 
     fn transfer(
@@ -278,8 +291,9 @@ impl Backend for OpenClDevice {
         bytes: usize,
         reps: usize,
     ) -> Result<Vec<f64>> {
-        let session = self.session()?;
-        super::transfer::run(&session, direction, memory, bytes, reps)
+        guarded("transfer", || {
+            super::transfer::run(&self.session()?, direction, memory, bytes, reps)
+        })
     }
 }
 

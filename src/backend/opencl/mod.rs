@@ -12,12 +12,15 @@
 //!   long `map` and `rng` jobs in pieces on two queues, copies overlapping kernels.
 //! - `status`: OpenCL status codes and ocl errors as one-line `gpucalc::Error`s:
 //!   `Runtime` naming the call and the status, `OutOfMemory` for allocation failures.
+//! - `guard`: ocl's panics (on status codes it does not know) as such errors too.
 
 #[cfg(not(feature = "opencl"))]
 crate::backend::disabled_backend!(OpenClDevice, OpenCl);
 
 #[cfg(feature = "opencl")]
 mod device;
+#[cfg(feature = "opencl")]
+mod guard;
 #[cfg(feature = "opencl")]
 mod map;
 #[cfg(feature = "opencl")]

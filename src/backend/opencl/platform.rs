@@ -64,7 +64,9 @@ pub(super) fn enumerate() -> Result<Vec<Found>> {
 
 /// The devices' descriptions alone, for `gpucalc devices` and selection.
 pub(crate) fn list() -> Result<Vec<DeviceInfo>> {
-    Ok(enumerate()?.into_iter().map(|f| f.info).collect())
+    super::guard::guarded("listing devices", || {
+        Ok(enumerate()?.into_iter().map(|f| f.info).collect())
+    })
 }
 
 fn platform_ids() -> Result<Vec<PlatformId>> {
