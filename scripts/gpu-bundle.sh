@@ -6,6 +6,7 @@
 #   scp dist/gpucalc-bundle.tar.gz lab:
 #   ssh lab 'tar xzf gpucalc-bundle.tar.gz && gpucalc-bundle/run.sh'
 #   ssh lab 'gpucalc-bundle/run.sh --quick'   # tests, devices and pi 1e9 only
+#   ssh lab 'gpucalc-bundle/run.sh --bench'   # the CUDA suite against PyTorch/cuBLAS only
 #
 # On this machine: Rust, nvcc (NVCC=..., CUDA_PATH or PATH, as for
 # `cargo build --features cuda`), and a libcuda to link against. CUDA_LIBRARY_PATH
@@ -18,9 +19,13 @@
 # drivers refuse the kernels with a message saying so) and a glibc no older
 # than this machine's. run.sh runs every test executable (the GPU tests compare
 # with the CPU reference), then `gpucalc devices`, `gpucalc --device cuda pi 1e9`
-# (timed from process start), `pi 1e11`, `gpucalc bench` on every device
-# (results/bench.json and .csv) and the criterion benchmarks, and
-# keeps a log and the criterion data in gpucalc-bundle/results/.
+# (timed from process start), `pi 1e11`, PyTorch's peers of the suite where
+# python3 has torch (results/torch.json: cuBLAS with TF32 off, stream, rng, map
+# as tensor ops), `gpucalc --device cuda bench` compared with them
+# (results/bench-cuda.json), `gpucalc bench` on every device (results/bench.json
+# and .csv) and the criterion benchmarks, and keeps a log and the criterion
+# data in gpucalc-bundle/results/. `--quick` stops after pi 1e9; `--bench` runs
+# only the peers and the CUDA suite (each fits one 10-minute device call).
 #
 # One `cargo test --release --no-run --tests --benches` builds everything: the
 # bench profile inherits release unchanged, so the benchmark executable is the
@@ -45,7 +50,8 @@ trap 'rm -f "$json"' EXIT
 cargo test --release --features cuda --no-run --tests --benches --message-format=json >"$json"
 
 rm -rf "$out"
-mkdir -p "$out/bin" "$out/tests" "$out/bench"
+mkdir -p "$out/bin" "$out/tests" "$out/bench" "$out/peers"
+cp benches/peers/torch_peers.py benches/peers/peer_report.py "$out/peers/"
 # kind<TAB>name<TAB>test?<TAB>executable, for every artifact that is a program.
 jq -r 'select(.reason == "compiler-artifact" and .executable != null)
        | [.target.kind[0], .target.name, (.profile.test | tostring), .executable] | @tsv' "$json" |
@@ -60,7 +66,8 @@ jq -r 'select(.reason == "compiler-artifact" and .executable != null)
 
 cat >"$out/run.sh" <<'RUN'
 #!/usr/bin/env bash
-# Runs gpucalc's CUDA checks here: tests, devices, pi, benchmark. `--quick` stops after pi 1e9.
+# Runs gpucalc's CUDA checks here: tests, devices, pi, benchmarks. `--quick` stops after
+# pi 1e9; `--bench` runs only PyTorch's peers and the CUDA suite compared with them.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here"
@@ -68,7 +75,8 @@ mkdir -p results
 exec > >(tee -a "results/run-$(date +%Y%m%d-%H%M%S).log") 2>&1
 export GPUCALC_BIN="$here/bin/gpucalc" CRITERION_HOME="$here/results/criterion"
 unset GPUCALC_DEVICE
-quick=0; [[ "${1:-}" == --quick ]] && quick=1
+mode=${1:-all}
+case "$mode" in all | --quick | --bench) ;; *) echo "usage: run.sh [--quick | --bench]" >&2; exit 2 ;; esac
 failed=()
 
 step() {
@@ -88,14 +96,32 @@ if ! bin/gpucalc --version >/dev/null 2>&1; then
     echo "(it needs libcuda.so.1 from an NVIDIA driver for CUDA 13.0 or newer)"
     exit 1
 fi
-for t in tests/*; do step "$t"; done
-step bin/gpucalc devices
-step bin/gpucalc --device cuda pi 1e9
-if ((quick == 0)); then
-    step bin/gpucalc --device cuda pi 1e11 --verify
-    # The lab suite on every device, as files a later run can --compare against.
-    step bin/gpucalc --device all bench --json results/bench.json --csv results/bench.csv
-    for b in bench/*; do step "$b" --bench; done
+# PyTorch's figures for the same rows (cuBLAS, TF32 off), then the CUDA suite
+# compared with them row by row.
+cuda_suite() {
+    if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+        step python3 peers/torch_peers.py --json results/torch.json
+        step bin/gpucalc --device cuda bench --json results/bench-cuda.json --compare results/torch.json
+    else
+        echo "(no python3 with CUDA PyTorch here: the suite runs without its cuBLAS peers)"
+        step bin/gpucalc --device cuda bench --json results/bench-cuda.json
+    fi
+}
+
+if [[ "$mode" == --bench ]]; then
+    step bin/gpucalc devices
+    cuda_suite
+else
+    for t in tests/*; do step "$t"; done
+    step bin/gpucalc devices
+    step bin/gpucalc --device cuda pi 1e9
+    if [[ "$mode" == all ]]; then
+        step bin/gpucalc --device cuda pi 1e11 --verify
+        cuda_suite
+        # The lab suite on every device, as files a later run can --compare against.
+        step bin/gpucalc --device all bench --json results/bench.json --csv results/bench.csv
+        for b in bench/*; do step "$b" --bench; done
+    fi
 fi
 echo
 if ((${#failed[@]})); then
