@@ -46,11 +46,9 @@ fn remove_unfinished_where(which: impl Fn(&Path) -> bool) {
 pub(crate) struct TempFile(Option<tempfile::NamedTempFile>);
 
 impl TempFile {
-    /// Takes the file off the list, for `publish`.
+    /// The file itself, for `publish`, which takes it off the list.
     fn into_inner(mut self) -> tempfile::NamedTempFile {
-        let temp = self.0.take().expect("a TempFile holds its file until this");
-        unfinished().retain(|p| p != temp.path());
-        temp
+        self.0.take().expect("a TempFile holds its file until this")
     }
 }
 
@@ -73,8 +71,13 @@ impl DerefMut for TempFile {
 
 impl Drop for TempFile {
     fn drop(&mut self) {
-        if let Some(temp) = &self.0 {
-            unfinished().retain(|p| p != temp.path());
+        if let Some(temp) = self.0.take() {
+            // Deleted and unlisted under the lock: a hard exit in between
+            // cannot leave the file behind.
+            let mut list = unfinished();
+            let path = temp.path().to_path_buf();
+            drop(temp);
+            list.retain(|p| *p != path);
         }
     }
 }
@@ -107,11 +110,15 @@ pub(crate) fn publish(temp: TempFile, path: &Path) -> Result<()> {
             .map_err(|e| io_error(path, e))?;
     }
     temp.as_file().sync_all().map_err(|e| io_error(path, e))?;
-    // Off the list first: once renamed, the path is the user's file.
-    temp.into_inner()
-        .persist(path)
-        .map_err(|e| io_error(path, e.error))?;
-    Ok(())
+    // Renamed and unlisted under the lock: once renamed, the path is the
+    // user's file, and a hard exit cannot come between the two. A failed
+    // rename drops (deletes) the temporary file, under the lock too.
+    let mut list = unfinished();
+    let temp = temp.into_inner();
+    let temp_path = temp.path().to_path_buf();
+    let persisted = temp.persist(path);
+    list.retain(|p| *p != temp_path);
+    persisted.map(drop).map_err(|e| io_error(path, e.error))
 }
 
 #[cfg(all(test, unix))]

@@ -7,7 +7,7 @@ use super::normal::{block_f32 as normal_f32, block_f64 as normal_f64};
 use super::simd::{for_each_segment, philox_lanes, simd_dispatch, LANES_WIDE, LOW};
 use crate::philox::{seed_key, stream_block};
 use crate::workloads::rng::{
-    block_u32, block_uniform_f32, block_uniform_f64, Dist, RngSlice, RngSpec,
+    block_u32, block_uniform_f32, block_uniform_f64, Dist, RngSlice, RngSpec, RngType,
 };
 
 /// Elements per rayon task.
@@ -27,8 +27,9 @@ fn streaming_for(bytes: usize) -> bool {
 }
 
 /// Stores the elements of `LANES_WIDE` blocks' words (as `philox_lanes` leaves
-/// them) at the start of the slice, which holds `E * LANES_WIDE` of them;
-/// with streaming stores if the flag is set and the slice is 64-byte aligned.
+/// them) into the slice, which holds `E * LANES_WIDE` of them; the raw and
+/// uniform stores stream if the flag is set and the slice is 64-byte aligned
+/// (the normal ones, bound by arithmetic, ignore it).
 /// Needs AVX-512 F, BW, DQ and VL (`Isa::Avx512`).
 type WideStore<T> = unsafe fn([[u64; LANES_WIDE]; 4], &mut [T], bool);
 
@@ -67,8 +68,10 @@ fn fill_blocks<const L: usize, T: Copy, const E: usize>(
         while end - block >= L as u64 {
             let lanes = philox_lanes::<L>(key, block >> 32, block & LOW);
             if let Some(store) = wide {
-                // SAFETY: L == LANES_WIDE, so the types are the same; the CPU
-                // has AVX-512F; `out[at..]` holds L * E >= 4 * LANES_WIDE elements.
+                // SAFETY: L == LANES_WIDE, so the types are the same; `wide` is
+                // Some only where isa() saw AVX-512 F/BW/DQ/VL; the slice holds
+                // the L * E elements of these blocks (each store slices or
+                // checks its length).
                 unsafe {
                     store(
                         std::mem::transmute_copy(&lanes),
@@ -314,7 +317,13 @@ fn fill_range<T: Copy + Send, const E: usize>(
 /// Fills `out` with elements `first ..` of `spec`'s sequence, on the current rayon pool.
 pub(crate) fn fill(spec: &RngSpec, first: u64, out: RngSlice<'_>) {
     let seed = spec.seed;
-    let streaming = streaming_for(out.len() * out.dtype().size());
+    // Only raw and uniform f32 have streaming stores; the others are bound by
+    // arithmetic, not memory.
+    let streams = matches!(
+        (spec.dist, out.dtype()),
+        (Dist::Raw, _) | (Dist::Uniform, RngType::F32)
+    );
+    let streaming = streams && streaming_for(out.len() * out.dtype().size());
     match (spec.dist, out) {
         (Dist::Raw, RngSlice::U32(out)) => {
             fill_range(seed, first, out, block_u32, raw_blocks, streaming)
@@ -351,11 +360,16 @@ mod tests {
     use super::*;
 
     /// Streaming stores (with their alignment prologue) and ordinary stores
-    /// give the same elements, whatever the start and the slice's alignment.
+    /// give the reference's elements, whatever the start (across the 2^32-block
+    /// boundary too) and the slice's alignment.
     #[test]
-    fn streaming_and_ordinary_stores_agree() {
+    fn streaming_and_ordinary_stores_agree_with_the_reference() {
+        use crate::rng::{rng_reference, RngType};
         let n = 300_003;
-        for first in [0u64, 5, 8, 1 << 33] {
+        let raw = RngSpec::new(Dist::Raw, RngType::U32, 7).unwrap();
+        let uniform = RngSpec::new(Dist::Uniform, RngType::F32, 7).unwrap();
+        let checked = (0..n).step_by(7).chain(n - 200..n);
+        for first in [0u64, 5, 8, 1 << 33, 4 * ((1 << 32) - 40) + 1] {
             for offset in 0..4 {
                 let mut ordinary = vec![0u32; n + offset];
                 let mut streamed = vec![0u32; n + offset];
@@ -363,17 +377,20 @@ mod tests {
                 fill_range(7, first, a, block_u32, raw_blocks, false);
                 fill_range(7, first, b, block_u32, raw_blocks, true);
                 assert!(a == b, "raw first {first} offset {offset}");
+                for i in checked.clone() {
+                    let want = rng_reference(&raw, first + i as u64);
+                    assert_eq!(f64::from(a[i]), want, "raw {first} {offset} {i}");
+                }
                 let mut ordinary = vec![0f32; n + offset];
                 let mut streamed = vec![0f32; n + offset];
                 let (a, b) = (&mut ordinary[offset..], &mut streamed[offset..]);
                 fill_range(7, first, a, block_uniform_f32, uniform_f32_blocks, false);
                 fill_range(7, first, b, block_uniform_f32, uniform_f32_blocks, true);
                 assert!(a == b, "uniform first {first} offset {offset}");
-                assert_eq!(
-                    a[n - 1],
-                    block_uniform_f32(stream_block(7, (first + n as u64 - 1) / 4))
-                        [((first + n as u64 - 1) % 4) as usize]
-                );
+                for i in checked.clone() {
+                    let want = rng_reference(&uniform, first + i as u64);
+                    assert_eq!(f64::from(a[i]), want, "uniform {first} {offset} {i}");
+                }
             }
         }
     }

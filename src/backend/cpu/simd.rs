@@ -3,8 +3,10 @@
 //!
 //! Each 32-bit Philox word lives in the low half of a 64-bit lane, so every
 //! 32x32->64 multiply is one `vpmuludq` (which reads only the low halves) and
-//! the high product half is one shift: no shuffles, no masks inside the rounds.
-//! The high halves of the lanes hold garbage: every use masks them off.
+//! the high product half is one shift (one `vpshufd` on the AVX-512 path): no
+//! masks inside the rounds. The high halves of the lanes hold garbage: every
+//! use masks them off. The AVX-512 path also puts 32 blocks' words in stream
+//! order for the stores, and writes with streaming stores (`fill_streaming`).
 
 use crate::philox::{PHILOX_M0, PHILOX_M1, PHILOX_ROUNDS, PHILOX_W0, PHILOX_W1};
 
@@ -119,6 +121,7 @@ pub(crate) mod avx512 {
             [zero; REGS],
             [zero; REGS],
         ];
+        const { assert!(PHILOX_ROUNDS.is_multiple_of(2), "the rounds go in pairs") };
         let keys = round_keys(key);
         // Unrolled by hand: LLVM keeps a rolled loop here, which costs a
         // register move per value per round.
@@ -136,9 +139,10 @@ pub(crate) mod avx512 {
     /// # Safety
     /// The CPU has AVX-512F; `size_of::<T>()` divides 64.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn fill_streaming<T: Copy>(out: &mut [T], value: T) {
+    pub(super) unsafe fn fill_streaming<T: crate::dtype::Real>(out: &mut [T], value: T) {
         let pattern = [value; 64];
-        // SAFETY: `pattern` holds at least 64 bytes (64 values of at least 1 byte).
+        // SAFETY: `pattern` is 64 f32 or f64 values (no padding): at least 64
+        // initialised bytes.
         let v = unsafe { _mm512_loadu_si512(pattern.as_ptr().cast()) };
         let head = out.as_ptr().align_offset(64).min(out.len());
         let (head, rest) = out.split_at_mut(head);
@@ -184,7 +188,7 @@ pub(crate) mod avx512 {
 /// `out.fill(value)` with streaming (non-temporal) stores where the CPU has
 /// AVX-512: writes go to memory without reading each line first, the fastest
 /// way to write memory that will not be read soon (`T` is 4 or 8 bytes).
-pub(crate) fn fill_streaming<T: Copy>(out: &mut [T], value: T) {
+pub(crate) fn fill_streaming<T: crate::dtype::Real>(out: &mut [T], value: T) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") && 64 % size_of::<T>() == 0 {
         // SAFETY: the CPU has AVX-512F, and T's size divides 64.

@@ -7,7 +7,8 @@
 //! promises a one-line error instead of a panic, so every `Backend` call of
 //! the OpenCL device runs inside [`guarded`], and while one does, panics
 //! raised in ocl's own source files are not printed by the panic hook (their
-//! message becomes the error's).
+//! message becomes the error's). Any other panic (a bug of gpucalc's) goes on
+//! unwinding as it would have.
 
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
@@ -18,6 +19,8 @@ use crate::error::{BackendKind, Error, Result};
 thread_local! {
     /// How many [`guarded`] calls this thread is inside.
     static DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// Set by the panic hook when a guarded panic was raised in ocl's sources.
+    static OCL_PANICKED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Whether a panic at `file` comes from the ocl crates' sources.
@@ -33,7 +36,9 @@ fn quiet_ocl_panics() {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
             let guarded = DEPTH.with(Cell::get) > 0;
-            if !(guarded && info.location().is_some_and(|l| in_ocl(l.file()))) {
+            if guarded && info.location().is_some_and(|l| in_ocl(l.file())) {
+                OCL_PANICKED.with(|p| p.set(true));
+            } else {
                 previous(info);
             }
         }));
@@ -43,10 +48,14 @@ fn quiet_ocl_panics() {
 /// Runs `f` (the OpenCL work of `call`), returning an error where ocl panics.
 pub(super) fn guarded<R>(call: &str, f: impl FnOnce() -> Result<R>) -> Result<R> {
     quiet_ocl_panics();
+    OCL_PANICKED.with(|p| p.set(false));
     DEPTH.with(|d| d.set(d.get() + 1));
     let outcome = panic::catch_unwind(AssertUnwindSafe(f));
     DEPTH.with(|d| d.set(d.get() - 1));
     outcome.unwrap_or_else(|payload| {
+        if !OCL_PANICKED.with(|p| p.replace(false)) {
+            panic::resume_unwind(payload);
+        }
         let message = payload
             .downcast_ref::<String>()
             .map(String::as_str)
@@ -65,15 +74,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn panics_become_one_line_errors_and_results_pass_through() {
+    fn ocl_panics_become_one_line_errors_and_results_pass_through() {
         assert_eq!(guarded("nothing", || Ok(7)).unwrap(), 7);
         let err = guarded::<()>("clFinish", || {
+            // What the hook records for a panic raised in ocl's sources.
+            OCL_PANICKED.with(|p| p.set(true));
             panic!("ocl_core::Error::err_status: Invalid error code: '-9999'.\n Aborting.")
         })
         .unwrap_err()
         .to_string();
         assert!(err.contains("clFinish") && err.contains("-9999"), "{err}");
         assert!(!err.contains('\n'), "{err}");
+        assert_eq!(DEPTH.with(Cell::get), 0);
+    }
+
+    #[test]
+    fn other_panics_keep_unwinding() {
+        let outcome = panic::catch_unwind(|| guarded::<()>("map", || panic!("a bug of ours")));
+        let payload = outcome.expect_err("the panic is not turned into an error");
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"a bug of ours"));
         assert_eq!(DEPTH.with(Cell::get), 0);
     }
 
