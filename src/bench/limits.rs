@@ -57,6 +57,20 @@ pub struct Measured {
     pub write_bandwidth: Option<f64>,
 }
 
+impl Measured {
+    /// The better of each figure of `self` and `other`.
+    pub fn merged(self, other: Measured) -> Measured {
+        let best = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        Measured {
+            bandwidth: best(self.bandwidth, other.bandwidth),
+            write_bandwidth: best(self.write_bandwidth, other.write_bandwidth),
+        }
+    }
+}
+
 /// Philox4x32-10 wide multiplies per pi sample (20 per block of two samples).
 pub const MULTIPLIES_PER_SAMPLE: f64 = 10.0;
 
@@ -175,6 +189,22 @@ mod tests {
             (write.value, write.source),
             (bw.value, LimitSource::Attributes)
         );
+    }
+
+    #[test]
+    fn merged_measurements_keep_the_best_of_each() {
+        let a = Measured {
+            bandwidth: Some(3.0),
+            write_bandwidth: None,
+        };
+        let b = Measured {
+            bandwidth: Some(5.0),
+            write_bandwidth: Some(2.0),
+        };
+        let m = a.merged(b);
+        assert_eq!((m.bandwidth, m.write_bandwidth), (Some(5.0), Some(2.0)));
+        let m = Measured::default().merged(a);
+        assert_eq!((m.bandwidth, m.write_bandwidth), (Some(3.0), None));
     }
 
     #[test]

@@ -207,9 +207,9 @@ fn fill_measured_limits(results: &mut [ResultRow], device: &Device, measured: Me
     }
 }
 
-/// One BabelStream run per element type and device serves its five rows: the
-/// run times every kernel anyway, so running it once per row would do five
-/// times the work.
+/// One BabelStream run per element type and device serves its six rows (init
+/// and the loop's five): the run times every kernel anyway, so running it once
+/// per row would do six times the work.
 #[derive(Default)]
 struct StreamRuns(Vec<(Float, u64, crate::workloads::stream::StreamResult)>);
 
@@ -245,6 +245,21 @@ impl StreamRuns {
             times: result.stats(kernel).times_s[1..].to_vec(),
             verified: Some(result.verified),
         })
+    }
+
+    /// The best bandwidths of the runs so far: of any kernel, and of init.
+    /// A row of a run is measured against all of its run's kernels, not only
+    /// the rows printed before it.
+    fn measured(&self) -> Measured {
+        let mut measured = Measured::default();
+        for (_, _, run) in &self.0 {
+            let best = run.kernels.iter().chain([&run.init]).map(|k| k.bandwidth);
+            measured = measured.merged(Measured {
+                bandwidth: best.reduce(f64::max),
+                write_bandwidth: Some(run.init.bandwidth),
+            });
+        }
+        measured
     }
 }
 
@@ -289,8 +304,13 @@ fn measure(
 ) -> ResultRow {
     let mut result = base_row(device, row, size);
     let budget = options.row_budget().as_secs_f64();
+    let mut measured = measured;
     let outcome = match row.job {
-        Job::Stream(kernel, float) => streams.outcome(device, kernel, float, size, budget),
+        Job::Stream(kernel, float) => {
+            let outcome = streams.outcome(device, kernel, float, size, budget);
+            measured = measured.merged(streams.measured());
+            outcome
+        }
         _ => {
             // One probe iteration sets the count that fills the row's time budget.
             registry::run_row(device, row, size, 1).and_then(|probe| {
