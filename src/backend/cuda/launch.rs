@@ -121,6 +121,20 @@ pub(crate) enum Arg {
     F64(f64),
 }
 
+/// `cuLaunchKernel`'s parameter array: a pointer to each of `values`, valid
+/// while `values` is (the driver copies the values at launch).
+pub(crate) fn param_pointers(values: &mut [Arg]) -> Vec<*mut c_void> {
+    values
+        .iter_mut()
+        .map(|arg| match arg {
+            Arg::U32(v) => (v as *mut u32).cast::<c_void>(),
+            Arg::U64(v) => (v as *mut u64).cast::<c_void>(),
+            Arg::F32(v) => (v as *mut f32).cast::<c_void>(),
+            Arg::F64(v) => (v as *mut f64).cast::<c_void>(),
+        })
+        .collect()
+}
+
 impl<T: Copy> From<&DeviceBuffer<T>> for Arg {
     /// The buffer's device address.
     fn from(buffer: &DeviceBuffer<T>) -> Arg {
@@ -159,15 +173,7 @@ impl Kernel {
     /// the kernel does with it until the launch has completed.
     pub(crate) unsafe fn launch(&self, stream: &Stream, grid: u32, args: &[Arg]) -> Result<()> {
         let mut values: Vec<Arg> = args.to_vec();
-        let mut params: Vec<*mut c_void> = values
-            .iter_mut()
-            .map(|arg| match arg {
-                Arg::U32(v) => (v as *mut u32).cast::<c_void>(),
-                Arg::U64(v) => (v as *mut u64).cast::<c_void>(),
-                Arg::F32(v) => (v as *mut f32).cast::<c_void>(),
-                Arg::F64(v) => (v as *mut f64).cast::<c_void>(),
-            })
-            .collect();
+        let mut params = param_pointers(&mut values);
         // SAFETY: each pointer in `params` points into `values`, alive across the call
         // (the driver copies the values at launch); the caller vouches that they match
         // the kernel's parameters and that the device pointers are valid.

@@ -15,12 +15,10 @@
 //! it, take the small configuration (64×64 tiles, 4×4 per thread), which makes
 //! four times as many blocks.
 
-use std::ffi::c_void;
-
 use cust::sys::CUdevice_attribute_enum as Attr;
 
 use super::driver::{DeviceHandle, Function};
-use super::launch::{Arg, Gpu, GpuFloat};
+use super::launch::{param_pointers, Arg, Gpu, GpuFloat};
 use super::stream::{DeviceBuffer, Event, Stream};
 use crate::dtype::FloatVec;
 use crate::error::{Error, Result};
@@ -324,15 +322,7 @@ impl Timer {
     unsafe fn timed(&self, args: &[Arg]) -> Result<f64> {
         let name = self.function.name();
         let mut values: Vec<Arg> = args.to_vec();
-        let mut params: Vec<*mut c_void> = values
-            .iter_mut()
-            .map(|arg| match arg {
-                Arg::U32(v) => (v as *mut u32).cast::<c_void>(),
-                Arg::U64(v) => (v as *mut u64).cast::<c_void>(),
-                Arg::F32(v) => (v as *mut f32).cast::<c_void>(),
-                Arg::F64(v) => (v as *mut f64).cast::<c_void>(),
-            })
-            .collect();
+        let mut params = param_pointers(&mut values);
         self.start
             .record(&self.stream)
             .map_err(|e| e.during("cuEventRecord"))?;

@@ -24,13 +24,12 @@ use std::time::Instant;
 use ocl::core::ffi;
 use ocl::core::ClDeviceIdPtr;
 use ocl::core::{
-    ArgVal, CommandQueue, CommandQueueProperties, Context, DeviceId, Event, Kernel,
-    KernelWorkGroupInfo, KernelWorkGroupInfoResult, Mem, OclPrm,
+    ArgVal, CommandQueue, CommandQueueProperties, Context, DeviceId, Event, Kernel, Mem, OclPrm,
 };
 
 use super::device::OpenClDevice;
 use super::program::{BuildOptions, Scalar};
-use super::session::profiled_seconds;
+use super::session::{kernel_with_limit, profiled_seconds};
 use super::status::runtime;
 use crate::backend::Backend;
 use crate::device::{DeviceInfo, DeviceType};
@@ -386,18 +385,8 @@ impl Run<'_> {
             list = vec![tiles];
         }
         for tiles in list {
-            let program = self.device.program(&tiles.options(T::SCALAR))?;
-            let kernel = ocl::core::create_kernel(&program, &name)
-                .map_err(|e| runtime(format!("clCreateKernel({name})"), &e))?;
-            let limit = match ocl::core::get_kernel_work_group_info(
-                &kernel,
-                self.id,
-                KernelWorkGroupInfo::WorkGroupSize,
-            ) {
-                Ok(KernelWorkGroupInfoResult::WorkGroupSize(size)) => size,
-                Ok(_) => usize::MAX,
-                Err(e) => return Err(runtime(format!("clGetKernelWorkGroupInfo({name})"), &e)),
-            };
+            let (kernel, limit) =
+                kernel_with_limit(self.device, self.id, &tiles.options(T::SCALAR), &name)?;
             if tiles.group_size() <= limit {
                 return Ok((kernel, tiles));
             }

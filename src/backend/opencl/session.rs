@@ -121,18 +121,7 @@ impl<'a> Session<'a> {
 
     /// Kernel `name` of the program built with `options`, with its launch shape.
     pub(super) fn kernel(&self, options: &BuildOptions, name: &str) -> Result<Launch> {
-        let program = self.device.program(options)?;
-        let kernel = ocl::core::create_kernel(&program, name)
-            .map_err(|e| runtime(format!("clCreateKernel({name})"), &e))?;
-        let kernel_limit = match ocl::core::get_kernel_work_group_info(
-            &kernel,
-            self.id,
-            KernelWorkGroupInfo::WorkGroupSize,
-        ) {
-            Ok(KernelWorkGroupInfoResult::WorkGroupSize(size)) => size,
-            Ok(_) => usize::MAX,
-            Err(e) => return Err(runtime(format!("clGetKernelWorkGroupInfo({name})"), &e)),
-        };
+        let (kernel, kernel_limit) = kernel_with_limit(self.device, self.id, options, name)?;
         let multiple = match ocl::core::get_kernel_work_group_info(
             &kernel,
             self.id,
@@ -376,6 +365,29 @@ impl Launch {
         .map_err(|e| runtime(format!("clEnqueueNDRangeKernel({})", self.name), &e))?;
         Ok(event)
     }
+}
+
+/// Kernel `name` of `device`'s program built with `options`, and the largest
+/// work-group the kernel can be launched with on device `id`.
+pub(super) fn kernel_with_limit(
+    device: &OpenClDevice,
+    id: DeviceId,
+    options: &BuildOptions,
+    name: &str,
+) -> Result<(Kernel, usize)> {
+    let program = device.program(options)?;
+    let kernel = ocl::core::create_kernel(&program, name)
+        .map_err(|e| runtime(format!("clCreateKernel({name})"), &e))?;
+    let limit = match ocl::core::get_kernel_work_group_info(
+        &kernel,
+        id,
+        KernelWorkGroupInfo::WorkGroupSize,
+    ) {
+        Ok(KernelWorkGroupInfoResult::WorkGroupSize(size)) => size,
+        Ok(_) => usize::MAX,
+        Err(e) => return Err(runtime(format!("clGetKernelWorkGroupInfo({name})"), &e)),
+    };
+    Ok((kernel, limit))
 }
 
 /// Start to end of a finished command by the device's clock, if the runtime says.
