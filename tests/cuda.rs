@@ -16,7 +16,6 @@ mod common;
 use common::run as gpucalc;
 
 use gpucalc::map::{map, MapFn};
-use gpucalc::matmul::{matmul, Matrix};
 use gpucalc::rng::{
     max_elements, rng_generate, rng_reference, Dist, RngSpec, RngType, NORMAL_ULP_BOUND,
 };
@@ -381,34 +380,12 @@ fn rng_normal_is_within_the_ulp_bound() {
     }
 }
 
-/// Inputs that reach every function's awkward corners: zeros, negatives, tiny and huge values.
-fn map_inputs() -> Vec<f64> {
-    let mut xs: Vec<f64> = (0..200_003).map(|i| (i as f64 - 1000.0) * 0.37).collect();
-    xs.extend([
-        0.0,
-        -0.0,
-        1e-300,
-        1e-40,
-        -1e-40,
-        1e30,
-        -1e30,
-        88.0,
-        89.0,
-        709.0,
-        710.0,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        f64::NAN,
-    ]);
-    xs
-}
-
 #[test]
 fn map_verifies_every_function_in_both_precisions() {
     let Some(gpu) = gpu("map_verifies_every_function_in_both_precisions") else {
         return;
     };
-    let xs = map_inputs();
+    let xs = common::map_inputs(200_003);
     for f in MapFn::ALL {
         let input = FloatVec::F64(xs.clone());
         let mut out = FloatVec::F64(vec![0.0; xs.len()]);
@@ -516,7 +493,6 @@ fn matmul_is_right_for_awkward_shapes_in_both_precisions() {
     let Some(gpu) = gpu("matmul_is_right_for_awkward_shapes_in_both_precisions") else {
         return;
     };
-    let cpu = Device::select(&DeviceSpec::Cpu).unwrap();
     // (M, N, K), C is M×N: edges of both tile sizes, rows that are not whole
     // vectors, and (last two) products big enough for the large tiles.
     let shapes = [
@@ -530,27 +506,7 @@ fn matmul_is_right_for_awkward_shapes_in_both_precisions() {
         (2049, 2050, 33),
         (2048, 2048, 64),
     ];
-    for float in [Float::F32, Float::F64] {
-        for (seed, &(m, n, k)) in shapes.iter().enumerate() {
-            let a = Matrix::random(m, k, float, 2 * seed as u64).unwrap();
-            let b = Matrix::random(k, n, float, 2 * seed as u64 + 1).unwrap();
-            let (c, result) = matmul(&gpu, &a, &b, 2, true)
-                .unwrap_or_else(|e| panic!("{m}x{n}x{k} {float}: {e}"));
-            assert_eq!(
-                result.verified,
-                Some(true),
-                "{m}x{n}x{k} {float}: worst error {:?} of its bound",
-                result.worst_error_ratio
-            );
-            assert_eq!(result.times_s.len(), 2);
-            assert!(result.times_s.iter().all(|&t| t > 0.0), "{result:?}");
-            if m * n * k <= 1 << 25 {
-                let (reference, _) = matmul(&cpu, &a, &b, 1, false).unwrap();
-                let worst = common::worst_matmul_difference(&a, &b, &c, &reference);
-                assert!(worst <= 1.0, "{m}x{n}x{k} {float}: {worst} of the bound");
-            }
-        }
-    }
+    common::check_matmul_shapes(&gpu, &shapes, &[Float::F32, Float::F64], 2, 1 << 25);
 }
 
 #[test]

@@ -342,35 +342,12 @@ fn rng_normal_is_within_the_ulp_bound_of_the_cpu() {
     }
 }
 
-/// Inputs that reach every function's corners: zeros, signs, tiny, huge, non-finite.
-fn map_inputs() -> Vec<f64> {
-    let mut xs: Vec<f64> = (0..100_003).map(|i| (i as f64 - 1000.0) * 0.37).collect();
-    xs.extend((1..2000).map(|i| f64::from(i) * 1e-3));
-    xs.extend([
-        0.0,
-        -0.0,
-        1e-300,
-        1e-40,
-        -1e-40,
-        1e30,
-        -1e30,
-        88.0,
-        89.0,
-        709.0,
-        710.0,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        f64::NAN,
-    ]);
-    xs
-}
-
 #[test]
 fn map_verifies_every_function_in_both_precisions() {
     let Some(device) = first_device() else {
         return;
     };
-    let xs = map_inputs();
+    let xs = common::map_inputs(100_003);
     for float in floats(&device) {
         for f in MapFn::ALL {
             let input = match float {

@@ -20,7 +20,6 @@ fn awkward_shapes_are_right_in_both_precisions() {
         return;
     };
     let device = Device::select(&DeviceSpec::OpenCl(Some(info.index))).unwrap();
-    let cpu = Device::select(&DeviceSpec::Cpu).unwrap();
     // (M, N, K): C is M×N.
     let shapes = [
         (1, 1, 1),
@@ -32,29 +31,12 @@ fn awkward_shapes_are_right_in_both_precisions() {
         (64, 128, 33),
         (130, 132, 128),
     ];
-    for float in [Float::F32, Float::F64] {
-        if float == Float::F64 && !info.fp64 {
-            continue;
-        }
-        for (seed, &(m, n, k)) in shapes.iter().enumerate() {
-            let a = Matrix::random(m, k, float, 2 * seed as u64).unwrap();
-            let b = Matrix::random(k, n, float, 2 * seed as u64 + 1).unwrap();
-            let (c, result) = matmul(&device, &a, &b, 1, true)
-                .unwrap_or_else(|e| panic!("{m}x{n}x{k} {float}: {e}"));
-            assert_eq!((c.rows, c.cols), (m, n));
-            assert_eq!(
-                result.verified,
-                Some(true),
-                "{m}x{n}x{k} {float}: worst error {:?} of its bound",
-                result.worst_error_ratio
-            );
-            assert_eq!(result.times_s.len(), 1);
-            assert!(result.flops > 0.0);
-            let (reference, _) = matmul(&cpu, &a, &b, 1, false).unwrap();
-            let worst = common::worst_matmul_difference(&a, &b, &c, &reference);
-            assert!(worst <= 1.0, "{m}x{n}x{k} {float}: {worst} of the bound");
-        }
-    }
+    let floats: &[Float] = if info.fp64 {
+        &[Float::F32, Float::F64]
+    } else {
+        &[Float::F32]
+    };
+    common::check_matmul_shapes(&device, &shapes, floats, 1, usize::MAX);
 }
 
 #[test]

@@ -6,8 +6,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use gpucalc::matmul::Matrix;
-use gpucalc::{list_devices, BackendKind, DeviceInfo};
+use gpucalc::matmul::{matmul, Matrix};
+use gpucalc::{list_devices, BackendKind, Device, DeviceInfo, DeviceSpec, Float};
 
 /// The binary under test: `GPUCALC_BIN` if set (test executables copied to a
 /// machine without Rust, as `scripts/gpu-bundle.sh` does), else cargo's build.
@@ -77,4 +77,66 @@ pub fn worst_matmul_difference(a: &Matrix, b: &Matrix, c: &Matrix, d: &Matrix) -
         }
     }
     worst
+}
+
+/// `map` inputs that reach every function's corners: a ramp of `ramp` values
+/// over negatives and positives, small positives, and zeros, signs, tiny,
+/// huge and non-finite values.
+pub fn map_inputs(ramp: usize) -> Vec<f64> {
+    let mut xs: Vec<f64> = (0..ramp).map(|i| (i as f64 - 1000.0) * 0.37).collect();
+    xs.extend((1..2000).map(|i| f64::from(i) * 1e-3));
+    xs.extend([
+        0.0,
+        -0.0,
+        1e-300,
+        1e-40,
+        -1e-40,
+        1e30,
+        -1e30,
+        88.0,
+        89.0,
+        709.0,
+        710.0,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+    ]);
+    xs
+}
+
+/// Multiplies seeded random matrices of each (M, N, K) of `shapes` on `device`
+/// (`reps` timed runs) in each of `floats`, and checks the result: verified,
+/// timed, and, where M·N·K is at most `compare_up_to`, element by element
+/// against the CPU's product.
+pub fn check_matmul_shapes(
+    device: &Device,
+    shapes: &[(usize, usize, usize)],
+    floats: &[Float],
+    reps: usize,
+    compare_up_to: usize,
+) {
+    let cpu = Device::select(&DeviceSpec::Cpu).unwrap();
+    for &float in floats {
+        for (seed, &(m, n, k)) in shapes.iter().enumerate() {
+            let a = Matrix::random(m, k, float, 2 * seed as u64).unwrap();
+            let b = Matrix::random(k, n, float, 2 * seed as u64 + 1).unwrap();
+            let (c, result) = matmul(device, &a, &b, reps, true)
+                .unwrap_or_else(|e| panic!("{m}x{n}x{k} {float}: {e}"));
+            assert_eq!((c.rows, c.cols), (m, n));
+            assert_eq!(
+                result.verified,
+                Some(true),
+                "{m}x{n}x{k} {float}: worst error {:?} of its bound",
+                result.worst_error_ratio
+            );
+            assert_eq!(result.times_s.len(), reps);
+            assert!(result.times_s.iter().all(|&t| t > 0.0), "{result:?}");
+            assert!(result.flops > 0.0);
+            if m * n * k <= compare_up_to {
+                let (reference, _) = matmul(&cpu, &a, &b, 1, false).unwrap();
+                let worst = worst_matmul_difference(&a, &b, &c, &reference);
+                assert!(worst <= 1.0, "{m}x{n}x{k} {float}: {worst} of the bound");
+            }
+        }
+    }
 }
