@@ -339,19 +339,6 @@ fn rng_raw_and_uniform_equal_the_cpu_device_on_millions() {
     }
 }
 
-/// Distance between `a` and `b` in ulps of the larger magnitude.
-fn ulps_of_larger(a: f64, b: f64, float: RngType) -> f64 {
-    let big = a.abs().max(b.abs());
-    let ulp = match float {
-        RngType::F32 => {
-            let x = big as f32;
-            f64::from(f32::from_bits(x.to_bits() + 1) - x)
-        }
-        _ => f64::from_bits(big.to_bits() + 1) - big,
-    };
-    (a - b).abs() / ulp
-}
-
 #[test]
 fn rng_normal_is_within_the_ulp_bound() {
     let Some(gpu) = gpu("rng_normal_is_within_the_ulp_bound") else {
@@ -363,7 +350,7 @@ fn rng_normal_is_within_the_ulp_bound() {
             let got = rng_generate(&gpu, &spec, first, n).expect("rng on CUDA");
             let worst = (0..n)
                 .map(|i| {
-                    ulps_of_larger(
+                    common::ulps_apart(
                         got.get_f64(i),
                         rng_reference(&spec, first + i as u64),
                         spec.dtype,

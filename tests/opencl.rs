@@ -301,19 +301,6 @@ fn rng_raw_and_uniform_equal_the_cpu_and_the_reference_bit_for_bit() {
     }
 }
 
-/// Distance between `a` and `b` in ulps (of `dtype`) of the larger magnitude.
-fn ulps_apart(a: f64, b: f64, dtype: RngType) -> f64 {
-    let larger = a.abs().max(b.abs());
-    let ulp = match dtype {
-        RngType::F32 => {
-            let x = larger as f32;
-            f64::from(f32::from_bits(x.to_bits() + 1) - x)
-        }
-        _ => f64::from_bits(larger.to_bits() + 1) - larger,
-    };
-    (a - b).abs() / ulp
-}
-
 #[test]
 fn rng_normal_is_within_the_ulp_bound_of_the_cpu() {
     let Some(device) = first_device() else {
@@ -330,7 +317,7 @@ fn rng_normal_is_within_the_ulp_bound_of_the_cpu() {
             let got = rng_generate(&device, &spec, first, n).unwrap();
             let want = rng_generate(&cpu, &spec, first, n).unwrap();
             let worst = (0..n)
-                .map(|i| ulps_apart(got.get_f64(i), want.get_f64(i), dtype))
+                .map(|i| common::ulps_apart(got.get_f64(i), want.get_f64(i), dtype))
                 // A NaN or infinite value is infinitely far off (f64::max would drop a NaN).
                 .map(|u| if u.is_finite() { u } else { f64::INFINITY })
                 .fold(0.0, f64::max);

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use gpucalc::matmul::{matmul, Matrix};
+use gpucalc::rng::RngType;
 use gpucalc::{list_devices, BackendKind, Device, DeviceInfo, DeviceSpec, Float};
 
 /// The binary under test: `GPUCALC_BIN` if set (test executables copied to a
@@ -139,4 +140,17 @@ pub fn check_matmul_shapes(
             }
         }
     }
+}
+
+/// Distance between `a` and `b` in ulps (of `dtype`) of the larger magnitude.
+pub fn ulps_apart(a: f64, b: f64, dtype: RngType) -> f64 {
+    let larger = a.abs().max(b.abs());
+    let ulp = match dtype {
+        RngType::F32 => {
+            let x = larger as f32;
+            f64::from(f32::from_bits(x.to_bits() + 1) - x)
+        }
+        _ => f64::from_bits(larger.to_bits() + 1) - larger,
+    };
+    (a - b).abs() / ulp
 }
