@@ -11,7 +11,8 @@
 # Then, if cuobjdump and nvdisasm are found (CUOBJDUMP / NVDISASM, next to
 # nvcc, on PATH, or in .tools/ as below), it disassembles the sm_90 cubin and
 # checks that every multiply by a Philox constant is one IMAD.WIDE.U32 (or
-# IMAD.HI.U32): the 32x32->64 multiplies must not be emulated. No 13.0 wheels of
+# IMAD.HI.U32): the 32x32->64 multiplies must not be emulated, and that the
+# tensor-core GEMM kernels use DMMA and cp.async. No 13.0 wheels of
 # these two exist; 13.2 reads 13.0 cubins:
 #   pip install --target .tools/cuobjdump 'nvidia-cuda-cuobjdump==13.2.*'
 #   pip install --target .tools/nvdisasm 'nvidia-cuda-nvdisasm==13.2.*'
@@ -111,6 +112,18 @@ if cuobjdump=$(find_tool cuobjdump "${CUOBJDUMP:-}") && nvdisasm=$(find_tool nvd
             echo "check-kernels: expected at least 16 IMAD.WIDE.U32 by Philox constants in $cu, found ${wide:-0}" >&2
             status=1
         fi
+        # Tensor-core kernels (gc_*_tc_*) must multiply with DMMA and copy with
+        # cp.async (LDGSTS) on sm_90, not fall back to their warp-shuffle path.
+        while read -r kernel dmma ldgsts; do
+            echo "$name sm_90: $kernel: $dmma DMMA, $ldgsts LDGSTS"
+            if ((dmma == 0 || ldgsts == 0)); then
+                echo "check-kernels: $kernel in $cu has no DMMA or no LDGSTS on sm_90" >&2
+                status=1
+            fi
+        done < <(awk '/Function :/ { f = $3; if (f ~ /_tc_/) { d[f] = 0; l[f] = 0 } }
+                      f ~ /_tc_/ && /DMMA/ { d[f]++ }
+                      f ~ /_tc_/ && /LDGSTS/ { l[f]++ }
+                      END { for (k in d) print k, d[k], l[k] }' "$sass" | sort)
     done
 elif [[ "${REQUIRE_SASS:-0}" == 1 ]]; then
     echo "check-kernels: cuobjdump/nvdisasm not found and REQUIRE_SASS=1" >&2

@@ -1,0 +1,322 @@
+/* `matmul` f64 on the FP64 tensor cores (DMMA, compute capability 8.0 and up):
+ * C = A·B for row-major A (m×k), B (k×n), C (m×n), all double.
+ *
+ * CUDA only, unlike kernels/common/gemm.h: OpenCL has no tensor-core
+ * instructions. gemm.h stays the f64 kernel of GPUs without them and of the
+ * shapes this one does not take (odd k or n, below).
+ *
+ * Why: an FP64 FFMA kernel tops out at the GPU's FP64 vector rate, which on
+ * A100 and H100 is half the FP64 tensor-core rate that cuBLAS's DGEMM uses.
+ *
+ * Each block computes a BM×BN tile of C with WM×WN warps; each warp a
+ * (BM/WM)×(BN/WN) part of it as a grid of 16×8 units, the shape of one
+ * m16n8k8 f64 MMA (PTX ISA, "Matrix fragments for mma.m16n8k8 .f64"): per lane
+ * (group g = lane/4, thread-in-group t = lane%4)
+ *   A 16×8: a[v] = A[g + 8·(v%2)][t + 4·(v/2)], v < 4
+ *   B 8×8:  b[v] = B[t + 4·v][g],               v < 2
+ *   C 16×8: c[v] = C[g + 8·(v/2)][2t + v%2],    v < 4
+ * On sm_90 that is one instruction; on sm_80..89 four m8n8k4 (A 8×4: a =
+ * A[g][t]; B 4×8: b = B[t][g]; C 8×8: c[v] = C[g][2t + v]) on the same
+ * registers; below sm_80 (only reached through a PTX JIT; the host does not
+ * pick this kernel there) the m8n8k4 products come from warp shuffles, slowly
+ * but right.
+ *
+ * k advances in steps of BK = 8, one unit deep. The A and B slices of the next
+ * step are copied global → shared with cp.async (16 bytes each, zero-filled
+ * outside the matrices) while the current ones feed the MMAs: two buffers,
+ * two barriers per step. Shared rows are padded by 4 doubles, which makes the
+ * fragment reads of each half-warp hit 32 different banks (A: row stride 12
+ * doubles, lanes at 24g + 2t words; B: stride BN + 4, lanes at 8t + 2g mod 32).
+ *
+ * Shapes: k and n even (the host checks), so every 16-byte copy of A or B and
+ * every pair of C columns is either wholly inside the matrix or wholly out,
+ * and aligned; any m ≥ 1.
+ *
+ * Parameters, defined by the including file:
+ *   GC_TC_BM, GC_TC_BN  the block tile of C;
+ *   GC_TC_WM, GC_TC_WN  warps down and across it (each warp's part a multiple
+ *                       of 16 rows and 8 columns);
+ *   GC_TC_MINB          blocks per multiprocessor to fit registers for;
+ *   GC_TC_NAME          the kernel's name.
+ * The block is 1-D, 32·WM·WN threads; the grid 1-D, one block per tile of C.
+ * Include once per configuration; the parameters are undefined at the end.
+ *
+ * Off the GPU, scripts/tc-gemm-emulator.cpp compiles this file as C++ with its
+ * own definitions of the five gc_tc_* primitives below and of the CUDA
+ * built-ins, and checks it against a reference (scripts/check-tc-gemm.sh). */
+
+#ifndef GPUCALC_GEMM_TC_ONCE
+#define GPUCALC_GEMM_TC_ONCE
+
+#define GC_TC_BK (8)
+#define GC_TC_PAD (4)
+#define GC_TC_SA (GC_TC_BK + GC_TC_PAD) /* row stride of an A slice, doubles */
+/* Rows of tiles per group in the block order (as in gemm.h). */
+#define GC_TC_GROUP (8u)
+
+/* The architecture the body is compiled for: the device's, or the emulator's. */
+#if defined(__CUDA_ARCH__)
+#define GC_TC_ARCH (__CUDA_ARCH__)
+#elif defined(GC_TC_EMULATE)
+#define GC_TC_ARCH (GC_TC_EMULATE)
+#else
+#define GC_TC_ARCH (0)
+#endif
+
+#if defined(__CUDA_ARCH__)
+/* The primitives on the GPU. */
+#if __CUDA_ARCH__ >= 900
+/* d += a·b for one 16×8×8 unit (layout above). */
+__device__ __forceinline__ void gc_tc_m16n8k8(double d[4], const double a[4], const double b[2])
+{
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f64.f64.f64.f64 "
+                 "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+                 : "+d"(d[0]), "+d"(d[1]), "+d"(d[2]), "+d"(d[3])
+                 : "d"(a[0]), "d"(a[1]), "d"(a[2]), "d"(a[3]), "d"(b[0]), "d"(b[1]));
+}
+#endif
+#if __CUDA_ARCH__ >= 800
+/* (d0, d1) += a·b for one 8×8×4 product (layout above). */
+__device__ __forceinline__ void gc_tc_m8n8k4(double *d0, double *d1, double a, double b)
+{
+    asm volatile("mma.sync.aligned.m8n8k4.row.col.f64.f64.f64.f64 "
+                 "{%0, %1}, {%2}, {%3}, {%0, %1};\n"
+                 : "+d"(*d0), "+d"(*d1)
+                 : "d"(a), "d"(b));
+}
+#endif
+/* Copies 16 bytes global → shared, or writes 16 zero bytes if !inside. */
+__device__ __forceinline__ void gc_tc_copy16(double2 *shared, const double *global, int inside)
+{
+#if __CUDA_ARCH__ >= 800
+    const unsigned to = (unsigned)__cvta_generic_to_shared(shared);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(to), "l"(global),
+                 "r"(inside ? 16 : 0));
+#else
+    *shared = inside ? *(const double2 *)global : make_double2(0.0, 0.0);
+#endif
+}
+/* Ends a group of copies; waits until at most one group (the newest) is in flight. */
+__device__ __forceinline__ void gc_tc_commit(void)
+{
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+__device__ __forceinline__ void gc_tc_wait_all_but_one(void)
+{
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group 1;\n" ::);
+#endif
+}
+__device__ __forceinline__ void gc_tc_wait_all(void)
+{
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group 0;\n" ::);
+#endif
+}
+/* `value` of lane `from` of the warp. */
+__device__ __forceinline__ double gc_tc_shfl(double value, unsigned from)
+{
+    return __shfl_sync(0xffffffffu, value, (int)from);
+}
+#endif /* __CUDA_ARCH__ */
+
+/* d += a·b for one 16×8×8 unit, whatever the architecture (see the top). */
+__device__ __forceinline__ void gc_tc_unit(double d[4], const double a[4], const double b[2],
+                                           unsigned lane)
+{
+#if GC_TC_ARCH >= 900
+    (void)lane;
+    gc_tc_m16n8k8(d, a, b);
+#elif GC_TC_ARCH >= 800
+    (void)lane;
+    /* Rows 0..7 take a[0] (k 0..3) and a[2] (k 4..7); rows 8..15 a[1] and a[3]. */
+    gc_tc_m8n8k4(&d[0], &d[1], a[0], b[0]);
+    gc_tc_m8n8k4(&d[0], &d[1], a[2], b[1]);
+    gc_tc_m8n8k4(&d[2], &d[3], a[1], b[0]);
+    gc_tc_m8n8k4(&d[2], &d[3], a[3], b[1]);
+#else
+    /* Lane 4·g + t holds A[g][t] (+ 4 in k for a[2], a[3]) and B[t][g]: the
+     * m8n8k4 products by shuffles; every lane takes part in every shuffle. */
+    const unsigned g = lane / 4u, t = lane % 4u;
+#pragma unroll 1
+    for (unsigned half = 0u; half < 2u; ++half) {
+#pragma unroll 1
+        for (unsigned kk = 0u; kk < 4u; ++kk) {
+            const double top = gc_tc_shfl(a[2u * half], 4u * g + kk);
+            const double bottom = gc_tc_shfl(a[2u * half + 1u], 4u * g + kk);
+            const double left = gc_tc_shfl(b[half], 4u * (2u * t) + kk);
+            const double right = gc_tc_shfl(b[half], 4u * (2u * t + 1u) + kk);
+            d[0] = fma(top, left, d[0]);
+            d[1] = fma(top, right, d[1]);
+            d[2] = fma(bottom, left, d[2]);
+            d[3] = fma(bottom, right, d[3]);
+        }
+    }
+#endif
+}
+
+#endif /* GPUCALC_GEMM_TC_ONCE */
+
+#if !defined(GC_TC_BM) || !defined(GC_TC_BN) || !defined(GC_TC_WM) || !defined(GC_TC_WN) ||      \
+    !defined(GC_TC_MINB) || !defined(GC_TC_NAME)
+#error "gemm_tc.cuh: define GC_TC_BM, _BN, _WM, _WN, _MINB and _NAME before including it"
+#endif
+
+#define GC_TC_NT (32 * GC_TC_WM * GC_TC_WN)     /* threads per block */
+#define GC_TC_WTM (GC_TC_BM / GC_TC_WM)         /* rows of C per warp */
+#define GC_TC_WTN (GC_TC_BN / GC_TC_WN)         /* columns of C per warp */
+#define GC_TC_UM (GC_TC_WTM / 16)               /* units down a warp's part */
+#define GC_TC_UN (GC_TC_WTN / 8)                /* units across it */
+#define GC_TC_SB (GC_TC_BN + GC_TC_PAD)         /* row stride of a B slice, doubles */
+#define GC_TC_CA (GC_TC_BM * GC_TC_BK / 2)      /* 16-byte chunks of an A slice */
+#define GC_TC_CB (GC_TC_BK * GC_TC_BN / 2)      /* 16-byte chunks of a B slice */
+
+#if GC_TC_WTM % 16 != 0 || GC_TC_WTN % 8 != 0 || GC_TC_CA % GC_TC_NT != 0 ||                     \
+    GC_TC_CB % GC_TC_NT != 0 || GC_TC_BN % 2 != 0
+#error "gemm_tc.cuh: each warp's part must be whole 16x8 units, and the slices whole chunks per thread"
+#endif
+
+extern "C" __global__ void __launch_bounds__(GC_TC_NT, GC_TC_MINB)
+    GC_TC_NAME(const double *__restrict__ a, const double *__restrict__ b, double *__restrict__ c,
+               unsigned m, unsigned n, unsigned k)
+{
+    /* Two buffers of each slice, as double2 for 16-byte alignment. */
+    __shared__ double2 a_store[2 * GC_TC_BM * GC_TC_SA / 2];
+    __shared__ double2 b_store[2 * GC_TC_BK * GC_TC_SB / 2];
+    double *const a_slices = (double *)a_store;
+    double *const b_slices = (double *)b_store;
+
+    const unsigned tid = threadIdx.x;
+    const unsigned lane = tid % 32u, warp = tid / 32u;
+    const unsigned g = lane / 4u, t = lane % 4u;
+    const unsigned warp_row = (warp / GC_TC_WN) * GC_TC_WTM;
+    const unsigned warp_col = (warp % GC_TC_WN) * GC_TC_WTN;
+
+    /* This block's tile of C: groups of GC_TC_GROUP tile-rows, column by column. */
+    const unsigned tiles_m = (m + (GC_TC_BM - 1u)) / GC_TC_BM;
+    const unsigned tiles_n = (n + (GC_TC_BN - 1u)) / GC_TC_BN;
+    const unsigned id = blockIdx.x;
+    const unsigned per_group = GC_TC_GROUP * tiles_n;
+    const unsigned first_m = (id / per_group) * GC_TC_GROUP;
+    const unsigned rows_here =
+        (tiles_m - first_m < GC_TC_GROUP) ? (tiles_m - first_m) : GC_TC_GROUP;
+    const unsigned row0 = (first_m + (id % per_group) % rows_here) * GC_TC_BM;
+    const unsigned col0 = ((id % per_group) / rows_here) * GC_TC_BN;
+
+    double acc[GC_TC_UM][GC_TC_UN][4];
+#pragma unroll
+    for (unsigned i = 0u; i < GC_TC_UM; ++i) {
+#pragma unroll
+        for (unsigned j = 0u; j < GC_TC_UN; ++j) {
+#pragma unroll
+            for (unsigned v = 0u; v < 4u; ++v) {
+                acc[i][j][v] = 0.0;
+            }
+        }
+    }
+
+    const unsigned steps = (k + (GC_TC_BK - 1u)) / GC_TC_BK;
+    /* Starts copying the slices of step `step` into buffer `step % 2`. A chunk
+     * outside the matrix reads nothing (the base pointer stands in) and
+     * writes zeros. */
+#define GC_TC_FETCH(step)                                                                          \
+    do {                                                                                           \
+        const unsigned k0_ = (step) * GC_TC_BK;                                                    \
+        double *const as_ = a_slices + ((step) % 2u) * (GC_TC_BM * GC_TC_SA);                      \
+        double *const bs_ = b_slices + ((step) % 2u) * (GC_TC_BK * GC_TC_SB);                      \
+        _Pragma("unroll") for (unsigned l_ = 0u; l_ < GC_TC_CA / GC_TC_NT; ++l_)                   \
+        {                                                                                          \
+            const unsigned idx_ = tid + l_ * GC_TC_NT;                                             \
+            const unsigned r_ = idx_ / (GC_TC_BK / 2u), q_ = (idx_ % (GC_TC_BK / 2u)) * 2u;        \
+            const int in_ = row0 + r_ < m && k0_ + q_ < k;                                         \
+            gc_tc_copy16((double2 *)(as_ + r_ * GC_TC_SA + q_),                                    \
+                         in_ ? a + (unsigned long long)(row0 + r_) * k + k0_ + q_ : a, in_);       \
+        }                                                                                          \
+        _Pragma("unroll") for (unsigned l_ = 0u; l_ < GC_TC_CB / GC_TC_NT; ++l_)                   \
+        {                                                                                          \
+            const unsigned idx_ = tid + l_ * GC_TC_NT;                                             \
+            const unsigned r_ = idx_ / (GC_TC_BN / 2u), q_ = (idx_ % (GC_TC_BN / 2u)) * 2u;        \
+            const int in_ = k0_ + r_ < k && col0 + q_ < n;                                         \
+            gc_tc_copy16((double2 *)(bs_ + r_ * GC_TC_SB + q_),                                    \
+                         in_ ? b + (unsigned long long)(k0_ + r_) * n + col0 + q_ : b, in_);       \
+        }                                                                                          \
+        gc_tc_commit();                                                                            \
+    } while (0)
+
+    GC_TC_FETCH(0u);
+    for (unsigned step = 0u; step < steps; ++step) {
+        if (step + 1u < steps) {
+            /* The buffer it fills was last read in step - 1, before that step's
+             * closing barrier. */
+            GC_TC_FETCH(step + 1u);
+            gc_tc_wait_all_but_one();
+        } else {
+            gc_tc_wait_all();
+        }
+        __syncthreads();
+
+        const double *const as = a_slices + (step % 2u) * (GC_TC_BM * GC_TC_SA);
+        const double *const bs = b_slices + (step % 2u) * (GC_TC_BK * GC_TC_SB);
+        double af[GC_TC_UM][4];
+        double bf[GC_TC_UN][2];
+#pragma unroll
+        for (unsigned i = 0u; i < GC_TC_UM; ++i) {
+            const double *const row = as + (warp_row + i * 16u + g) * GC_TC_SA + t;
+            af[i][0] = row[0];
+            af[i][1] = row[8u * GC_TC_SA];
+            af[i][2] = row[4];
+            af[i][3] = row[8u * GC_TC_SA + 4u];
+        }
+#pragma unroll
+        for (unsigned j = 0u; j < GC_TC_UN; ++j) {
+            const double *const col = bs + t * GC_TC_SB + warp_col + j * 8u + g;
+            bf[j][0] = col[0];
+            bf[j][1] = col[4u * GC_TC_SB];
+        }
+#pragma unroll
+        for (unsigned i = 0u; i < GC_TC_UM; ++i) {
+#pragma unroll
+            for (unsigned j = 0u; j < GC_TC_UN; ++j) {
+                gc_tc_unit(acc[i][j], af[i], bf[j], lane);
+            }
+        }
+        __syncthreads();
+    }
+#undef GC_TC_FETCH
+
+    /* Each lane holds pairs of neighbouring columns: one 16-byte store each. */
+#pragma unroll
+    for (unsigned i = 0u; i < GC_TC_UM; ++i) {
+#pragma unroll
+        for (unsigned j = 0u; j < GC_TC_UN; ++j) {
+            const unsigned col = col0 + warp_col + j * 8u + 2u * t;
+            if (col < n) {
+#pragma unroll
+                for (unsigned half = 0u; half < 2u; ++half) {
+                    const unsigned row = row0 + warp_row + i * 16u + 8u * half + g;
+                    if (row < m) {
+                        *(double2 *)(c + (unsigned long long)row * n + col) =
+                            make_double2(acc[i][j][2u * half], acc[i][j][2u * half + 1u]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#undef GC_TC_NT
+#undef GC_TC_WTM
+#undef GC_TC_WTN
+#undef GC_TC_UM
+#undef GC_TC_UN
+#undef GC_TC_SB
+#undef GC_TC_CA
+#undef GC_TC_CB
+#undef GC_TC_BM
+#undef GC_TC_BN
+#undef GC_TC_WM
+#undef GC_TC_WN
+#undef GC_TC_MINB
+#undef GC_TC_NAME

@@ -1,0 +1,262 @@
+// Runs kernels/cuda/gemm_tc.cuh on the CPU, one POSIX thread per CUDA thread,
+// and checks its C against a long-double reference: the FP64 tensor-core
+// kernel's indexing, staging, edges and fragment use, tested without a GPU.
+//
+// The warp-wide primitives are written out here from the PTX ISA's fragment
+// layouts (mma.m16n8k8 and mma.m8n8k4 for .f64), independently of the
+// kernel's own use of them: every lane posts its registers, the warp meets
+// at a barrier, and each lane computes its part of D from all 32 posts.
+// cp.async is a plain copy (the kernel waits before reading anyway).
+//
+// Build with -DGC_TC_EMULATE=900 (one m16n8k8 per unit, as on sm_90),
+// 800 (four m8n8k4, sm_80..89) or 0 (warp shuffles, the fallback); see
+// scripts/check-tc-gemm.sh. Exit status 0 when every shape passes.
+#include <pthread.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#ifndef GC_TC_EMULATE
+#error "build with -DGC_TC_EMULATE=900, 800 or 0"
+#endif
+
+// --- CUDA built-ins -----------------------------------------------------------
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __launch_bounds__(threads, blocks)
+#define __shared__ static
+#define __restrict__ __restrict
+
+struct alignas(16) double2 {
+    double x, y;
+};
+static inline double2 make_double2(double x, double y) { return double2{x, y}; }
+struct Index {
+    unsigned x;
+};
+static thread_local Index threadIdx, blockIdx;
+
+static pthread_barrier_t block_barrier;
+static inline void __syncthreads() { pthread_barrier_wait(&block_barrier); }
+
+// --- Warps --------------------------------------------------------------------
+struct Warp {
+    pthread_barrier_t barrier;
+    double a[32][4], b[32][2], c[32][4];
+    double value[32];
+};
+static Warp *warps;
+
+static inline Warp &my_warp() { return warps[threadIdx.x / 32]; }
+static inline unsigned my_lane() { return threadIdx.x % 32; }
+static inline void warp_sync() { pthread_barrier_wait(&my_warp().barrier); }
+
+// m16n8k8, f64: a[v] = A[g + 8(v%2)][t + 4(v/2)], b[v] = B[t + 4v][g],
+// c[v] = C[g + 8(v/2)][2t + v%2], with g = lane / 4, t = lane % 4.
+[[maybe_unused]] static void gc_tc_m16n8k8(double d[4], const double a[4], const double b[2])
+{
+    Warp &w = my_warp();
+    const unsigned lane = my_lane();
+    memcpy(w.a[lane], a, 4 * sizeof(double));
+    memcpy(w.b[lane], b, 2 * sizeof(double));
+    warp_sync();
+    const unsigned g = lane / 4, t = lane % 4;
+    for (unsigned v = 0; v < 4; v++) {
+        const unsigned row = g + 8 * (v / 2), col = 2 * t + v % 2;
+        double sum = d[v];
+        for (unsigned kk = 0; kk < 8; kk++) {
+            const double a_rk = w.a[4 * (row % 8) + kk % 4][(row / 8) + 2 * (kk / 4)];
+            const double b_kc = w.b[4 * col + kk % 4][kk / 4];
+            sum = std::fma(a_rk, b_kc, sum);
+        }
+        d[v] = sum;
+    }
+    warp_sync();
+}
+
+// m8n8k4, f64: a = A[g][t], b = B[t][g], c[v] = C[g][2t + v].
+[[maybe_unused]] static void gc_tc_m8n8k4(double *d0, double *d1, double a, double b)
+{
+    Warp &w = my_warp();
+    const unsigned lane = my_lane();
+    w.a[lane][0] = a;
+    w.b[lane][0] = b;
+    warp_sync();
+    const unsigned g = lane / 4, t = lane % 4;
+    double *d[2] = {d0, d1};
+    for (unsigned v = 0; v < 2; v++) {
+        double sum = *d[v];
+        for (unsigned kk = 0; kk < 4; kk++)
+            sum = std::fma(w.a[4 * g + kk][0], w.b[4 * (2 * t + v) + kk][0], sum);
+        *d[v] = sum;
+    }
+    warp_sync();
+}
+
+[[maybe_unused]] static double gc_tc_shfl(double value, unsigned from)
+{
+    Warp &w = my_warp();
+    w.value[my_lane()] = value;
+    warp_sync();
+    const double got = w.value[from % 32];
+    warp_sync();
+    return got;
+}
+
+static void gc_tc_copy16(double2 *shared, const double *global, int inside)
+{
+    *shared = inside ? double2{global[0], global[1]} : double2{0.0, 0.0};
+}
+static void gc_tc_commit(void) {}
+static void gc_tc_wait_all_but_one(void) {}
+static void gc_tc_wait_all(void) {}
+
+// --- The kernels, as matmul.cu instantiates them --------------------------------
+#define GC_TC_NAME gemm_l
+#define GC_TC_BM 128
+#define GC_TC_BN 128
+#define GC_TC_WM 2
+#define GC_TC_WN 4
+#define GC_TC_MINB 1
+#include "../kernels/cuda/gemm_tc.cuh"
+
+#define GC_TC_NAME gemm_s
+#define GC_TC_BM 64
+#define GC_TC_BN 64
+#define GC_TC_WM 2
+#define GC_TC_WN 2
+#define GC_TC_MINB 4
+#include "../kernels/cuda/gemm_tc.cuh"
+
+// --- Launching ------------------------------------------------------------------
+typedef void (*Kernel)(const double *, const double *, double *, unsigned, unsigned, unsigned);
+
+struct Launch {
+    Kernel kernel;
+    unsigned grid, thread;
+    const double *a, *b;
+    double *c;
+    unsigned m, n, k;
+};
+
+static void *run_thread(void *arg)
+{
+    const Launch *l = (const Launch *)arg;
+    threadIdx.x = l->thread;
+    for (unsigned block = 0; block < l->grid; block++) {
+        blockIdx.x = block;
+        l->kernel(l->a, l->b, l->c, l->m, l->n, l->k);
+        __syncthreads(); // the next block reuses the shared arrays
+    }
+    return nullptr;
+}
+
+static void launch(Kernel kernel, unsigned grid, unsigned threads, const double *a,
+                   const double *b, double *c, unsigned m, unsigned n, unsigned k)
+{
+    pthread_barrier_init(&block_barrier, nullptr, threads);
+    std::vector<Warp> warp_state(threads / 32);
+    warps = warp_state.data();
+    for (Warp &w : warp_state)
+        pthread_barrier_init(&w.barrier, nullptr, 32);
+    std::vector<Launch> args(threads);
+    std::vector<pthread_t> ids(threads);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 1 << 20);
+    for (unsigned i = 0; i < threads; i++) {
+        args[i] = Launch{kernel, grid, i, a, b, c, m, n, k};
+        if (pthread_create(&ids[i], &attr, run_thread, &args[i]) != 0) {
+            perror("pthread_create");
+            exit(2);
+        }
+    }
+    for (pthread_t id : ids)
+        pthread_join(id, nullptr);
+    for (Warp &w : warp_state)
+        pthread_barrier_destroy(&w.barrier);
+    pthread_barrier_destroy(&block_barrier);
+}
+
+// --- Checking ---------------------------------------------------------------------
+// One product: A and B uniform in [-1, 1); C poisoned with NaN and followed by
+// guard values that must survive; every element within 2·k·ε·(|A|·|B|) + tiny
+// of the long-double reference.
+static int check(const char *name, Kernel kernel, unsigned tile, unsigned threads, unsigned m,
+                 unsigned n, unsigned k, unsigned seed)
+{
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<double> uniform(-1.0, 1.0);
+    std::vector<double> a((size_t)m * k), b((size_t)k * n);
+    for (double &x : a)
+        x = uniform(rng);
+    for (double &x : b)
+        x = uniform(rng);
+    const size_t guard = 64;
+    std::vector<double> c((size_t)m * n + guard, NAN);
+    for (size_t i = 0; i < guard; i++)
+        c[(size_t)m * n + i] = 12345.0 + (double)i;
+
+    const unsigned grid = ((m + tile - 1) / tile) * ((n + tile - 1) / tile);
+    launch(kernel, grid, threads, a.data(), b.data(), c.data(), m, n, k);
+
+    size_t bad = 0;
+    double worst = 0.0;
+    for (unsigned i = 0; i < m; i++) {
+        for (unsigned j = 0; j < n; j++) {
+            long double ref = 0.0L, mag = 0.0L;
+            for (unsigned p = 0; p < k; p++) {
+                ref += (long double)a[(size_t)i * k + p] * b[(size_t)p * n + j];
+                mag += std::fabs((long double)a[(size_t)i * k + p] * b[(size_t)p * n + j]);
+            }
+            const double got = c[(size_t)i * n + j];
+            const long double bound = 2.0L * k * 0x1p-53L * mag + 1e-300L;
+            const long double err = std::fabs((long double)got - ref);
+            if (!(err <= bound)) {
+                if (bad < 5)
+                    fprintf(stderr, "  %s %ux%ux%u: C[%u][%u] = %.17g, want %.17Lg\n", name, m, n, k,
+                            i, j, got, ref);
+                bad++;
+            } else if (mag > 0 && (double)(err / mag) > worst) {
+                worst = (double)(err / mag);
+            }
+        }
+    }
+    for (size_t i = 0; i < guard; i++) {
+        if (c[(size_t)m * n + i] != 12345.0 + (double)i) {
+            fprintf(stderr, "  %s %ux%ux%u: wrote past C (guard %zu)\n", name, m, n, k, i);
+            bad++;
+            break;
+        }
+    }
+    printf("%-7s arch %3d  %4u x %4u x %4u  %s (worst |err|/(|A||B|) %.2e)\n", name,
+           GC_TC_EMULATE, m, n, k, bad ? "FAILED" : "ok", worst);
+    return bad ? 1 : 0;
+}
+
+int main()
+{
+    setvbuf(stdout, nullptr, _IOLBF, 0);
+    // Shapes: one element, one k step, partial tiles in every direction, k not
+    // a multiple of 8, several tiles and groups of tiles, tall-skinny, wide.
+    const unsigned shapes[][3] = {
+        {1, 2, 2},    {16, 8, 8},     {64, 64, 8},  {67, 130, 30}, {130, 66, 18},
+        {129, 258, 10}, {200, 16, 64}, {1, 256, 6},  {300, 2, 4},  {33, 34, 136},
+    };
+    int failed = 0;
+    for (const auto &s : shapes) {
+        failed |= check("tc_l", gemm_l, 128, 256, s[0], s[1], s[2], s[0] * 7919u + s[2]);
+        failed |= check("tc_s", gemm_s, 64, 128, s[0], s[1], s[2], s[1] * 104729u + s[2]);
+    }
+    // Enough tile-rows for two groups of 8 in the block order (m > 8·64).
+    failed |= check("tc_s", gemm_s, 64, 128, 9 * 64 + 5, 130, 8, 42);
+    if (failed)
+        fprintf(stderr, "tc-gemm-emulator: FAILED\n");
+    return failed;
+}
