@@ -2,9 +2,10 @@
  * side of gpucalc's CUDA backend (argument passing, launch splitting, chunking,
  * partial sums, copies, context push/pop balance, freeing, error messages) on
  * machines without a GPU. It emulates gc_pi_hits, the gc_stream_* and gc_map
- * kernels, and the gc_rng_* kernels, each written out here independently of
- * kernels/common; streams run in order at once (every async call completes
- * before it returns), and every event reads 1.5 ms.
+ * kernels, the gc_rng_* kernels and the gc_gemm_* kernels (a plain triple loop:
+ * their tiling is tested on PoCL and by scripts/check-tc-gemm.sh), each written
+ * out here independently of kernels/common; streams run in order at once
+ * (every async call completes before it returns), and every event reads 1.5 ms.
  * It says nothing about the GPU kernel itself: scripts/check-kernels.sh and a
  * real GPU (scripts/gpu-bundle.sh) do that.
  *
@@ -176,6 +177,7 @@ static const char *const KERNELS[] = {
     "gc_rng_raw", "gc_rng_uniform_f32", "gc_rng_uniform_f64", "gc_rng_normal_f32",
     "gc_rng_normal_f64",
     "gc_gemm_f32_l", "gc_gemm_f32_s", "gc_gemm_f64_l", "gc_gemm_f64_s",
+    "gc_gemm_f64_tc_l", "gc_gemm_f64_tc_s",
 };
 #define KERNEL_COUNT ((int)(sizeof(KERNELS) / sizeof(KERNELS[0])))
 CUresult cuModuleGetFunction(void **f, void *m, const char *name)
@@ -381,10 +383,13 @@ CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned
     else if (id <= 19)
         rng(id - 15, params);
     else {
+        /* 20..23: gemm.h f32 l, s, f64 l, s; 24, 25: gemm_tc.cuh f64 l, s (even k and n only). */
         int g = id - 20, dbl = g >= 2, tile = (g % 2) ? 64 : 128;
+        unsigned threads = id == 25 ? 128 : 256;
         unsigned m = *(unsigned *)params[3], n = *(unsigned *)params[4], k = *(unsigned *)params[5];
         unsigned want = ((m + tile - 1) / tile) * ((n + tile - 1) / tile);
-        if (gx != want || bx != 256) { fprintf(stderr, "[fake] bad gemm grid %u (want %u) block %u\n", gx, want, bx); return 1; }
+        if (gx != want || bx != threads) { fprintf(stderr, "[fake] bad gemm grid %u (want %u) block %u\n", gx, want, bx); return 1; }
+        if (id >= 24 && (k % 2 || n % 2)) { fprintf(stderr, "[fake] tensor-core gemm with odd k %u or n %u\n", k, n); return 1; }
         void *a = (void *)(uintptr_t) * (uint64_t *)params[0], *b = (void *)(uintptr_t) * (uint64_t *)params[1];
         void *c = (void *)(uintptr_t) * (uint64_t *)params[2];
         for (unsigned i = 0; i < m; i++) for (unsigned j = 0; j < n; j++) {

@@ -16,6 +16,7 @@ mod common;
 use common::run as gpucalc;
 
 use gpucalc::map::{map, MapFn};
+use gpucalc::matmul::{matmul, Matrix};
 use gpucalc::rng::{
     max_elements, rng_generate, rng_reference, Dist, RngSpec, RngType, NORMAL_ULP_BOUND,
 };
@@ -481,7 +482,9 @@ fn matmul_is_right_for_awkward_shapes_in_both_precisions() {
         return;
     };
     // (M, N, K), C is M×N: edges of both tile sizes, rows that are not whole
-    // vectors, and (last two) products big enough for the large tiles.
+    // vectors, and (last two) products big enough for the large tiles. Then
+    // even k and n, which f64 runs on the tensor cores where the GPU has them:
+    // partial tiles and k steps, one row, two columns, many tiles.
     let shapes = [
         (1, 1, 1),
         (7, 13, 5),
@@ -492,8 +495,46 @@ fn matmul_is_right_for_awkward_shapes_in_both_precisions() {
         (64, 128, 33),
         (2049, 2050, 33),
         (2048, 2048, 64),
+        (1, 2, 2),
+        (67, 130, 30),
+        (129, 258, 10),
+        (1, 256, 6),
+        (300, 2, 4),
+        (2050, 2048, 130),
     ];
     common::check_matmul_shapes(&gpu, &shapes, &[Float::F32, Float::F64], 2, 1 << 25);
+}
+
+#[test]
+fn f64_products_take_the_tensor_cores_where_the_gpu_has_them() {
+    let Some(gpu) = gpu("f64_products_take_the_tensor_cores_where_the_gpu_has_them") else {
+        return;
+    };
+    // The default fatbin has machine code for sm_80 and sm_90: compute
+    // capability 8.x and 9.x run the tensor-core kernel; others gemm.h.
+    let cc = gpu.info().compute_capability.clone().unwrap_or_default();
+    let has = cc.starts_with("8.") || cc.starts_with("9.");
+    for ((m, n, k), even) in [
+        ((300, 258, 34), true),
+        ((300, 257, 34), false),
+        ((30, 28, 7), false),
+    ] {
+        let a = Matrix::random(m, k, Float::F64, 1).unwrap();
+        let b = Matrix::random(k, n, Float::F64, 2).unwrap();
+        let (_, result) = matmul(&gpu, &a, &b, 1, true).unwrap();
+        assert_eq!(result.verified, Some(true), "{result:?}");
+        assert_eq!(
+            result.kernel.contains("tensor cores"),
+            has && even,
+            "compute capability {cc}, {m}x{n}x{k}: {}",
+            result.kernel
+        );
+        // f32 never does (no TF32: it would not be an f32 product).
+        let a = Matrix::random(m, k, Float::F32, 1).unwrap();
+        let b = Matrix::random(k, n, Float::F32, 2).unwrap();
+        let (_, result) = matmul(&gpu, &a, &b, 1, true).unwrap();
+        assert!(!result.kernel.contains("tensor"), "{}", result.kernel);
+    }
 }
 
 #[test]

@@ -17,6 +17,15 @@ use crate::workloads::rng::{RngSlice, RngSpec};
 use crate::workloads::stream::StreamRaw;
 use crate::workloads::transfer::{Direction, HostMemory};
 
+/// What a backend's `matmul` did: the timed runs and what computed C.
+#[derive(Debug, Clone)]
+pub(crate) struct MatmulRuns {
+    /// Seconds of each timed run.
+    pub(crate) times: Vec<f64>,
+    /// The kernel (and its tiles) or library that computed C.
+    pub(crate) kernel: String,
+}
+
 /// What every backend implements; workloads call these and nothing else.
 pub(crate) trait Backend: Send + Sync {
     /// The device's description, as `gpucalc devices` shows it.
@@ -76,7 +85,8 @@ pub(crate) trait Backend: Send + Sync {
     }
 
     /// C = A·B (row-major; A is m×k, B is k×n; validated sizes and types):
-    /// one untimed warm-up run, then `reps` timed runs; returns their seconds.
+    /// one untimed warm-up run, then `reps` timed runs; returns their seconds
+    /// and what computed C.
     #[allow(clippy::too_many_arguments)]
     fn matmul(
         &self,
@@ -87,7 +97,7 @@ pub(crate) trait Backend: Send + Sync {
         n: usize,
         k: usize,
         reps: usize,
-    ) -> Result<Vec<f64>> {
+    ) -> Result<MatmulRuns> {
         let _ = (a, b, c, m, n, k, reps);
         Err(self.unsupported("matmul"))
     }

@@ -23,6 +23,10 @@ pub enum LimitKind {
     Fp32,
     /// Peak f64 FLOP/s.
     Fp64,
+    /// Peak f64 FLOP/s of matrix products: on GPUs whose FP64 tensor cores
+    /// do twice the FMA units' work (compute capability 8.0 and 9.0: A100,
+    /// H100, H200), theirs; elsewhere [`LimitKind::Fp64`].
+    Fp64Matrix,
     /// The host↔device link, bytes/s.
     HostLink,
 }
@@ -129,7 +133,7 @@ pub fn limit(device: &DeviceInfo, kind: LimitKind, measured: Measured) -> Option
                 units * clock_hz? * lanes / MULTIPLIES_PER_SAMPLE,
             ))
         }
-        (BackendKind::Cpu, LimitKind::Fp32 | LimitKind::Fp64) => {
+        (BackendKind::Cpu, LimitKind::Fp32 | LimitKind::Fp64 | LimitKind::Fp64Matrix) => {
             let (_, f32_lanes) = cpu_vector_lanes();
             let lanes = if kind == LimitKind::Fp32 {
                 f32_lanes
@@ -145,16 +149,21 @@ pub fn limit(device: &DeviceInfo, kind: LimitKind, measured: Measured) -> Option
                 units * clock_hz? * 64.0 / MULTIPLIES_PER_SAMPLE,
             ))
         }
-        (BackendKind::Cuda, LimitKind::Fp32 | LimitKind::Fp64) => {
+        (BackendKind::Cuda, LimitKind::Fp32 | LimitKind::Fp64 | LimitKind::Fp64Matrix) => {
             let (major, minor) = cc?;
-            let (fp32, fp64) = match (major, minor) {
-                (8, 0) => (64.0, 32.0),
-                (9, 0) => (128.0, 64.0),
-                (7, 0) => (64.0, 32.0),
-                (7, _) => (64.0, 2.0),
-                (_, _) => (128.0, 2.0),
+            // FMA lanes per multiprocessor: f32, f64, and f64 on the tensor cores.
+            let (fp32, fp64, fp64_matrix) = match (major, minor) {
+                (8, 0) => (64.0, 32.0, 64.0),
+                (9, 0) => (128.0, 64.0, 128.0),
+                (7, 0) => (64.0, 32.0, 32.0),
+                (7, _) => (64.0, 2.0, 2.0),
+                (_, _) => (128.0, 2.0, 2.0),
             };
-            let lanes = if kind == LimitKind::Fp32 { fp32 } else { fp64 };
+            let lanes = match kind {
+                LimitKind::Fp32 => fp32,
+                LimitKind::Fp64 => fp64,
+                _ => fp64_matrix,
+            };
             Some(from_attributes(units * clock_hz? * lanes * 2.0))
         }
         // OpenCL does not report the lanes per compute unit or the link speed.
@@ -182,6 +191,9 @@ mod tests {
         assert!((bw.value - 3.35e12).abs() < 0.01e12, "{}", bw.value);
         let fp64 = limit(&h100, LimitKind::Fp64, none).unwrap();
         assert!((fp64.value - 33.5e12).abs() < 0.5e12, "{}", fp64.value);
+        // The published 67 TFLOP/s of its FP64 tensor cores.
+        let dgemm = limit(&h100, LimitKind::Fp64Matrix, none).unwrap();
+        assert!((dgemm.value - 66.9e12).abs() < 0.5e12, "{}", dgemm.value);
         assert_eq!(bw.source, LimitSource::Attributes);
         // `bench --only rng`: no init row, so the attributes' bandwidth.
         let write = limit(&h100, LimitKind::WriteBandwidth, none).unwrap();

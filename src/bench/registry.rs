@@ -244,7 +244,7 @@ const OTHERS: [BenchRow; 11] = [
         Unit::FlopsPerSecond,
         0.0,
         [1024, 4096],
-        LimitKind::Fp64,
+        LimitKind::Fp64Matrix,
         Job::Matmul(Float::F64),
     ),
 ];

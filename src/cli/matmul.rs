@@ -130,6 +130,7 @@ pub(crate) fn run(globals: &Globals, args: &MatmulArgs) -> Result<u8> {
             "device": info,
             "m": result.m, "n": result.n, "k": result.k,
             "dtype": result.float,
+            "kernel": result.kernel,
             "times_s": result.times_s,
             "min_time_s": fastest,
             "gflops": result.flops * 1e-9,
@@ -144,6 +145,7 @@ pub(crate) fn run(globals: &Globals, args: &MatmulArgs) -> Result<u8> {
             result.m, result.k, result.k, result.n, result.float
         );
         println!("device       {} ({})", info.spec, info.name);
+        println!("kernel       {}", result.kernel);
         println!(
             "time         {:.4} s fastest of {} runs",
             fastest,

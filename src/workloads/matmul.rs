@@ -90,6 +90,8 @@ pub struct MatmulResult {
     pub float: Float,
     /// Seconds of each timed run (after one untimed warm-up run).
     pub times_s: Vec<f64>,
+    /// What computed C: the kernel and its tiles, or the CPU library.
+    pub kernel: String,
     /// `2·M·N·K / fastest run`, in FLOP/s.
     pub flops: f64,
     /// Worst ratio of an error to its bound (≤ 1 passes); `None` if not checked.
@@ -164,9 +166,10 @@ pub fn matmul(
         Float::F32 => FloatVec::F32(vec![f32::NAN; m * n]),
         Float::F64 => FloatVec::F64(vec![f64::NAN; m * n]),
     };
-    let times_s = device
+    let runs = device
         .backend()
         .matmul(&a.data, &b.data, &mut c, m, n, k, reps)?;
+    let times_s = runs.times;
     let c = Matrix::new(m, n, c)?;
     let fastest = times_s.iter().copied().fold(f64::INFINITY, f64::min);
     let worst_error_ratio = verify.then(|| worst_error_ratio(a, b, &c));
@@ -179,6 +182,7 @@ pub fn matmul(
             float,
             flops: 2.0 * m as f64 * n as f64 * k as f64 / fastest.max(1e-12),
             times_s,
+            kernel: runs.kernel,
             worst_error_ratio,
             verified: worst_error_ratio.map(|r| r <= 1.0),
         },

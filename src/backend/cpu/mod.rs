@@ -13,7 +13,7 @@ pub use pi::reference_hits;
 
 use rayon::prelude::*;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, MatmulRuns};
 use crate::device::{DeviceInfo, DeviceType};
 use crate::dtype::{Float, FloatVec};
 use crate::error::{BackendKind, Error, Result};
@@ -173,11 +173,15 @@ impl Backend for CpuDevice {
         n: usize,
         k: usize,
         reps: usize,
-    ) -> Result<Vec<f64>> {
+    ) -> Result<MatmulRuns> {
         let threads = self.threads();
-        Ok(self
+        let times = self
             .pool
-            .install(|| matmul::matmul(a, b, c, m, n, k, reps, threads)))
+            .install(|| matmul::matmul(a, b, c, m, n, k, reps, threads));
+        Ok(MatmulRuns {
+            times,
+            kernel: format!("gemm crate, {threads} threads"),
+        })
     }
 
     /// Host memory is the CPU's device memory: generate into a reused buffer.

@@ -43,7 +43,7 @@ include!(concat!(env!("OUT_DIR"), "/cuda_kernels.rs"));
 /// The nvcc release that built the embedded kernels, e.g. `13.0.88`.
 const NVCC_VERSION: &str = env!("GPUCALC_NVCC_VERSION");
 /// The targets the fatbins hold, e.g. `compute_75,sm_80,sm_90`.
-const CUDA_ARCH: &str = env!("GPUCALC_CUDA_ARCH");
+pub(super) const CUDA_ARCH: &str = env!("GPUCALC_CUDA_ARCH");
 
 /// The `pi` kernel's name in kernels/cuda/gpucalc.cu.
 const PI_KERNEL: &str = "gc_pi_hits";
@@ -432,7 +432,7 @@ impl Backend for CudaDevice {
         n: usize,
         k: usize,
         reps: usize,
-    ) -> Result<Vec<f64>> {
+    ) -> Result<crate::backend::MatmulRuns> {
         self.with_gpu(|gpu| super::matmul::matmul(gpu, a, b, c, m, n, k, reps))
     }
 }

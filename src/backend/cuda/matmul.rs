@@ -1,6 +1,7 @@
 //! `matmul` on CUDA: the tiled GEMM of kernels/common/gemm.h, instantiated in
-//! kernels/cuda/matmul.cu in two tile configurations per element type, one of
-//! which is picked per GPU and problem.
+//! kernels/cuda/matmul.cu in two tile configurations per element type, and for
+//! f64 the FP64 tensor-core GEMM of kernels/cuda/gemm_tc.cuh in two more; one
+//! is picked per GPU and problem.
 //!
 //! A, B and C live in three device buffers for the whole call. The kernel runs
 //! once untimed, then `reps` times, each run between two events on one stream
@@ -14,16 +15,23 @@
 //! multiprocessor. Smaller products, which would leave multiprocessors idle with
 //! it, take the small configuration (64×64 tiles, 4×4 per thread), which makes
 //! four times as many blocks.
+//!
+//! f64 products go to the tensor-core kernels, large or small by the same rule,
+//! where the GPU runs code built for compute capability 8.0 or later (from the
+//! fatbin's machine code, or PTX the driver compiles: [`built_for`]) and k and
+//! n are even (16-byte copies and stores); else to gemm.h. On A100 and H100
+//! the FP64 tensor cores do twice the FP64 FMA units' work per clock.
 
 use cust::sys::CUdevice_attribute_enum as Attr;
 
 use super::driver::{DeviceHandle, Function};
 use super::launch::{param_pointers, Arg, Gpu, GpuFloat};
 use super::stream::{DeviceBuffer, Event, Stream};
+use crate::backend::MatmulRuns;
 use crate::dtype::FloatVec;
 use crate::error::{Error, Result};
 
-/// One instantiation of gemm.h in kernels/cuda/matmul.cu (keep the two in step).
+/// One kernel of kernels/cuda/matmul.cu (keep the two in step).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Config {
     /// The kernel's name.
@@ -32,27 +40,49 @@ pub(crate) struct Config {
     pub(crate) bm: u32,
     /// Columns of C per block.
     pub(crate) bn: u32,
-    /// Depth of one k step.
-    pub(crate) bk: u32,
-    /// Rows of C per thread.
-    pub(crate) tm: u32,
-    /// Columns of C per thread.
-    pub(crate) tn: u32,
-    /// Elements per vector access (16 bytes).
-    pub(crate) vw: u32,
-    /// Bytes of one element.
-    pub(crate) element: u32,
+    /// Threads per block.
+    pub(crate) threads: u32,
+    /// Static shared memory per block, bytes.
+    pub(crate) shared_bytes: u32,
+    /// An FP64 tensor-core kernel (gemm_tc.cuh): runs where the GPU executes
+    /// code built for compute capability 8.0 or later, and only for even k and n.
+    pub(crate) tensor_cores: bool,
 }
 
 impl Config {
-    /// Threads per block.
-    pub(crate) fn threads(&self) -> u32 {
-        (self.bm / self.tm) * (self.bn / self.tn)
+    /// An instantiation of gemm.h: BM×BN tiles, k steps of BK, TM×TN outputs
+    /// per thread, VW-element vectors of `element`-byte values. Shared memory:
+    /// two A tiles (rows padded by VW) and two B tiles.
+    #[allow(clippy::too_many_arguments)]
+    const fn fma(
+        kernel: &'static str,
+        (bm, bn, bk): (u32, u32, u32),
+        (tm, tn): (u32, u32),
+        vw: u32,
+        element: u32,
+    ) -> Config {
+        Config {
+            kernel,
+            bm,
+            bn,
+            threads: (bm / tm) * (bn / tn),
+            shared_bytes: 2 * bk * (bm + vw + bn) * element,
+            tensor_cores: false,
+        }
     }
 
-    /// Static shared memory per block: two A tiles (rows padded by `vw`) and two B tiles.
-    pub(crate) fn shared_bytes(&self) -> u32 {
-        2 * self.bk * (self.bm + self.vw + self.bn) * self.element
+    /// An instantiation of gemm_tc.cuh: BM×BN tiles, `warps` warps. Shared
+    /// memory: two A slices of BM rows of 8 + 4 doubles and two B slices of 8
+    /// rows of BN + 4.
+    const fn tensor(kernel: &'static str, bm: u32, bn: u32, warps: u32) -> Config {
+        Config {
+            kernel,
+            bm,
+            bn,
+            threads: 32 * warps,
+            shared_bytes: 2 * (bm * 12 + 8 * (bn + 4)) * 8,
+            tensor_cores: true,
+        }
     }
 
     /// Blocks for an m×n product: one per tile of C.
@@ -61,76 +91,62 @@ impl Config {
     }
 }
 
-/// The configurations of matmul.cu, large first.
+/// The kernels of matmul.cu, per element type, large before small.
 const F32: [Config; 2] = [
-    Config {
-        kernel: "gc_gemm_f32_l",
-        bm: 128,
-        bn: 128,
-        bk: 8,
-        tm: 8,
-        tn: 8,
-        vw: 4,
-        element: 4,
-    },
-    Config {
-        kernel: "gc_gemm_f32_s",
-        bm: 64,
-        bn: 64,
-        bk: 16,
-        tm: 4,
-        tn: 4,
-        vw: 4,
-        element: 4,
-    },
+    Config::fma("gc_gemm_f32_l", (128, 128, 8), (8, 8), 4, 4),
+    Config::fma("gc_gemm_f32_s", (64, 64, 16), (4, 4), 4, 4),
 ];
-const F64: [Config; 2] = [
-    Config {
-        kernel: "gc_gemm_f64_l",
-        bm: 128,
-        bn: 128,
-        bk: 8,
-        tm: 8,
-        tn: 8,
-        vw: 2,
-        element: 8,
-    },
-    Config {
-        kernel: "gc_gemm_f64_s",
-        bm: 64,
-        bn: 64,
-        bk: 16,
-        tm: 4,
-        tn: 4,
-        vw: 2,
-        element: 8,
-    },
+const F64: [Config; 4] = [
+    Config::tensor("gc_gemm_f64_tc_l", 128, 128, 8),
+    Config::tensor("gc_gemm_f64_tc_s", 64, 64, 4),
+    Config::fma("gc_gemm_f64_l", (128, 128, 8), (8, 8), 2, 8),
+    Config::fma("gc_gemm_f64_s", (64, 64, 16), (4, 4), 2, 8),
 ];
 
-/// The element types, with their configurations.
+/// The element types, with their kernels.
 trait GemmFloat: GpuFloat {
-    const CONFIGS: [Config; 2];
+    const CONFIGS: &'static [Config];
 }
 
 impl GemmFloat for f32 {
-    const CONFIGS: [Config; 2] = F32;
+    const CONFIGS: &'static [Config] = &F32;
 }
 
 impl GemmFloat for f64 {
-    const CONFIGS: [Config; 2] = F64;
+    const CONFIGS: &'static [Config] = &F64;
 }
 
-/// What the choice knows of one configuration on this GPU.
+/// The compute capability (as 10·major + minor) whose code a GPU of
+/// capability `cc` runs from a fatbin holding `targets` (`compute_75,sm_80,...`,
+/// as build.rs lists them): the newest machine code of the same major version
+/// and no newer minor, else the newest PTX no newer than the GPU, which the
+/// driver compiles. `None`: nothing in the fatbin runs there.
+pub(crate) fn built_for(cc: u32, targets: &str) -> Option<u32> {
+    let parse = |prefix: &'static str| {
+        targets
+            .split(',')
+            .filter_map(move |t| t.trim().strip_prefix(prefix)?.parse::<u32>().ok())
+    };
+    parse("sm_")
+        .filter(|&sm| sm / 10 == cc / 10 && sm <= cc)
+        .max()
+        .or_else(|| parse("compute_").filter(|&ptx| ptx <= cc).max())
+}
+
+/// What the choice knows of one configuration on this GPU and problem.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fit {
     /// Blocks of it resident on one multiprocessor (0: it cannot run here).
     pub(crate) per_sm: u32,
     /// Its shared memory is within the per-block limit.
     pub(crate) shared_ok: bool,
+    /// It takes this problem on this GPU (tensor-core kernels: see [`Config`]).
+    pub(crate) takes: bool,
 }
 
 /// Index of the configuration to use (see the module's notes), or `None` if
 /// none can run. `configs` are in order of preference, the last the fallback.
+/// Tensor-core kernels that take the problem exclude the others.
 pub(crate) fn choose(
     configs: &[Config],
     fits: &[Fit],
@@ -138,9 +154,12 @@ pub(crate) fn choose(
     m: usize,
     n: usize,
 ) -> Option<usize> {
-    let usable: Vec<usize> = (0..configs.len())
-        .filter(|&i| fits[i].per_sm > 0 && fits[i].shared_ok)
+    let mut usable: Vec<usize> = (0..configs.len())
+        .filter(|&i| fits[i].per_sm > 0 && fits[i].shared_ok && fits[i].takes)
         .collect();
+    if usable.iter().any(|&i| configs[i].tensor_cores) {
+        usable.retain(|&i| configs[i].tensor_cores);
+    }
     usable
         .iter()
         .copied()
@@ -162,7 +181,7 @@ pub(crate) fn matmul(
     n: usize,
     k: usize,
     reps: usize,
-) -> Result<Vec<f64>> {
+) -> Result<MatmulRuns> {
     // The kernel indexes rows and columns in 32 bits; below 2^31, a tile's
     // last row or column cannot wrap around.
     for (name, value) in [("M", m), ("N", n), ("K", k)] {
@@ -192,12 +211,12 @@ fn run<T: GemmFloat>(
     c: &mut [T],
     (m, n, k): (usize, usize, usize),
     reps: usize,
-) -> Result<Vec<f64>> {
+) -> Result<MatmulRuns> {
     assert!(
         a.len() == m * k && b.len() == k * n && c.len() == m * n,
         "matmul: buffer sizes"
     );
-    let (function, config) = pick::<T>(gpu, m, n)?;
+    let (function, config) = pick::<T>(gpu, m, n, k)?;
     let grid = u32::try_from(config.blocks(m, n))
         .ok()
         .filter(|&g| g <= i32::MAX as u32)
@@ -228,7 +247,7 @@ fn run<T: GemmFloat>(
         stop: gpu.event()?,
         function,
         grid,
-        block: config.threads(),
+        block: config.threads,
     };
     let args = [
         Arg::from(&a_dev),
@@ -241,7 +260,8 @@ fn run<T: GemmFloat>(
     // SAFETY (both launches): gc_gemm_<T>_<cfg>(const T *a, const T *b, T *c,
     // unsigned m, unsigned n, unsigned k): three device pointers to m·k, k·n and
     // m·n values of T and three u32 sizes, in order; one block of
-    // `config.threads()` threads per tile of C, as gemm.h expects; `timed`
+    // `config.threads` threads per tile of C, as gemm.h and gemm_tc.cuh expect
+    // (the latter only chosen for even k and n, which it relies on); `timed`
     // synchronizes before the buffers can be dropped.
     unsafe { timer.timed(&args)? };
     let times = (0..reps)
@@ -251,30 +271,55 @@ fn run<T: GemmFloat>(
         .stream
         .read(&c_dev, c)
         .map_err(|e| e.during("reading matrix C back"))?;
-    Ok(times)
+    Ok(MatmulRuns {
+        times,
+        kernel: format!(
+            "{} ({}x{} tiles{})",
+            config.kernel,
+            config.bm,
+            config.bn,
+            if config.tensor_cores {
+                ", FP64 tensor cores"
+            } else {
+                ""
+            }
+        ),
+    })
 }
 
-/// The kernel and configuration for an m×n product of `T` on `gpu`.
-fn pick<T: GemmFloat>(gpu: &Gpu<'_>, m: usize, n: usize) -> Result<(Function, Config)> {
+/// The kernel and configuration for an m×n×k product of `T` on `gpu`.
+fn pick<T: GemmFloat>(gpu: &Gpu<'_>, m: usize, n: usize, k: usize) -> Result<(Function, Config)> {
     let device = DeviceHandle::get(gpu.info.index).map_err(|e| e.during("cuDeviceGet"))?;
     let shared_limit = device
         .attribute(Attr::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK)
         .map_err(|e| e.during("cuDeviceGetAttribute(MAX_SHARED_MEMORY_PER_BLOCK)"))?;
     let configs = T::CONFIGS;
+    let tensor_cores = gpu
+        .info
+        .compute_capability
+        .as_deref()
+        .and_then(|cc| cc.split_once('.'))
+        .and_then(|(major, minor)| {
+            Some(major.parse::<u32>().ok()? * 10 + minor.parse::<u32>().ok()?)
+        })
+        .and_then(|cc| built_for(cc, super::device::CUDA_ARCH))
+        .is_some_and(|built| built >= 80);
+    let even = k.is_multiple_of(2) && n.is_multiple_of(2);
     let mut functions = Vec::with_capacity(configs.len());
     let mut fits = Vec::with_capacity(configs.len());
-    for config in &configs {
+    for config in configs {
         let function = (gpu.lookup)(config.kernel)?;
         let per_sm = function
-            .max_active_blocks_per_sm(gpu.current, config.threads())
+            .max_active_blocks_per_sm(gpu.current, config.threads)
             .map_err(|e| e.during(format!("occupancy of kernel {}", config.kernel)))?;
         fits.push(Fit {
             per_sm,
-            shared_ok: i64::from(config.shared_bytes()) <= i64::from(shared_limit),
+            shared_ok: i64::from(config.shared_bytes) <= i64::from(shared_limit),
+            takes: !config.tensor_cores || (tensor_cores && even),
         });
         functions.push(function);
     }
-    let chosen = choose(&configs, &fits, gpu.info.compute_units, m, n).ok_or_else(|| {
+    let chosen = choose(configs, &fits, gpu.info.compute_units, m, n).ok_or_else(|| {
         Error::InvalidArgument(format!(
             "{} cannot run any matmul kernel: {} bytes of shared memory per block, \
              resident blocks per multiprocessor {:?}",
@@ -358,37 +403,65 @@ mod tests {
     #[test]
     fn configurations_match_their_kernels() {
         for config in F32.iter().chain(&F64) {
-            assert!(
-                config.kernel.ends_with(if config.element == 4 {
-                    "_f32_l"
+            let suffix = match (config.kernel.ends_with("_l"), config.tensor_cores) {
+                (true, false) => "_l",
+                (false, false) => "_s",
+                (true, true) => "_tc_l",
+                (false, true) => "_tc_s",
+            };
+            assert!(config.kernel.ends_with(suffix), "{config:?}");
+            assert_eq!(
+                config.threads,
+                if config.kernel.ends_with("tc_s") {
+                    128
                 } else {
-                    "_f64_l"
-                }) || config.kernel.ends_with("_s")
+                    256
+                },
+                "{config:?}"
             );
-            assert_eq!(config.threads(), 256, "{config:?}");
-            assert_eq!(config.vw * config.element, 16, "{config:?}");
             // Within the 48 KiB of static shared memory every GPU since Kepler gives a block.
-            assert!(config.shared_bytes() <= 48 << 10, "{config:?}");
+            assert!(config.shared_bytes <= 48 << 10, "{config:?}");
         }
         // As ptxas reports them for kernels/cuda/matmul.cu.
-        assert_eq!(F32[0].shared_bytes(), 16_640);
-        assert_eq!(F32[1].shared_bytes(), 16_896);
-        assert_eq!(F64[0].shared_bytes(), 33_024);
-        assert_eq!(F64[1].shared_bytes(), 33_280);
+        let shared: Vec<u32> = F32.iter().chain(&F64).map(|c| c.shared_bytes).collect();
+        assert_eq!(
+            shared,
+            [16_640, 16_896, 41_472, 20_992, 33_024, 33_280],
+            "{:?}",
+            F64
+        );
+    }
+
+    #[test]
+    fn gpus_run_the_newest_code_built_for_them() {
+        let default = "compute_75,sm_80,sm_90";
+        // Machine code of the same major version, no newer minor.
+        assert_eq!(built_for(90, default), Some(90));
+        assert_eq!(built_for(80, default), Some(80));
+        assert_eq!(built_for(86, default), Some(80));
+        assert_eq!(built_for(89, default), Some(80));
+        // Else the PTX, compiled by the driver: no tensor cores for gemm_tc.cuh.
+        assert_eq!(built_for(75, default), Some(75));
+        assert_eq!(built_for(100, default), Some(75));
+        assert_eq!(built_for(120, default), Some(75));
+        assert_eq!(built_for(70, default), None);
+        // GPUCALC_CUDA_ARCH=compute_90 builds PTX that Blackwell compiles.
+        assert_eq!(built_for(100, "compute_90"), Some(90));
+        assert_eq!(built_for(90, "sm_80,compute_90"), Some(90));
+        assert_eq!(built_for(90, "sm_80"), None);
+    }
+
+    fn fit(per_sm: u32) -> Fit {
+        Fit {
+            per_sm,
+            shared_ok: true,
+            takes: true,
+        }
     }
 
     #[test]
     fn big_products_take_the_large_tiles_and_small_ones_the_small() {
-        let both = [
-            Fit {
-                per_sm: 2,
-                shared_ok: true,
-            },
-            Fit {
-                per_sm: 4,
-                shared_ok: true,
-            },
-        ];
+        let both = [fit(2), fit(4)];
         // H100: 132 multiprocessors; 4096² is 1024 large tiles.
         assert_eq!(choose(&F32, &both, 132, 4096, 4096), Some(0));
         // 1024² is 64 large tiles, fewer than the multiprocessors.
@@ -397,26 +470,40 @@ mod tests {
         // A small GPU fills up with fewer tiles.
         assert_eq!(choose(&F32, &both, 16, 1024, 1024), Some(0));
         // Tiny products still run, on the small tiles.
-        assert_eq!(choose(&F64, &both, 132, 1, 1), Some(1));
+        assert_eq!(choose(&F32, &both, 132, 1, 1), Some(1));
         // A configuration that cannot run is never chosen.
-        let no_large = [
-            Fit {
-                per_sm: 0,
-                shared_ok: true,
-            },
-            both[1],
-        ];
-        assert_eq!(choose(&F32, &no_large, 1, 4096, 4096), Some(1));
+        assert_eq!(choose(&F32, &[fit(0), fit(4)], 1, 4096, 4096), Some(1));
         let none = [
             Fit {
-                per_sm: 1,
                 shared_ok: false,
+                ..fit(1)
             },
-            Fit {
-                per_sm: 0,
-                shared_ok: true,
-            },
+            fit(0),
         ];
         assert_eq!(choose(&F32, &none, 1, 4096, 4096), None);
+    }
+
+    #[test]
+    fn f64_takes_the_tensor_cores_where_it_can() {
+        let all = [fit(1), fit(4), fit(1), fit(2)];
+        assert_eq!(choose(&F64, &all, 132, 4096, 4096), Some(0));
+        assert_eq!(choose(&F64, &all, 132, 1024, 1024), Some(1));
+        // Even tiny products stay on the tensor cores.
+        assert_eq!(choose(&F64, &all, 132, 1, 2), Some(1));
+        // Odd k or n, or a GPU without them: the FMA kernels.
+        let no_tc = [
+            Fit {
+                takes: false,
+                ..fit(1)
+            },
+            Fit {
+                takes: false,
+                ..fit(4)
+            },
+            fit(1),
+            fit(2),
+        ];
+        assert_eq!(choose(&F64, &no_tc, 132, 4096, 4096), Some(2));
+        assert_eq!(choose(&F64, &no_tc, 132, 1024, 1024), Some(3));
     }
 }

@@ -227,7 +227,7 @@ impl Backend for OpenClDevice {
         n: usize,
         k: usize,
         reps: usize,
-    ) -> Result<Vec<f64>> {
+    ) -> Result<crate::backend::MatmulRuns> {
         guarded("matmul", || {
             super::matmul::matmul(self, &self.context, self.device, a, b, c, (m, n, k), reps)
         })

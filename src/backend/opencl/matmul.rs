@@ -18,6 +18,7 @@
 //! roughly: scalar accesses (`vw` 1) gave 5-21 GFLOP/s at 512³, the GPUs'
 //! 128×128 tiles 2-17, and vectors of 2 doubles rather than 4 about 4 in f64.
 
+use crate::backend::MatmulRuns;
 use std::ffi::c_void;
 use std::time::Instant;
 
@@ -236,7 +237,7 @@ pub(super) fn matmul(
     c: &mut FloatVec,
     (m, n, k): (usize, usize, usize),
     reps: usize,
-) -> Result<Vec<f64>> {
+) -> Result<MatmulRuns> {
     let float = a.float();
     if b.float() != float || c.float() != float {
         return Err(Error::InvalidArgument(
@@ -287,7 +288,7 @@ thread_local! {
 }
 
 impl Run<'_> {
-    fn go<T: GemmFloat>(&self, a: &[T], b: &[T], c: &mut [T], reps: usize) -> Result<Vec<f64>> {
+    fn go<T: GemmFloat>(&self, a: &[T], b: &[T], c: &mut [T], reps: usize) -> Result<MatmulRuns> {
         let (m, n, k) = (self.m, self.n, self.k);
         assert!(
             a.len() == m * k && b.len() == k * n && c.len() == m * n,
@@ -369,7 +370,13 @@ impl Run<'_> {
             )
         }
         .map_err(|e| runtime("reading matrix C back (clEnqueueReadBuffer)", &e))?;
-        Ok(times)
+        Ok(MatmulRuns {
+            times,
+            kernel: format!(
+                "{name} ({}x{} tiles, {}x{} per work-item)",
+                tiles.bm, tiles.bn, tiles.tm, tiles.tn
+            ),
+        })
     }
 
     /// The kernel built with the first tile configuration the device takes.
