@@ -6,7 +6,9 @@
 // layouts (mma.m16n8k8 and mma.m8n8k4 for .f64), independently of the
 // kernel's own use of them: every lane posts its registers, the warp meets
 // at a barrier, and each lane computes its part of D from all 32 posts.
-// cp.async is a plain copy (the kernel waits before reading anyway).
+// cp.async is modelled as late as the PTX allows: a copy lands when a
+// wait_group lets it (its destination holds NaN until then), every source must
+// lie inside A or B, and nothing may still be in flight when the kernel returns.
 //
 // Build with -DGC_TC_EMULATE=900 (one m16n8k8 per unit, as on sm_90),
 // 800 (four m8n8k4, sm_80..89) or 0 (warp shuffles, the fallback); see
@@ -109,13 +111,49 @@ static inline void warp_sync() { pthread_barrier_wait(&my_warp().barrier); }
     return got;
 }
 
+// The matrices of the current launch, for the bounds check.
+static const double *matrix_a, *matrix_b;
+static size_t matrix_a_len, matrix_b_len;
+
+struct Copy {
+    double2 *to;
+    double2 value;
+    unsigned group;
+};
+static thread_local std::vector<Copy> in_flight;
+static thread_local unsigned open_group;
+
+static bool inside_of(const double *p, const double *base, size_t len)
+{
+    return p >= base && p + 2 <= base + len;
+}
+
 static void gc_tc_copy16(double2 *shared, const double *global, int inside)
 {
-    *shared = inside ? double2{global[0], global[1]} : double2{0.0, 0.0};
+    if (inside && !inside_of(global, matrix_a, matrix_a_len) &&
+        !inside_of(global, matrix_b, matrix_b_len)) {
+        fprintf(stderr, "tc-gemm-emulator: thread %u reads outside A and B\n", threadIdx.x);
+        exit(2);
+    }
+    in_flight.push_back(
+        Copy{shared, inside ? double2{global[0], global[1]} : double2{0.0, 0.0}, open_group});
+    *shared = double2{NAN, NAN}; // not there yet
 }
-static void gc_tc_commit(void) {}
-static void gc_tc_wait_all_but_one(void) {}
-static void gc_tc_wait_all(void) {}
+static void gc_tc_commit(void) { open_group++; }
+// Lands every copy of a group older than the newest `keep` committed ones.
+static void land(unsigned keep)
+{
+    std::vector<Copy> still;
+    for (const Copy &c : in_flight) {
+        if (c.group + keep < open_group)
+            *c.to = c.value;
+        else
+            still.push_back(c);
+    }
+    in_flight.swap(still);
+}
+static void gc_tc_wait_all_but_one(void) { land(1); }
+static void gc_tc_wait_all(void) { land(0); }
 
 // --- The kernels, as matmul.cu instantiates them --------------------------------
 #define GC_TC_NAME gemm_l
@@ -152,6 +190,11 @@ static void *run_thread(void *arg)
     for (unsigned block = 0; block < l->grid; block++) {
         blockIdx.x = block;
         l->kernel(l->a, l->b, l->c, l->m, l->n, l->k);
+        if (!in_flight.empty()) {
+            fprintf(stderr, "tc-gemm-emulator: thread %u left %zu copies in flight\n", l->thread,
+                    in_flight.size());
+            exit(2);
+        }
         __syncthreads(); // the next block reuses the shared arrays
     }
     return nullptr;
@@ -160,6 +203,10 @@ static void *run_thread(void *arg)
 static void launch(Kernel kernel, unsigned grid, unsigned threads, const double *a,
                    const double *b, double *c, unsigned m, unsigned n, unsigned k)
 {
+    matrix_a = a;
+    matrix_b = b;
+    matrix_a_len = (size_t)m * k;
+    matrix_b_len = (size_t)k * n;
     pthread_barrier_init(&block_barrier, nullptr, threads);
     std::vector<Warp> warp_state(threads / 32);
     warps = warp_state.data();

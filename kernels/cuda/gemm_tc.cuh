@@ -91,7 +91,8 @@ __device__ __forceinline__ void gc_tc_copy16(double2 *shared, const double *glob
 #if __CUDA_ARCH__ >= 800
     const unsigned to = (unsigned)__cvta_generic_to_shared(shared);
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(to), "l"(global),
-                 "r"(inside ? 16 : 0));
+                 "r"(inside ? 16 : 0)
+                 : "memory");
 #else
     *shared = inside ? *(const double2 *)global : make_double2(0.0, 0.0);
 #endif
@@ -100,19 +101,19 @@ __device__ __forceinline__ void gc_tc_copy16(double2 *shared, const double *glob
 __device__ __forceinline__ void gc_tc_commit(void)
 {
 #if __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.commit_group;\n" ::);
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
 #endif
 }
 __device__ __forceinline__ void gc_tc_wait_all_but_one(void)
 {
 #if __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.wait_group 1;\n" ::);
+    asm volatile("cp.async.wait_group 1;\n" ::: "memory");
 #endif
 }
 __device__ __forceinline__ void gc_tc_wait_all(void)
 {
 #if __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.wait_group 0;\n" ::);
+    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
 #endif
 }
 /* `value` of lane `from` of the warp. */
@@ -284,6 +285,7 @@ extern "C" __global__ void __launch_bounds__(GC_TC_NT, GC_TC_MINB)
         }
         __syncthreads();
     }
+    gc_tc_wait_all(); /* nothing in flight at exit, even for k = 0 */
 #undef GC_TC_FETCH
 
     /* Each lane holds pairs of neighbouring columns: one 16-byte store each. */

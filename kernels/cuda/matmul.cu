@@ -6,8 +6,8 @@
 //   gc_gemm_<T>_s: 64x64 tiles, 4x4 per thread, 256 threads: small or thin
 //                  products, which give too few big tiles to fill the GPU.
 //
-// and, for f64 on the tensor cores (gemm_tc.cuh; compute capability 8.0 and up,
-// even k and n):
+// and, for f64 on the tensor cores (gemm_tc.cuh; A100 and H100/H200, even k
+// and n):
 //
 //   gc_gemm_f64_tc_l: 128x128 tiles, 2x4 warps of 64x32, 256 threads.
 //   gc_gemm_f64_tc_s: 64x64 tiles, 2x2 warps of 32x32, 128 threads.

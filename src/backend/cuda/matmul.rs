@@ -17,10 +17,11 @@
 //! four times as many blocks.
 //!
 //! f64 products go to the tensor-core kernels, large or small by the same rule,
-//! where the GPU runs code built for compute capability 8.0 or later (from the
-//! fatbin's machine code, or PTX the driver compiles: [`built_for`]) and k and
-//! n are even (16-byte copies and stores); else to gemm.h. On A100 and H100
-//! the FP64 tensor cores do twice the FP64 FMA units' work per clock.
+//! on GPUs whose FP64 tensor cores do twice the FP64 FMA units' work per clock
+//! (compute capability 8.0 and 9.0: A100, H100, H200) when they run code built
+//! for 8.0 or later (from the fatbin's machine code, or PTX the driver
+//! compiles: [`built_for`]) and k and n are even (16-byte copies and stores);
+//! else to gemm.h.
 
 use cust::sys::CUdevice_attribute_enum as Attr;
 
@@ -44,8 +45,8 @@ pub(crate) struct Config {
     pub(crate) threads: u32,
     /// Static shared memory per block, bytes.
     pub(crate) shared_bytes: u32,
-    /// An FP64 tensor-core kernel (gemm_tc.cuh): runs where the GPU executes
-    /// code built for compute capability 8.0 or later, and only for even k and n.
+    /// An FP64 tensor-core kernel (gemm_tc.cuh): only where
+    /// [`takes_tensor_cores`], and only for even k and n.
     pub(crate) tensor_cores: bool,
 }
 
@@ -131,6 +132,14 @@ pub(crate) fn built_for(cc: u32, targets: &str) -> Option<u32> {
         .filter(|&sm| sm / 10 == cc / 10 && sm <= cc)
         .max()
         .or_else(|| parse("compute_").filter(|&ptx| ptx <= cc).max())
+}
+
+/// Whether f64 products on a GPU of compute capability `cc` (10·major + minor)
+/// go to the tensor-core kernels: GPUs whose FP64 tensor cores do twice the
+/// FMA units' work (8.0 and 9.0: A100, H100, H200; on the others they are no
+/// faster, and unmeasured here), running code built for 8.0 or later.
+pub(crate) fn takes_tensor_cores(cc: u32, targets: &str) -> bool {
+    matches!(cc, 80 | 90) && built_for(cc, targets).is_some_and(|built| built >= 80)
 }
 
 /// What the choice knows of one configuration on this GPU and problem.
@@ -259,7 +268,8 @@ fn run<T: GemmFloat>(
     ];
     // SAFETY (both launches): gc_gemm_<T>_<cfg>(const T *a, const T *b, T *c,
     // unsigned m, unsigned n, unsigned k): three device pointers to m·k, k·n and
-    // m·n values of T and three u32 sizes, in order; one block of
+    // m·n values of T (whole cuMemAlloc buffers, 256-byte aligned, as both
+    // kernels' 16-byte accesses need) and three u32 sizes, in order; one block of
     // `config.threads` threads per tile of C, as gemm.h and gemm_tc.cuh expect
     // (the latter only chosen for even k and n, which it relies on); `timed`
     // synchronizes before the buffers can be dropped.
@@ -302,8 +312,7 @@ fn pick<T: GemmFloat>(gpu: &Gpu<'_>, m: usize, n: usize, k: usize) -> Result<(Fu
         .and_then(|(major, minor)| {
             Some(major.parse::<u32>().ok()? * 10 + minor.parse::<u32>().ok()?)
         })
-        .and_then(|cc| built_for(cc, super::device::CUDA_ARCH))
-        .is_some_and(|built| built >= 80);
+        .is_some_and(|cc| takes_tensor_cores(cc, super::device::CUDA_ARCH));
     let even = k.is_multiple_of(2) && n.is_multiple_of(2);
     let mut functions = Vec::with_capacity(configs.len());
     let mut fits = Vec::with_capacity(configs.len());
@@ -449,6 +458,15 @@ mod tests {
         assert_eq!(built_for(100, "compute_90"), Some(90));
         assert_eq!(built_for(90, "sm_80,compute_90"), Some(90));
         assert_eq!(built_for(90, "sm_80"), None);
+        // Tensor cores: A100 and H100/H200 with code for them; not consumer
+        // Ampere/Ada (8.6, 8.9), not through compute_75 PTX.
+        assert!(takes_tensor_cores(80, default));
+        assert!(takes_tensor_cores(90, default));
+        assert!(!takes_tensor_cores(86, default));
+        assert!(!takes_tensor_cores(89, default));
+        assert!(!takes_tensor_cores(75, default));
+        assert!(!takes_tensor_cores(90, "compute_75"));
+        assert!(takes_tensor_cores(90, "compute_80"));
     }
 
     fn fit(per_sm: u32) -> Fit {
