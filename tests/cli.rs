@@ -71,6 +71,35 @@ fn bad_input_is_one_line_and_nonzero() {
 }
 
 #[test]
+fn bad_requests_exit_2_and_failed_runs_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.npy");
+    let out = gpucalc(&["rng", "6", "--dtype", "f64", "-o", a.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Refused by the workloads and the CLI after clap has parsed them.
+    let bad: &[&[&str]] = &[
+        &["stream", "-n", "1"],
+        &["matmul", "2", "2"],
+        &["bench", "--only", "frobnicate"],
+        &["rng", "10", "-o", "x.txt"],
+        &["map", "sqrt"],
+    ];
+    for args in bad {
+        let out = gpucalc(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+    // A 1-D array where a matrix belongs is a file problem, not an argument.
+    let out = gpucalc(&[
+        "matmul",
+        "--a",
+        a.to_str().unwrap(),
+        "--b",
+        a.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
+#[test]
 fn pi_json_has_every_field_and_integer_counts() {
     let out = gpucalc(&[
         "--device",

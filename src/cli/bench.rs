@@ -141,7 +141,7 @@ pub(crate) fn run(globals: &Globals, args: &BenchArgs) -> Result<u8> {
         names
     };
     if let Some(bad) = args.only.iter().find(|o| !known.contains(&o.as_str())) {
-        bail!(
+        usage_bail!(
             "--only: unknown workload `{bad}`; expected some of {}",
             known.join(", ")
         );

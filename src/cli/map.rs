@@ -70,7 +70,7 @@ fn input(args: &MapArgs) -> Result<(Vec<u64>, FloatVec)> {
     if let Some(path) = &args.input {
         let (shape, data) = read_npy_float(path)?;
         if let Some(dtype) = args.dtype.filter(|&d| d != data.float()) {
-            bail!(
+            usage_bail!(
                 "{} holds {}, not {dtype}; drop --dtype or convert the file",
                 path.display(),
                 data.float()
@@ -79,7 +79,7 @@ fn input(args: &MapArgs) -> Result<(Vec<u64>, FloatVec)> {
         return Ok((shape, data));
     }
     let Some(n) = args.count else {
-        bail!("give a number of elements (e.g. `map sqrt 1e8`) or --input FILE.npy");
+        usage_bail!("give a number of elements (e.g. `map sqrt 1e8`) or --input FILE.npy");
     };
     let float = args.dtype.unwrap_or_default();
     let host = crate::backend::cpu::describe().memory_bytes;

@@ -76,12 +76,12 @@ fn inputs(args: &MatmulArgs) -> Result<(Matrix, Matrix)> {
     if let (Some(a), Some(b)) = (&args.a, &args.b) {
         let (a, b) = (load(a)?, load(b)?);
         if let Some(dtype) = args.dtype.filter(|&d| d != a.data.float()) {
-            bail!("the matrices are {}, not {dtype}", a.data.float());
+            usage_bail!("the matrices are {}, not {dtype}", a.data.float());
         }
         return Ok((a, b));
     }
     let (Some(m), Some(n), Some(k)) = (args.m, args.n, args.k) else {
-        bail!("give the sizes M N K (e.g. `matmul 2048 2048 2048`) or --a A.npy --b B.npy");
+        usage_bail!("give the sizes M N K (e.g. `matmul 2048 2048 2048`) or --a A.npy --b B.npy");
     };
     let float = args.dtype.unwrap_or_default();
     let (m, n, k) = (

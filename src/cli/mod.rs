@@ -3,6 +3,13 @@
 //! `main.rs` only calls [`main`]; unit tests parse argument lists with `Cli`,
 //! and the integration tests in `tests/` run the binary.
 
+/// Returns a bad-arguments error (exit 2), formatted like `anyhow::bail!`.
+macro_rules! usage_bail {
+    ($($arg:tt)*) => {
+        return Err(anyhow::Error::new(crate::Error::InvalidArgument(format!($($arg)*))))
+    };
+}
+
 mod bench;
 mod devices;
 mod map;
@@ -201,8 +208,26 @@ where
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("gpucalc: error: {e:#}");
-            ExitCode::from(EXIT_FAILURE)
+            ExitCode::from(exit_code(&e))
         }
+    }
+}
+
+/// Bad requests (out-of-range or conflicting arguments, a malformed device
+/// spec: [`crate::Error::InvalidArgument`] and [`crate::Error::InvalidSpec`]
+/// anywhere in the chain) exit with [`EXIT_USAGE`]; anything else that failed
+/// with [`EXIT_FAILURE`].
+fn exit_code(e: &anyhow::Error) -> u8 {
+    let bad_request = e.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<crate::Error>(),
+            Some(crate::Error::InvalidArgument(_) | crate::Error::InvalidSpec { .. })
+        )
+    });
+    if bad_request {
+        EXIT_USAGE
+    } else {
+        EXIT_FAILURE
     }
 }
 

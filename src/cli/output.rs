@@ -55,7 +55,7 @@ pub(crate) fn verification_word(verified: Option<bool>) -> &'static str {
 pub(crate) fn require_npy(path: Option<&std::path::Path>) -> anyhow::Result<()> {
     match path {
         Some(p) if p.extension().is_none_or(|e| e != "npy") => {
-            anyhow::bail!("{}: the output file must end in .npy", p.display())
+            usage_bail!("{}: the output file must end in .npy", p.display())
         }
         _ => Ok(()),
     }

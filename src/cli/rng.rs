@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 
@@ -57,11 +57,11 @@ pub(crate) fn run(globals: &Globals, args: &RngArgs) -> Result<u8> {
     let spec = RngSpec::new(args.dist, dtype, args.seed)?;
     let to_stdout = args.output.as_deref().is_some_and(|p| p.as_os_str() == "-");
     if to_stdout && globals.json {
-        bail!("-o - writes the numbers to stdout, so --json cannot go there too");
+        usage_bail!("-o - writes the numbers to stdout, so --json cannot go there too");
     }
     if let Some(path) = args.output.as_deref().filter(|_| !to_stdout) {
         if path.extension().is_none_or(|e| e != "npy") {
-            bail!(
+            usage_bail!(
                 "{}: the output file must end in .npy (or use -o - for raw bytes)",
                 path.display()
             );
