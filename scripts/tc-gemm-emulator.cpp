@@ -34,6 +34,9 @@
 #define __launch_bounds__(threads, blocks)
 #define __shared__ static
 #define __restrict__ __restrict
+// What kernels/common/portable.h gives the CUDA build (tile_order.h needs it).
+typedef unsigned int gc_u32;
+#define GC_FN static inline
 
 struct alignas(16) double2 {
     double x, y;

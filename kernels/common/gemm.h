@@ -24,9 +24,7 @@
  * and C) is a multiple of VW, which with the buffers' own alignment makes
  * every vector aligned, and element by element otherwise and at the edges.
  *
- * Work-group order. Group i takes tile (tile_m, tile_n) in groups of
- * GC_GEMM_GROUP tile-rows, column by column within each, so that the groups
- * running at once share slices of A and B in the cache (L2 on GPUs).
+ * Work-group order: see tile_order.h (shared with kernels/cuda/gemm_tc.cuh).
  *
  * Parameters: the including file (CUDA) or the build options (OpenCL) define
  *   T, GC_SFX             the element type and its suffix (typed.h);
@@ -41,15 +39,13 @@
  * (like stream.h): include it once per configuration; it undefines the
  * parameters above, except T and GC_SFX, at its end. */
 #include "typed.h"
+#include "tile_order.h"
 
 #ifndef GPUCALC_GEMM_H_ONCE
 #define GPUCALC_GEMM_H_ONCE
 
 #define GC_CAT2(a, b) a##b
 #define GC_CAT(a, b) GC_CAT2(a, b)
-
-/* Rows of tiles per group in the work-group order (see above). */
-#define GC_GEMM_GROUP (8u)
 
 #if defined(__CUDACC__)
 #define GC_RESTRICT __restrict__
@@ -212,16 +208,9 @@ GC_KERNEL GC_GEMM_BOUNDS void GC_GEMM_NAME(gc_gemm)(const GC_GLOBAL T *GC_RESTRI
     const gc_u32 tx = tid % GC_GEMM_TX;
     const gc_u32 ty = tid / GC_GEMM_TX;
 
-    /* This group's tile of C (see "Work-group order" above). */
-    const gc_u32 tiles_m = (m + (GC_GEMM_BM - 1u)) / GC_GEMM_BM;
-    const gc_u32 tiles_n = (n + (GC_GEMM_BN - 1u)) / GC_GEMM_BN;
-    const gc_u32 id = GC_GROUP_ID();
-    const gc_u32 per_group = GC_GEMM_GROUP * tiles_n;
-    const gc_u32 first_m = (id / per_group) * GC_GEMM_GROUP;
-    const gc_u32 rows_here =
-        (tiles_m - first_m < GC_GEMM_GROUP) ? (tiles_m - first_m) : GC_GEMM_GROUP;
-    const gc_u32 row0 = (first_m + (id % per_group) % rows_here) * GC_GEMM_BM;
-    const gc_u32 col0 = ((id % per_group) / rows_here) * GC_GEMM_BN;
+    /* This group's tile of C (tile_order.h). */
+    gc_u32 row0, col0;
+    gc_tile_origin(GC_GROUP_ID(), m, n, GC_GEMM_BM, GC_GEMM_BN, &row0, &col0);
 
     const int vec_a = (k % GC_GEMM_VW) == 0u;
     const int vec_b = (n % GC_GEMM_VW) == 0u;

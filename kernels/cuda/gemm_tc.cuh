@@ -39,7 +39,8 @@
  *   GC_TC_MINB          blocks per multiprocessor to fit registers for;
  *   GC_TC_NAME          the kernel's name.
  * The block is 1-D, 32·WM·WN threads; the grid 1-D, one block per tile of C.
- * Include once per configuration; the parameters are undefined at the end.
+ * Include once per configuration, after portable.h (for tile_order.h); the
+ * parameters are undefined at the end.
  *
  * Off the GPU, scripts/tc-gemm-emulator.cpp compiles this file as C++ with its
  * own definitions of the five gc_tc_* primitives below and of the CUDA
@@ -48,11 +49,13 @@
 #ifndef GPUCALC_GEMM_TC_ONCE
 #define GPUCALC_GEMM_TC_ONCE
 
+#include "../common/tile_order.h"
+
 #define GC_TC_BK (8)
 #define GC_TC_PAD (4)
 #define GC_TC_SA (GC_TC_BK + GC_TC_PAD) /* row stride of an A slice, doubles */
-/* Rows of tiles per group in the block order (as in gemm.h). */
-#define GC_TC_GROUP (8u)
+#define GC_TC_CAT2(a, b) a##b
+#define GC_TC_CAT(a, b) GC_TC_CAT2(a, b)
 
 /* The architecture the body is compiled for: the device's, or the emulator's. */
 #if defined(__CUDA_ARCH__)
@@ -123,6 +126,26 @@ __device__ __forceinline__ double gc_tc_shfl(double value, unsigned from)
 }
 #endif /* __CUDA_ARCH__ */
 
+/* Starts copying the slice_rows×slice_cols slice of the row-major rows×cols
+ * matrix `src` at (r0, c0) into `dst` (row stride `stride`), in 16-byte copies
+ * shared by `threads` threads, `per_thread` each; copies outside the matrix
+ * read nothing (`src` itself stands in) and write zeros. cols and slice_cols
+ * are even. */
+__device__ __forceinline__ void gc_tc_stage(double *dst, unsigned stride, const double *src,
+                                            unsigned rows, unsigned cols, unsigned r0,
+                                            unsigned c0, unsigned slice_cols,
+                                            unsigned per_thread, unsigned threads, unsigned tid)
+{
+#pragma unroll
+    for (unsigned l = 0u; l < per_thread; ++l) {
+        const unsigned idx = tid + l * threads;
+        const unsigned r = idx / (slice_cols / 2u), q = (idx % (slice_cols / 2u)) * 2u;
+        const int inside = r0 + r < rows && c0 + q < cols;
+        gc_tc_copy16((double2 *)(dst + r * stride + q),
+                     inside ? src + (unsigned long long)(r0 + r) * cols + c0 + q : src, inside);
+    }
+}
+
 /* d += a·b for one 16×8×8 unit, whatever the architecture (see the top). */
 __device__ __forceinline__ void gc_tc_unit(double d[4], const double a[4], const double b[2],
                                            unsigned lane)
@@ -173,11 +196,26 @@ __device__ __forceinline__ void gc_tc_unit(double d[4], const double a[4], const
 #define GC_TC_SB (GC_TC_BN + GC_TC_PAD)         /* row stride of a B slice, doubles */
 #define GC_TC_CA (GC_TC_BM * GC_TC_BK / 2)      /* 16-byte chunks of an A slice */
 #define GC_TC_CB (GC_TC_BK * GC_TC_BN / 2)      /* 16-byte chunks of a B slice */
+#define GC_TC_FN(name) GC_TC_CAT(GC_TC_NAME, name) /* this configuration's helpers */
 
 #if GC_TC_WTM % 16 != 0 || GC_TC_WTN % 8 != 0 || GC_TC_CA % GC_TC_NT != 0 ||                     \
     GC_TC_CB % GC_TC_NT != 0 || GC_TC_BN % 2 != 0
 #error "gemm_tc.cuh: each warp's part must be whole 16x8 units, and the slices whole chunks per thread"
 #endif
+
+/* Starts copying the A and B slices of k step `step` into buffer `step % 2`. */
+__device__ __forceinline__ void GC_TC_FN(_fetch)(double *a_slices, double *b_slices,
+                                                 const double *a, const double *b, unsigned m,
+                                                 unsigned n, unsigned k, unsigned row0,
+                                                 unsigned col0, unsigned step, unsigned tid)
+{
+    const unsigned k0 = step * GC_TC_BK;
+    gc_tc_stage(a_slices + (step % 2u) * (GC_TC_BM * GC_TC_SA), GC_TC_SA, a, m, k, row0, k0,
+                GC_TC_BK, GC_TC_CA / GC_TC_NT, GC_TC_NT, tid);
+    gc_tc_stage(b_slices + (step % 2u) * (GC_TC_BK * GC_TC_SB), GC_TC_SB, b, k, n, k0, col0,
+                GC_TC_BN, GC_TC_CB / GC_TC_NT, GC_TC_NT, tid);
+    gc_tc_commit();
+}
 
 extern "C" __global__ void __launch_bounds__(GC_TC_NT, GC_TC_MINB)
     GC_TC_NAME(const double *__restrict__ a, const double *__restrict__ b, double *__restrict__ c,
@@ -195,16 +233,9 @@ extern "C" __global__ void __launch_bounds__(GC_TC_NT, GC_TC_MINB)
     const unsigned warp_row = (warp / GC_TC_WN) * GC_TC_WTM;
     const unsigned warp_col = (warp % GC_TC_WN) * GC_TC_WTN;
 
-    /* This block's tile of C: groups of GC_TC_GROUP tile-rows, column by column. */
-    const unsigned tiles_m = (m + (GC_TC_BM - 1u)) / GC_TC_BM;
-    const unsigned tiles_n = (n + (GC_TC_BN - 1u)) / GC_TC_BN;
-    const unsigned id = blockIdx.x;
-    const unsigned per_group = GC_TC_GROUP * tiles_n;
-    const unsigned first_m = (id / per_group) * GC_TC_GROUP;
-    const unsigned rows_here =
-        (tiles_m - first_m < GC_TC_GROUP) ? (tiles_m - first_m) : GC_TC_GROUP;
-    const unsigned row0 = (first_m + (id % per_group) % rows_here) * GC_TC_BM;
-    const unsigned col0 = ((id % per_group) / rows_here) * GC_TC_BN;
+    /* This block's tile of C (tile_order.h). */
+    unsigned row0, col0;
+    gc_tile_origin(blockIdx.x, m, n, GC_TC_BM, GC_TC_BN, &row0, &col0);
 
     double acc[GC_TC_UM][GC_TC_UN][4];
 #pragma unroll
@@ -219,39 +250,13 @@ extern "C" __global__ void __launch_bounds__(GC_TC_NT, GC_TC_MINB)
     }
 
     const unsigned steps = (k + (GC_TC_BK - 1u)) / GC_TC_BK;
-    /* Starts copying the slices of step `step` into buffer `step % 2`. A chunk
-     * outside the matrix reads nothing (the base pointer stands in) and
-     * writes zeros. */
-#define GC_TC_FETCH(step)                                                                          \
-    do {                                                                                           \
-        const unsigned k0_ = (step) * GC_TC_BK;                                                    \
-        double *const as_ = a_slices + ((step) % 2u) * (GC_TC_BM * GC_TC_SA);                      \
-        double *const bs_ = b_slices + ((step) % 2u) * (GC_TC_BK * GC_TC_SB);                      \
-        _Pragma("unroll") for (unsigned l_ = 0u; l_ < GC_TC_CA / GC_TC_NT; ++l_)                   \
-        {                                                                                          \
-            const unsigned idx_ = tid + l_ * GC_TC_NT;                                             \
-            const unsigned r_ = idx_ / (GC_TC_BK / 2u), q_ = (idx_ % (GC_TC_BK / 2u)) * 2u;        \
-            const int in_ = row0 + r_ < m && k0_ + q_ < k;                                         \
-            gc_tc_copy16((double2 *)(as_ + r_ * GC_TC_SA + q_),                                    \
-                         in_ ? a + (unsigned long long)(row0 + r_) * k + k0_ + q_ : a, in_);       \
-        }                                                                                          \
-        _Pragma("unroll") for (unsigned l_ = 0u; l_ < GC_TC_CB / GC_TC_NT; ++l_)                   \
-        {                                                                                          \
-            const unsigned idx_ = tid + l_ * GC_TC_NT;                                             \
-            const unsigned r_ = idx_ / (GC_TC_BN / 2u), q_ = (idx_ % (GC_TC_BN / 2u)) * 2u;        \
-            const int in_ = k0_ + r_ < k && col0 + q_ < n;                                         \
-            gc_tc_copy16((double2 *)(bs_ + r_ * GC_TC_SB + q_),                                    \
-                         in_ ? b + (unsigned long long)(k0_ + r_) * n + col0 + q_ : b, in_);       \
-        }                                                                                          \
-        gc_tc_commit();                                                                            \
-    } while (0)
 
-    GC_TC_FETCH(0u);
+    GC_TC_FN(_fetch)(a_slices, b_slices, a, b, m, n, k, row0, col0, 0u, tid);
     for (unsigned step = 0u; step < steps; ++step) {
         if (step + 1u < steps) {
             /* The buffer it fills was last read in step - 1, before that step's
              * closing barrier. */
-            GC_TC_FETCH(step + 1u);
+            GC_TC_FN(_fetch)(a_slices, b_slices, a, b, m, n, k, row0, col0, step + 1u, tid);
             gc_tc_wait_all_but_one();
         } else {
             gc_tc_wait_all();
@@ -286,7 +291,6 @@ extern "C" __global__ void __launch_bounds__(GC_TC_NT, GC_TC_MINB)
         __syncthreads();
     }
     gc_tc_wait_all(); /* nothing in flight at exit, even for k = 0 */
-#undef GC_TC_FETCH
 
     /* Each lane holds pairs of neighbouring columns: one 16-byte store each. */
 #pragma unroll
@@ -316,6 +320,7 @@ extern "C" __global__ void __launch_bounds__(GC_TC_NT, GC_TC_MINB)
 #undef GC_TC_SB
 #undef GC_TC_CA
 #undef GC_TC_CB
+#undef GC_TC_FN
 #undef GC_TC_BM
 #undef GC_TC_BN
 #undef GC_TC_WM

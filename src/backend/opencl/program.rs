@@ -27,7 +27,7 @@ const MAIN: (&str, &str) = (
 
 /// Every file an `#include` may name, by its path under `kernels/`: all of
 /// `kernels/common/` (a test checks that none is missing).
-const HEADERS: [(&str, &str); 9] = [
+const HEADERS: [(&str, &str); 10] = [
     (
         "common/portable.h",
         include_str!("../../../kernels/common/portable.h"),
@@ -60,6 +60,10 @@ const HEADERS: [(&str, &str); 9] = [
     (
         "common/gemm.h",
         include_str!("../../../kernels/common/gemm.h"),
+    ),
+    (
+        "common/tile_order.h",
+        include_str!("../../../kernels/common/tile_order.h"),
     ),
 ];
 
