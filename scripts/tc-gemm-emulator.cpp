@@ -155,25 +155,10 @@ static void land(unsigned keep)
     }
     in_flight.swap(still);
 }
-static void gc_tc_wait_all_but_one(void) { land(1); }
-static void gc_tc_wait_all(void) { land(0); }
+template <unsigned pending> static void gc_tc_wait(void) { land(pending); }
 
-// --- The kernels, as matmul.cu instantiates them --------------------------------
-#define GC_TC_NAME gemm_l
-#define GC_TC_BM 128
-#define GC_TC_BN 128
-#define GC_TC_WM 2
-#define GC_TC_WN 4
-#define GC_TC_MINB 1
-#include "../kernels/cuda/gemm_tc.cuh"
-
-#define GC_TC_NAME gemm_s
-#define GC_TC_BM 64
-#define GC_TC_BN 64
-#define GC_TC_WM 2
-#define GC_TC_WN 2
-#define GC_TC_MINB 4
-#include "../kernels/cuda/gemm_tc.cuh"
+// --- The kernels, as matmul.cu builds them --------------------------------------
+#include "../kernels/cuda/gemm_tc_configs.cuh"
 
 // --- Launching ------------------------------------------------------------------
 typedef void (*Kernel)(const double *, const double *, double *, unsigned, unsigned, unsigned);
@@ -301,11 +286,11 @@ int main()
     };
     int failed = 0;
     for (const auto &s : shapes) {
-        failed |= check("tc_l", gemm_l, 128, 256, s[0], s[1], s[2], s[0] * 7919u + s[2]);
-        failed |= check("tc_s", gemm_s, 64, 128, s[0], s[1], s[2], s[1] * 104729u + s[2]);
+        failed |= check("tc_l", gc_gemm_f64_tc_l, 128, 256, s[0], s[1], s[2], s[0] * 7919u + s[2]);
+        failed |= check("tc_s", gc_gemm_f64_tc_s, 64, 128, s[0], s[1], s[2], s[1] * 104729u + s[2]);
     }
     // Enough tile-rows for two groups of 8 in the block order (m > 8·64).
-    failed |= check("tc_s", gemm_s, 64, 128, 9 * 64 + 5, 130, 8, 42);
+    failed |= check("tc_s", gc_gemm_f64_tc_s, 64, 128, 9 * 64 + 5, 130, 8, 42);
     if (failed)
         fprintf(stderr, "tc-gemm-emulator: FAILED\n");
     return failed;

@@ -21,12 +21,24 @@
  * pick this kernel there) the m8n8k4 products come from warp shuffles, slowly
  * but right.
  *
- * k advances in steps of BK = 8, one unit deep. The A and B slices of the next
- * step are copied global → shared with cp.async (16 bytes each, zero-filled
- * outside the matrices) while the current ones feed the MMAs: two buffers,
- * two barriers per step. Shared rows are padded by 4 doubles, which makes the
- * fragment reads of each half-warp hit 32 different banks (A: row stride 12
- * doubles, lanes at 24g + 2t words; B: stride BN + 4, lanes at 8t + 2g mod 32).
+ * k advances in steps of BK = 8, one unit deep, through STAGES shared
+ * buffers of the A and B slices: the slices of step s + STAGES - 1 are copied
+ * global → shared with cp.async (16 bytes each, zero-filled outside the
+ * matrices) while step s feeds the MMAs, so each copy has STAGES - 1 steps to
+ * land; one barrier per step (it both publishes step s's copies and frees
+ * the buffer step s - 1 read, which the next copies fill).
+ *
+ * Shared layout: slices are stored unpadded, with 16-byte chunks permuted
+ * within each row (an XOR swizzle) so that the fragment reads of each
+ * half-warp hit 32 different banks and every 8 consecutive copies fill one
+ * 128-byte line:
+ *   A slice, BM rows × 8: element (r, c) at r·8 + (c ^ ((r & 2) << 1));
+ *     a half-warp reads rows g = 0..3 at columns t = 0..3 (or 4..7).
+ *   B slice, 8 rows × BN: element (r, c) at r·BN + (c ^ ((r & 3) << 2));
+ *     a half-warp reads rows t = 0..3 (or 4..7) at 4 neighbouring columns.
+ * A stage is 64·(BM + BN) bytes (Config::tensor in src/backend/cuda/matmul.rs
+ * has the same formula), so three stages of 128×128 fit the 48 KiB of static
+ * shared memory.
  *
  * Shapes: k and n even (the host checks), so every 16-byte copy of A or B and
  * every pair of C columns is either wholly inside the matrix or wholly out,
@@ -36,6 +48,7 @@
  *   GC_TC_BM, GC_TC_BN  the block tile of C;
  *   GC_TC_WM, GC_TC_WN  warps down and across it (each warp's part a multiple
  *                       of 16 rows and 8 columns);
+ *   GC_TC_STAGES        shared buffers of the slices (2 or more);
  *   GC_TC_MINB          blocks per multiprocessor to fit registers for;
  *   GC_TC_NAME          the kernel's name.
  * The block is 1-D, 32·WM·WN threads; the grid 1-D, one block per tile of C.
@@ -43,7 +56,7 @@
  * parameters are undefined at the end.
  *
  * Off the GPU, scripts/tc-gemm-emulator.cpp compiles this file as C++ with its
- * own definitions of the five gc_tc_* primitives below and of the CUDA
+ * own definitions of the gc_tc_* primitives below and of the CUDA
  * built-ins, and checks it against a reference (scripts/check-tc-gemm.sh). */
 
 #ifndef GPUCALC_GEMM_TC_ONCE
@@ -52,8 +65,6 @@
 #include "../common/tile_order.h"
 
 #define GC_TC_BK (8)
-#define GC_TC_PAD (4)
-#define GC_TC_SA (GC_TC_BK + GC_TC_PAD) /* row stride of an A slice, doubles */
 #define GC_TC_CAT2(a, b) a##b
 #define GC_TC_CAT(a, b) GC_TC_CAT2(a, b)
 
@@ -100,23 +111,18 @@ __device__ __forceinline__ void gc_tc_copy16(double2 *shared, const double *glob
     *shared = inside ? *(const double2 *)global : make_double2(0.0, 0.0);
 #endif
 }
-/* Ends a group of copies; waits until at most one group (the newest) is in flight. */
+/* Ends a group of copies (an empty group if none were started since the last). */
 __device__ __forceinline__ void gc_tc_commit(void)
 {
 #if __CUDA_ARCH__ >= 800
     asm volatile("cp.async.commit_group;\n" ::: "memory");
 #endif
 }
-__device__ __forceinline__ void gc_tc_wait_all_but_one(void)
+/* Waits until at most `pending` groups, the newest, are still in flight. */
+template <unsigned pending> __device__ __forceinline__ void gc_tc_wait(void)
 {
 #if __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.wait_group 1;\n" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void gc_tc_wait_all(void)
-{
-#if __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(pending) : "memory");
 #endif
 }
 /* `value` of lane `from` of the warp. */
@@ -127,21 +133,23 @@ __device__ __forceinline__ double gc_tc_shfl(double value, unsigned from)
 #endif /* __CUDA_ARCH__ */
 
 /* Starts copying the slice_rows×slice_cols slice of the row-major rows×cols
- * matrix `src` at (r0, c0) into `dst` (row stride `stride`), in 16-byte copies
- * shared by `threads` threads, `per_thread` each; copies outside the matrix
- * read nothing (`src` itself stands in) and write zeros. cols and slice_cols
- * are even. */
-__device__ __forceinline__ void gc_tc_stage(double *dst, unsigned stride, const double *src,
-                                            unsigned rows, unsigned cols, unsigned r0,
-                                            unsigned c0, unsigned slice_cols,
-                                            unsigned per_thread, unsigned threads, unsigned tid)
+ * matrix `src` at (r0, c0) into `dst`, a slice_cols-wide buffer whose row r
+ * has its columns XOR-permuted by ((r & row_mask) << shift) (see the top), in
+ * 16-byte copies shared by `threads` threads, `per_thread` each. Copies outside
+ * the matrix read nothing (`src` itself stands in) and write zeros. cols and
+ * slice_cols are even; the permutation moves whole 16-byte chunks. */
+__device__ __forceinline__ void gc_tc_stage(double *dst, const double *src, unsigned rows,
+                                            unsigned cols, unsigned r0, unsigned c0,
+                                            unsigned slice_cols, unsigned row_mask,
+                                            unsigned shift, unsigned per_thread,
+                                            unsigned threads, unsigned tid)
 {
 #pragma unroll
     for (unsigned l = 0u; l < per_thread; ++l) {
         const unsigned idx = tid + l * threads;
         const unsigned r = idx / (slice_cols / 2u), q = (idx % (slice_cols / 2u)) * 2u;
         const int inside = r0 + r < rows && c0 + q < cols;
-        gc_tc_copy16((double2 *)(dst + r * stride + q),
+        gc_tc_copy16((double2 *)(dst + r * slice_cols + (q ^ ((r & row_mask) << shift))),
                      inside ? src + (unsigned long long)(r0 + r) * cols + c0 + q : src, inside);
     }
 }
@@ -184,8 +192,8 @@ __device__ __forceinline__ void gc_tc_unit(double d[4], const double a[4], const
 #endif /* GPUCALC_GEMM_TC_ONCE */
 
 #if !defined(GC_TC_BM) || !defined(GC_TC_BN) || !defined(GC_TC_WM) || !defined(GC_TC_WN) ||      \
-    !defined(GC_TC_MINB) || !defined(GC_TC_NAME)
-#error "gemm_tc.cuh: define GC_TC_BM, _BN, _WM, _WN, _MINB and _NAME before including it"
+    !defined(GC_TC_STAGES) || !defined(GC_TC_MINB) || !defined(GC_TC_NAME)
+#error "gemm_tc.cuh: define GC_TC_BM, _BN, _WM, _WN, _STAGES, _MINB and _NAME before including it"
 #endif
 
 #define GC_TC_NT (32 * GC_TC_WM * GC_TC_WN)     /* threads per block */
@@ -193,27 +201,28 @@ __device__ __forceinline__ void gc_tc_unit(double d[4], const double a[4], const
 #define GC_TC_WTN (GC_TC_BN / GC_TC_WN)         /* columns of C per warp */
 #define GC_TC_UM (GC_TC_WTM / 16)               /* units down a warp's part */
 #define GC_TC_UN (GC_TC_WTN / 8)                /* units across it */
-#define GC_TC_SB (GC_TC_BN + GC_TC_PAD)         /* row stride of a B slice, doubles */
-#define GC_TC_CA (GC_TC_BM * GC_TC_BK / 2)      /* 16-byte chunks of an A slice */
-#define GC_TC_CB (GC_TC_BK * GC_TC_BN / 2)      /* 16-byte chunks of a B slice */
+#define GC_TC_LA (GC_TC_BM * GC_TC_BK)          /* doubles in an A slice */
+#define GC_TC_LB (GC_TC_BK * GC_TC_BN)          /* doubles in a B slice */
 #define GC_TC_FN(name) GC_TC_CAT(GC_TC_NAME, name) /* this configuration's helpers */
 
-#if GC_TC_WTM % 16 != 0 || GC_TC_WTN % 8 != 0 || GC_TC_CA % GC_TC_NT != 0 ||                     \
-    GC_TC_CB % GC_TC_NT != 0 || GC_TC_BN % 2 != 0
-#error "gemm_tc.cuh: each warp's part must be whole 16x8 units, and the slices whole chunks per thread"
+#if GC_TC_WTM % 16 != 0 || GC_TC_WTN % 8 != 0 || (GC_TC_LA / 2) % GC_TC_NT != 0 ||              \
+    (GC_TC_LB / 2) % GC_TC_NT != 0 || GC_TC_BN % 16 != 0 || GC_TC_STAGES < 2
+#error "gemm_tc.cuh: each warp's part must be whole 16x8 units, the slices whole chunks per thread, BN a multiple of 16 (the B swizzle) and STAGES at least 2"
 #endif
 
-/* Starts copying the A and B slices of k step `step` into buffer `step % 2`. */
+/* Starts copying the A and B slices of k step `step` into stage `stage`, as
+ * one group of copies. */
 __device__ __forceinline__ void GC_TC_FN(_fetch)(double *a_slices, double *b_slices,
                                                  const double *a, const double *b, unsigned m,
                                                  unsigned n, unsigned k, unsigned row0,
-                                                 unsigned col0, unsigned step, unsigned tid)
+                                                 unsigned col0, unsigned step, unsigned stage,
+                                                 unsigned tid)
 {
     const unsigned k0 = step * GC_TC_BK;
-    gc_tc_stage(a_slices + (step % 2u) * (GC_TC_BM * GC_TC_SA), GC_TC_SA, a, m, k, row0, k0,
-                GC_TC_BK, GC_TC_CA / GC_TC_NT, GC_TC_NT, tid);
-    gc_tc_stage(b_slices + (step % 2u) * (GC_TC_BK * GC_TC_SB), GC_TC_SB, b, k, n, k0, col0,
-                GC_TC_BN, GC_TC_CB / GC_TC_NT, GC_TC_NT, tid);
+    gc_tc_stage(a_slices + stage * GC_TC_LA, a, m, k, row0, k0, GC_TC_BK, 2u, 1u,
+                GC_TC_LA / 2 / GC_TC_NT, GC_TC_NT, tid);
+    gc_tc_stage(b_slices + stage * GC_TC_LB, b, k, n, k0, col0, GC_TC_BN, 3u, 2u,
+                GC_TC_LB / 2 / GC_TC_NT, GC_TC_NT, tid);
     gc_tc_commit();
 }
 
@@ -221,9 +230,9 @@ extern "C" __global__ void __launch_bounds__(GC_TC_NT, GC_TC_MINB)
     GC_TC_NAME(const double *__restrict__ a, const double *__restrict__ b, double *__restrict__ c,
                unsigned m, unsigned n, unsigned k)
 {
-    /* Two buffers of each slice, as double2 for 16-byte alignment. */
-    __shared__ double2 a_store[2 * GC_TC_BM * GC_TC_SA / 2];
-    __shared__ double2 b_store[2 * GC_TC_BK * GC_TC_SB / 2];
+    /* STAGES buffers of each slice, as double2 for 16-byte alignment. */
+    __shared__ double2 a_store[GC_TC_STAGES * GC_TC_LA / 2];
+    __shared__ double2 b_store[GC_TC_STAGES * GC_TC_LB / 2];
     double *const a_slices = (double *)a_store;
     double *const b_slices = (double *)b_store;
 
@@ -232,6 +241,11 @@ extern "C" __global__ void __launch_bounds__(GC_TC_NT, GC_TC_MINB)
     const unsigned g = lane / 4u, t = lane % 4u;
     const unsigned warp_row = (warp / GC_TC_WN) * GC_TC_WTM;
     const unsigned warp_col = (warp % GC_TC_WN) * GC_TC_WTN;
+    /* Where this lane's fragment elements sit in the swizzled rows (see the
+     * top): every A row it reads, g + 16i (+ 8), has bit 1 of g, and every B
+     * row, t (+ 4), has the low bits of t; warp_col + 8j is a multiple of 8. */
+    const unsigned a_at = t ^ ((g & 2u) << 1);
+    const unsigned b_at = g ^ (t << 2);
 
     /* This block's tile of C (tile_order.h). */
     unsigned row0, col0;
@@ -251,35 +265,48 @@ extern "C" __global__ void __launch_bounds__(GC_TC_NT, GC_TC_MINB)
 
     const unsigned steps = (k + (GC_TC_BK - 1u)) / GC_TC_BK;
 
-    GC_TC_FN(_fetch)(a_slices, b_slices, a, b, m, n, k, row0, col0, 0u, tid);
-    for (unsigned step = 0u; step < steps; ++step) {
-        if (step + 1u < steps) {
-            /* The buffer it fills was last read in step - 1, before that step's
-             * closing barrier. */
-            GC_TC_FN(_fetch)(a_slices, b_slices, a, b, m, n, k, row0, col0, step + 1u, tid);
-            gc_tc_wait_all_but_one();
+    /* Steps 0 .. STAGES - 2 in flight; one group per step (empty past the end)
+     * keeps the count of groups in step with the count of steps. */
+#pragma unroll
+    for (unsigned s = 0u; s + 1u < GC_TC_STAGES; ++s) {
+        if (s < steps) {
+            GC_TC_FN(_fetch)(a_slices, b_slices, a, b, m, n, k, row0, col0, s, s, tid);
         } else {
-            gc_tc_wait_all();
+            gc_tc_commit();
         }
+    }
+    unsigned read = 0u, write = GC_TC_STAGES - 1u;
+    for (unsigned step = 0u; step < steps; ++step) {
+        /* Groups 0 .. step + STAGES - 2 are committed: this step's has landed
+         * once at most STAGES - 2 are in flight. */
+        gc_tc_wait<GC_TC_STAGES - 2u>();
+        /* Every thread's copies for this step are visible, and every thread is
+         * done with step - 1, whose stage `write` is. */
         __syncthreads();
+        if (step + GC_TC_STAGES - 1u < steps) {
+            GC_TC_FN(_fetch)(a_slices, b_slices, a, b, m, n, k, row0, col0,
+                             step + GC_TC_STAGES - 1u, write, tid);
+        } else {
+            gc_tc_commit();
+        }
 
-        const double *const as = a_slices + (step % 2u) * (GC_TC_BM * GC_TC_SA);
-        const double *const bs = b_slices + (step % 2u) * (GC_TC_BK * GC_TC_SB);
+        const double *const as = a_slices + read * GC_TC_LA;
+        const double *const bs = b_slices + read * GC_TC_LB;
         double af[GC_TC_UM][4];
         double bf[GC_TC_UN][2];
 #pragma unroll
         for (unsigned i = 0u; i < GC_TC_UM; ++i) {
-            const double *const row = as + (warp_row + i * 16u + g) * GC_TC_SA + t;
-            af[i][0] = row[0];
-            af[i][1] = row[8u * GC_TC_SA];
-            af[i][2] = row[4];
-            af[i][3] = row[8u * GC_TC_SA + 4u];
+            const double *const row = as + (warp_row + i * 16u + g) * GC_TC_BK;
+            af[i][0] = row[a_at];
+            af[i][1] = row[8u * GC_TC_BK + a_at];
+            af[i][2] = row[a_at ^ 4u];
+            af[i][3] = row[8u * GC_TC_BK + (a_at ^ 4u)];
         }
 #pragma unroll
         for (unsigned j = 0u; j < GC_TC_UN; ++j) {
-            const double *const col = bs + t * GC_TC_SB + warp_col + j * 8u + g;
+            const double *const col = bs + t * GC_TC_BN + ((warp_col + j * 8u) ^ b_at);
             bf[j][0] = col[0];
-            bf[j][1] = col[4u * GC_TC_SB];
+            bf[j][1] = col[4u * GC_TC_BN];
         }
 #pragma unroll
         for (unsigned i = 0u; i < GC_TC_UM; ++i) {
@@ -288,9 +315,10 @@ extern "C" __global__ void __launch_bounds__(GC_TC_NT, GC_TC_MINB)
                 gc_tc_unit(acc[i][j], af[i], bf[j], lane);
             }
         }
-        __syncthreads();
+        read = read + 1u == GC_TC_STAGES ? 0u : read + 1u;
+        write = write + 1u == GC_TC_STAGES ? 0u : write + 1u;
     }
-    gc_tc_wait_all(); /* nothing in flight at exit, even for k = 0 */
+    gc_tc_wait<0u>(); /* nothing in flight at exit (the last groups are empty) */
 
     /* Each lane holds pairs of neighbouring columns: one 16-byte store each. */
 #pragma unroll
@@ -317,13 +345,13 @@ extern "C" __global__ void __launch_bounds__(GC_TC_NT, GC_TC_MINB)
 #undef GC_TC_WTN
 #undef GC_TC_UM
 #undef GC_TC_UN
-#undef GC_TC_SB
-#undef GC_TC_CA
-#undef GC_TC_CB
+#undef GC_TC_LA
+#undef GC_TC_LB
 #undef GC_TC_FN
 #undef GC_TC_BM
 #undef GC_TC_BN
 #undef GC_TC_WM
 #undef GC_TC_WN
+#undef GC_TC_STAGES
 #undef GC_TC_MINB
 #undef GC_TC_NAME

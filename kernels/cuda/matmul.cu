@@ -7,10 +7,7 @@
 //                  products, which give too few big tiles to fill the GPU.
 //
 // and, for f64 on the tensor cores (gemm_tc.cuh; A100 and H100/H200, even k
-// and n):
-//
-//   gc_gemm_f64_tc_l: 128x128 tiles, 2x4 warps of 64x32, 256 threads.
-//   gc_gemm_f64_tc_s: 64x64 tiles, 2x2 warps of 32x32, 128 threads.
+// and n), gc_gemm_f64_tc_l and gc_gemm_f64_tc_s: see gemm_tc_configs.cuh.
 #include "../common/typed.h"
 
 #define T float
@@ -65,18 +62,4 @@
 #undef T
 #undef GC_SFX
 
-#define GC_TC_NAME gc_gemm_f64_tc_l
-#define GC_TC_BM 128
-#define GC_TC_BN 128
-#define GC_TC_WM 2
-#define GC_TC_WN 4
-#define GC_TC_MINB 1
-#include "gemm_tc.cuh"
-
-#define GC_TC_NAME gc_gemm_f64_tc_s
-#define GC_TC_BM 64
-#define GC_TC_BN 64
-#define GC_TC_WM 2
-#define GC_TC_WN 2
-#define GC_TC_MINB 4
-#include "gemm_tc.cuh"
+#include "gemm_tc_configs.cuh"

@@ -72,16 +72,16 @@ impl Config {
         }
     }
 
-    /// An instantiation of gemm_tc.cuh: BM×BN tiles, `warps` warps. Shared
-    /// memory: two A slices of BM rows of 8 + 4 doubles and two B slices of 8
-    /// rows of BN + 4.
-    const fn tensor(kernel: &'static str, bm: u32, bn: u32, warps: u32) -> Config {
+    /// An instantiation of gemm_tc.cuh (gemm_tc_configs.cuh): BM×BN tiles,
+    /// `warps` warps, `stages` buffers. Shared memory: per stage an A slice
+    /// of BM×8 doubles and a B slice of 8×BN, unpadded (swizzled).
+    const fn tensor(kernel: &'static str, bm: u32, bn: u32, warps: u32, stages: u32) -> Config {
         Config {
             kernel,
             bm,
             bn,
             threads: 32 * warps,
-            shared_bytes: 2 * (bm * 12 + 8 * (bn + 4)) * 8,
+            shared_bytes: stages * (bm * 8 + 8 * bn) * 8,
             tensor_cores: true,
         }
     }
@@ -98,8 +98,8 @@ const F32: [Config; 2] = [
     Config::fma("gc_gemm_f32_s", (64, 64, 16), (4, 4), 4, 4),
 ];
 const F64: [Config; 4] = [
-    Config::tensor("gc_gemm_f64_tc_l", 128, 128, 8),
-    Config::tensor("gc_gemm_f64_tc_s", 64, 64, 4),
+    Config::tensor("gc_gemm_f64_tc_l", 128, 128, 8, 3),
+    Config::tensor("gc_gemm_f64_tc_s", 64, 64, 4, 4),
     Config::fma("gc_gemm_f64_l", (128, 128, 8), (8, 8), 2, 8),
     Config::fma("gc_gemm_f64_s", (64, 64, 16), (4, 4), 2, 8),
 ];
@@ -435,7 +435,7 @@ mod tests {
         let shared: Vec<u32> = F32.iter().chain(&F64).map(|c| c.shared_bytes).collect();
         assert_eq!(
             shared,
-            [16_640, 16_896, 41_472, 20_992, 33_024, 33_280],
+            [16_640, 16_896, 49_152, 32_768, 33_024, 33_280],
             "{:?}",
             F64
         );
