@@ -83,6 +83,7 @@ fn bad_requests_exit_2_and_failed_runs_exit_1() {
         &["bench", "--only", "frobnicate"],
         &["rng", "10", "-o", "x.txt"],
         &["map", "sqrt"],
+        &["matmul", "8", "8", "8", "--kernel", "x"],
     ];
     for args in bad {
         let out = gpucalc(args);

@@ -16,7 +16,7 @@ mod common;
 use common::run as gpucalc;
 
 use gpucalc::map::{map, MapFn};
-use gpucalc::matmul::{matmul, Matrix};
+use gpucalc::matmul::{matmul, matmul_with, MatmulOptions, Matrix};
 use gpucalc::rng::{
     max_elements, rng_generate, rng_reference, Dist, RngSpec, RngType, NORMAL_ULP_BOUND,
 };
@@ -502,18 +502,69 @@ fn matmul_is_right_for_awkward_shapes_in_both_precisions() {
         (300, 2, 4),
         (2050, 2048, 130),
     ];
-    common::check_matmul_shapes(&gpu, &shapes, &[Float::F32, Float::F64], 2, 1 << 25);
+    common::check_matmul_shapes(&gpu, &shapes, &[Float::F32, Float::F64], 2, 1 << 25, None);
+}
+
+/// Whether f64 products can take the tensor-core kernels on `gpu`: with the
+/// default fatbin (machine code for sm_80 and sm_90), compute capability 8.0
+/// and 9.0 do.
+fn has_fp64_tensor_cores(gpu: &Device) -> bool {
+    let cc = gpu.info().compute_capability.clone().unwrap_or_default();
+    cc == "8.0" || cc == "9.0"
 }
 
 #[test]
-fn f64_products_take_the_tensor_cores_where_the_gpu_has_them() {
-    let Some(gpu) = gpu("f64_products_take_the_tensor_cores_where_the_gpu_has_them") else {
+fn every_matmul_kernel_is_right_on_its_own() {
+    let Some(gpu) = gpu("every_matmul_kernel_is_right_on_its_own") else {
         return;
     };
-    // With the default fatbin (machine code for sm_80 and sm_90), compute
-    // capability 8.0 and 9.0 run the tensor-core kernel; others gemm.h.
-    let cc = gpu.info().compute_capability.clone().unwrap_or_default();
-    let has = cc == "8.0" || cc == "9.0";
+    // The measured choice runs whichever kernel is fastest here; each one
+    // must also be right where it is not chosen. Odd shapes: edges of both
+    // tile sizes, rows that are not whole vectors. Even k and n (the
+    // tensor-core kernels need them): partial tiles, k not a multiple of the
+    // k step, one row, two columns, many k steps.
+    let odd = [
+        (1, 1, 1),
+        (7, 13, 5),
+        (129, 65, 257),
+        (1000, 1, 3),
+        (257, 257, 257),
+        (64, 128, 33),
+    ];
+    let even = [
+        (1, 2, 2),
+        (67, 130, 30),
+        (129, 258, 10),
+        (1, 256, 6),
+        (300, 2, 4),
+        (130, 66, 18),
+        (33, 34, 136),
+        (520, 260, 200),
+    ];
+    let all: Vec<_> = odd.iter().chain(&even).copied().collect();
+    for kernel in ["gc_gemm_f32_l", "gc_gemm_f32_s"] {
+        common::check_matmul_shapes(&gpu, &all, &[Float::F32], 1, 1 << 25, Some(kernel));
+    }
+    for kernel in ["gc_gemm_f64_l", "gc_gemm_f64_s"] {
+        common::check_matmul_shapes(&gpu, &all, &[Float::F64], 1, 1 << 25, Some(kernel));
+    }
+    if has_fp64_tensor_cores(&gpu) {
+        for kernel in ["gc_gemm_f64_tc_l", "gc_gemm_f64_tc_s"] {
+            common::check_matmul_shapes(&gpu, &even, &[Float::F64], 1, 1 << 25, Some(kernel));
+        }
+    } else {
+        eprintln!(
+            "every_matmul_kernel_is_right_on_its_own: no FP64 tensor cores, their kernels skipped"
+        );
+    }
+}
+
+#[test]
+fn f64_products_try_the_tensor_cores_where_the_gpu_has_them() {
+    let Some(gpu) = gpu("f64_products_try_the_tensor_cores_where_the_gpu_has_them") else {
+        return;
+    };
+    let has = has_fp64_tensor_cores(&gpu);
     for ((m, n, k), even) in [
         ((300, 258, 34), true),
         ((300, 257, 34), false),
@@ -523,18 +574,111 @@ fn f64_products_take_the_tensor_cores_where_the_gpu_has_them() {
         let b = Matrix::random(k, n, Float::F64, 2).unwrap();
         let (_, result) = matmul(&gpu, &a, &b, 1, true).unwrap();
         assert_eq!(result.verified, Some(true), "{result:?}");
+        // Every kernel that can take the product was timed, the chosen one among them.
+        let tried: Vec<&str> = result.tried.iter().map(|t| t.kernel.as_str()).collect();
         assert_eq!(
-            result.kernel.contains("tensor cores"),
-            has && even,
-            "compute capability {cc}, {m}x{n}x{k}: {}",
+            tried.iter().filter(|t| t.contains("_tc_")).count(),
+            if has && even { 2 } else { 0 },
+            "{m}x{n}x{k}: {tried:?}"
+        );
+        assert_eq!(tried.len(), if has && even { 4 } else { 2 }, "{tried:?}");
+        assert!(
+            tried.iter().any(|t| result.kernel.starts_with(t)),
+            "{} not in {tried:?}",
             result.kernel
         );
-        // f32 never does (no TF32: it would not be an f32 product).
+        assert!(result
+            .tried
+            .windows(2)
+            .all(|w| w[0].seconds <= w[1].seconds));
+        // The choice is kept for the shape: no second measurement.
+        let (_, again) = matmul(&gpu, &a, &b, 1, true).unwrap();
+        assert_eq!(
+            (&again.kernel, &again.tried),
+            (&result.kernel, &result.tried)
+        );
+        // f32 never takes them (no TF32: it would not be an f32 product).
         let a = Matrix::random(m, k, Float::F32, 1).unwrap();
         let b = Matrix::random(k, n, Float::F32, 2).unwrap();
         let (_, result) = matmul(&gpu, &a, &b, 1, true).unwrap();
         assert!(!result.kernel.contains("tensor"), "{}", result.kernel);
+        assert!(result.tried.iter().all(|t| !t.kernel.contains("_tc_")));
     }
+}
+
+#[test]
+fn named_matmul_kernels_are_refused_where_they_cannot_run() {
+    let Some(gpu) = gpu("named_matmul_kernels_are_refused_where_they_cannot_run") else {
+        return;
+    };
+    let refusal = |m, n, k, float, kernel: &str| {
+        let a = Matrix::random(m, k, float, 1).unwrap();
+        let b = Matrix::random(k, n, float, 2).unwrap();
+        let err = matmul_with(&gpu, &a, &b, &MatmulOptions::new(1).kernel(kernel)).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+        let message = err.to_string();
+        assert_one_line(&message);
+        message
+    };
+    let message = refusal(8, 8, 8, Float::F64, "gc_gemm_f64_xl");
+    assert!(
+        message.contains("gc_gemm_f64_tc_l, gc_gemm_f64_tc_s, gc_gemm_f64_l, gc_gemm_f64_s"),
+        "{message}"
+    );
+    let message = refusal(8, 8, 8, Float::F64, "gc_gemm_f32_l");
+    assert!(message.contains("no f64 matmul kernel"), "{message}");
+    let message = refusal(8, 8, 7, Float::F64, "gc_gemm_f64_tc_s");
+    if has_fp64_tensor_cores(&gpu) {
+        assert!(message.contains("even K and N"), "{message}");
+    } else {
+        assert!(message.contains("FP64 tensor cores"), "{message}");
+    }
+}
+
+#[test]
+fn the_matmul_kernel_measured_fastest_is_kept() {
+    let Some(gpu) = gpu("the_matmul_kernel_measured_fastest_is_kept") else {
+        return;
+    };
+    // Only the fake driver (scripts/cuda-fake-driver.c) can be told which
+    // kernel is fast; on a GPU the other matmul tests check the choice.
+    if !gpu.info().name.starts_with("Fake GPU") {
+        eprintln!("the_matmul_kernel_measured_fastest_is_kept: skipped, needs the fake driver");
+        return;
+    }
+    let run = |fast: Option<&str>| -> serde_json::Value {
+        let mut command = common::gpucalc();
+        command.args(["--device", "cuda", "matmul", "256", "256", "256", "--json"]);
+        if let Some(fast) = fast {
+            command.env("FAKE_CUDA_FAST", fast);
+        }
+        let out = command.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    };
+    // All equal: the rule of thumb's choice.
+    let v = run(None);
+    assert!(
+        v["kernel"]
+            .as_str()
+            .unwrap()
+            .starts_with("gc_gemm_f64_tc_l "),
+        "{v}"
+    );
+    assert_eq!(v["tried"].as_array().unwrap().len(), 4, "{v}");
+    // One three times faster: that one, listed first.
+    let v = run(Some("gc_gemm_f64_s"));
+    assert!(
+        v["kernel"].as_str().unwrap().starts_with("gc_gemm_f64_s "),
+        "{v}"
+    );
+    assert_eq!(v["tried"][0]["kernel"], "gc_gemm_f64_s", "{v}");
+    assert_eq!(v["tried"][0]["seconds"], 0.0005, "{v}");
+    assert_eq!(v["verification"], "passed", "{v}");
 }
 
 #[test]

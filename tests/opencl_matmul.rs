@@ -36,7 +36,7 @@ fn awkward_shapes_are_right_in_both_precisions() {
     } else {
         &[Float::F32]
     };
-    common::check_matmul_shapes(&device, &shapes, floats, 1, usize::MAX);
+    common::check_matmul_shapes(&device, &shapes, floats, 1, usize::MAX, None);
 }
 
 #[test]

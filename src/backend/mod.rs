@@ -13,6 +13,7 @@ use crate::device::DeviceInfo;
 use crate::dtype::{Float, FloatVec};
 use crate::error::{Error, Result};
 use crate::workloads::map::{MapFn, MapTiming};
+use crate::workloads::matmul::KernelTime;
 use crate::workloads::rng::{RngSlice, RngSpec};
 use crate::workloads::stream::StreamRaw;
 use crate::workloads::transfer::{Direction, HostMemory};
@@ -24,6 +25,8 @@ pub(crate) struct MatmulRuns {
     pub(crate) times: Vec<f64>,
     /// The kernel (and its tiles) or library that computed C.
     pub(crate) kernel: String,
+    /// The candidates timed to choose it, fastest first (may be empty).
+    pub(crate) tried: Vec<KernelTime>,
 }
 
 /// What every backend implements; workloads call these and nothing else.
@@ -86,20 +89,32 @@ pub(crate) trait Backend: Send + Sync {
 
     /// C = A·B (row-major; A is m×k, B is k×n; validated sizes and types):
     /// one untimed warm-up run, then `reps` timed runs; returns their seconds
-    /// and what computed C.
-    #[allow(clippy::too_many_arguments)]
+    /// and what computed C. `kernel` names the kernel to use where the
+    /// backend has several (else an error: [`Backend::no_kernel_choice`]).
     fn matmul(
         &self,
         a: &FloatVec,
         b: &FloatVec,
         c: &mut FloatVec,
-        m: usize,
-        n: usize,
-        k: usize,
+        (m, n, k): (usize, usize, usize),
         reps: usize,
+        kernel: Option<&str>,
     ) -> Result<MatmulRuns> {
-        let _ = (a, b, c, m, n, k, reps);
+        let _ = (a, b, c, m, n, k, reps, kernel);
         Err(self.unsupported("matmul"))
+    }
+
+    /// The error for a kernel named to a backend that has one way to do a
+    /// workload (`how`), or `Ok` when none was named.
+    fn no_kernel_choice(&self, kernel: Option<&str>, how: &str) -> Result<()> {
+        match kernel {
+            None => Ok(()),
+            Some(name) => Err(Error::InvalidArgument(format!(
+                "there is no kernel {name:?} to choose on {}: it computes with {how} \
+                 (kernel names are for CUDA devices)",
+                self.info().spec
+            ))),
+        }
     }
 
     /// The error for a workload this backend does not implement yet.

@@ -73,6 +73,10 @@ pub struct ResultRow {
     pub status: Status,
     /// Why, for anything but `ok`.
     pub reason: Option<String>,
+    /// What ran the row, where the backend chose among several (the matmul
+    /// kernel and its tiles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
 }
 
 /// What to run and for how long.
@@ -244,6 +248,7 @@ impl StreamRuns {
         Ok(Outcome {
             times: result.stats(kernel).times_s[1..].to_vec(),
             verified: Some(result.verified),
+            kernel: None,
         })
     }
 
@@ -282,6 +287,7 @@ fn base_row(device: &Device, row: &BenchRow, size: u64) -> ResultRow {
         fraction: None,
         status: Status::Ok,
         reason: None,
+        kernel: None,
     }
 }
 
@@ -323,6 +329,7 @@ fn measure(
     match outcome {
         Ok(outcome) => {
             result.iterations = outcome.times.len();
+            result.kernel = outcome.kernel;
             if let Some((min, median, max)) = min_median_max(&outcome.times) {
                 result.min_s = Some(min);
                 result.median_s = Some(median);

@@ -264,6 +264,8 @@ pub struct Outcome {
     pub times: Vec<f64>,
     /// Whether the result matched the CPU reference (`None`: nothing to check).
     pub verified: Option<bool>,
+    /// What ran it, where the backend chose (the matmul kernel).
+    pub kernel: Option<String>,
 }
 
 /// Runs `row` at `size` on `device`: a warm-up run (which is also checked),
@@ -286,7 +288,11 @@ pub fn run_row(device: &Device, row: &BenchRow, size: u64, iterations: usize) ->
             let times = (0..iterations)
                 .map(|_| crate::pi(device, size, seed).map(|r| r.elapsed.as_secs_f64()))
                 .collect::<Result<_>>()?;
-            Ok(Outcome { times, verified })
+            Ok(Outcome {
+                times,
+                verified,
+                kernel: None,
+            })
         }
         Job::Stream(kernel, float) => {
             // BabelStream drops the first iteration itself: ask for one more.
@@ -295,6 +301,7 @@ pub fn run_row(device: &Device, row: &BenchRow, size: u64, iterations: usize) ->
             Ok(Outcome {
                 times,
                 verified: Some(result.verified),
+                kernel: None,
             })
         }
         Job::Rng(dist, dtype) => {
@@ -315,6 +322,7 @@ pub fn run_row(device: &Device, row: &BenchRow, size: u64, iterations: usize) ->
             Ok(Outcome {
                 times,
                 verified: Some(verified),
+                kernel: None,
             })
         }
         Job::Map(function, float) => {
@@ -337,7 +345,11 @@ pub fn run_row(device: &Device, row: &BenchRow, size: u64, iterations: usize) ->
                     times.push(r.kernel_s);
                 }
             }
-            Ok(Outcome { times, verified })
+            Ok(Outcome {
+                times,
+                verified,
+                kernel: None,
+            })
         }
         Job::Transfer(direction, memory) => {
             if !backend.host_memory_kinds().contains(&memory) {
@@ -350,6 +362,7 @@ pub fn run_row(device: &Device, row: &BenchRow, size: u64, iterations: usize) ->
             Ok(Outcome {
                 times: times[1..].to_vec(),
                 verified: None,
+                kernel: None,
             })
         }
         Job::Matmul(float) => {
@@ -359,6 +372,7 @@ pub fn run_row(device: &Device, row: &BenchRow, size: u64, iterations: usize) ->
             Ok(Outcome {
                 times: result.times_s,
                 verified: result.verified,
+                kernel: Some(result.kernel),
             })
         }
     }

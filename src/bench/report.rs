@@ -325,6 +325,7 @@ mod tests {
             fraction: None,
             status: Status::Ok,
             reason: None,
+            kernel: None,
         }
     }
 

@@ -90,9 +90,15 @@ fn table_row(r: &ResultRow) -> Vec<String> {
         fmt_opt(r.throughput, |t| format!("{}{unit}/s", si(t))),
         fmt_opt(r.limit, |l| format!("{}{unit}/s", si(l))),
         fmt_opt(r.fraction, |f| format!("{:.0}%", f * 100.0)),
-        match &r.reason {
-            Some(reason) => format!("{} ({reason})", status_name(r.status)),
-            None => status_name(r.status).to_string(),
+        match (&r.reason, &r.kernel) {
+            (Some(reason), _) => format!("{} ({reason})", status_name(r.status)),
+            // The kernel without its tiles (the JSON has them).
+            (None, Some(kernel)) => format!(
+                "{} ({})",
+                status_name(r.status),
+                kernel.split(" (").next().unwrap_or(kernel)
+            ),
+            (None, None) => status_name(r.status).to_string(),
         },
     ]
 }

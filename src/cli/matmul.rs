@@ -10,7 +10,7 @@ use super::output::{require_npy, verification_word};
 use super::{number, Globals, EXIT_VERIFY_FAILED};
 use crate::dtype::Float;
 use crate::npy::{read_npy_float, write_npy_float};
-use crate::workloads::matmul::{matmul, Matrix};
+use crate::workloads::matmul::{matmul_with, MatmulOptions, Matrix};
 
 #[derive(Debug, Args)]
 pub(crate) struct MatmulArgs {
@@ -51,6 +51,12 @@ pub(crate) struct MatmulArgs {
     /// Skip the check against the f64 reference.
     #[arg(long)]
     no_verify: bool,
+
+    /// CUDA: run this kernel (e.g. gc_gemm_f64_l, as the `kernel` line names
+    /// them) instead of timing every kernel that can take the product and
+    /// keeping the fastest.
+    #[arg(long, value_name = "NAME")]
+    kernel: Option<String>,
 }
 
 fn parse_float(s: &str) -> Result<Float, String> {
@@ -110,13 +116,11 @@ pub(crate) fn run(globals: &Globals, args: &MatmulArgs) -> Result<u8> {
     require_npy(args.output.as_deref())?;
     let (a, b) = inputs(args)?;
     let device = globals.open_device()?;
-    let (c, result) = matmul(
-        &device,
-        &a,
-        &b,
-        usize::try_from(args.reps)?,
-        !args.no_verify,
-    )?;
+    let mut options = MatmulOptions::new(usize::try_from(args.reps)?).verify(!args.no_verify);
+    if let Some(kernel) = &args.kernel {
+        options = options.kernel(kernel.as_str());
+    }
+    let (c, result) = matmul_with(&device, &a, &b, &options)?;
     if let Some(path) = &args.output {
         write_npy_float(path, &[c.rows as u64, c.cols as u64], &c.data)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -131,6 +135,7 @@ pub(crate) fn run(globals: &Globals, args: &MatmulArgs) -> Result<u8> {
             "m": result.m, "n": result.n, "k": result.k,
             "dtype": result.float,
             "kernel": result.kernel,
+            "tried": result.tried,
             "times_s": result.times_s,
             "min_time_s": fastest,
             "gflops": result.flops * 1e-9,
@@ -146,6 +151,15 @@ pub(crate) fn run(globals: &Globals, args: &MatmulArgs) -> Result<u8> {
         );
         println!("device       {} ({})", info.spec, info.name);
         println!("kernel       {}", result.kernel);
+        if !result.tried.is_empty() {
+            // The measured choice: each candidate's timed run, fastest first.
+            let tried: Vec<String> = result
+                .tried
+                .iter()
+                .map(|t| format!("{} {:.3} ms", t.kernel, t.seconds * 1e3))
+                .collect();
+            println!("tried        {}", tried.join(", "));
+        }
         println!(
             "time         {:.4} s fastest of {} runs",
             fastest,

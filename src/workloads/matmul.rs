@@ -92,6 +92,10 @@ pub struct MatmulResult {
     pub times_s: Vec<f64>,
     /// What computed C: the kernel and its tiles, or the CPU library.
     pub kernel: String,
+    /// The kernels the backend timed to choose `kernel` (CUDA, when several
+    /// could take the product and none was named), fastest first; empty
+    /// where there was no choice to measure.
+    pub tried: Vec<KernelTime>,
     /// `2·M·N·K / fastest run`, in FLOP/s.
     pub flops: f64,
     /// Worst ratio of an error to its bound (≤ 1 passes); `None` if not checked.
@@ -100,8 +104,61 @@ pub struct MatmulResult {
     pub verified: Option<bool>,
 }
 
+/// One kernel's time in the measured choice of a `matmul` kernel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KernelTime {
+    /// The kernel's name, as [`MatmulResult::kernel`] starts.
+    pub kernel: String,
+    /// Seconds of its timed run (after a warm-up run).
+    pub seconds: f64,
+}
+
+/// How [`matmul_with`] runs a product.
+///
+/// ```
+/// use gpucalc::matmul::MatmulOptions;
+///
+/// let options = MatmulOptions::new(5).verify(false).kernel("gc_gemm_f32_l");
+/// assert_eq!(options.reps, 5);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct MatmulOptions {
+    /// Timed runs after the warm-up, 1 ..= [`MAX_REPS`].
+    pub reps: usize,
+    /// Check C against the f64 reference (see the module's notes).
+    pub verify: bool,
+    /// Run this kernel (CUDA: a name as [`MatmulResult::kernel`] starts)
+    /// instead of choosing one; an error on a backend with nothing to choose.
+    pub kernel: Option<String>,
+}
+
+impl MatmulOptions {
+    /// `reps` timed runs, verified, kernel chosen by the backend.
+    pub fn new(reps: usize) -> MatmulOptions {
+        MatmulOptions {
+            reps,
+            verify: true,
+            kernel: None,
+        }
+    }
+
+    /// Whether to check C.
+    pub fn verify(mut self, verify: bool) -> MatmulOptions {
+        self.verify = verify;
+        self
+    }
+
+    /// Names the kernel to run.
+    pub fn kernel(mut self, name: impl Into<String>) -> MatmulOptions {
+        self.kernel = Some(name.into());
+        self
+    }
+}
+
 /// Multiplies `a` (M×K) by `b` (K×N) on `device`: `reps` timed runs after one
-/// warm-up. Returns C and the statistics.
+/// warm-up, checked if `verify`. Returns C and the statistics. Shorthand for
+/// [`matmul_with`] and [`MatmulOptions`].
 ///
 /// ```
 /// use gpucalc::matmul::{matmul, Matrix};
@@ -122,6 +179,23 @@ pub fn matmul(
     reps: usize,
     verify: bool,
 ) -> Result<(Matrix, MatmulResult)> {
+    matmul_with(device, a, b, &MatmulOptions::new(reps).verify(verify))
+}
+
+/// Multiplies `a` (M×K) by `b` (K×N) on `device` as `options` say.
+///
+/// Where several kernels could take the product (CUDA) and `options` names
+/// none, the backend times one run of each after a warm-up and keeps the
+/// fastest (the rule-of-thumb choice unless another is at least 2% faster);
+/// the choice is remembered for this shape while `device` lives, and
+/// [`MatmulResult::tried`] lists the times.
+pub fn matmul_with(
+    device: &Device,
+    a: &Matrix,
+    b: &Matrix,
+    options: &MatmulOptions,
+) -> Result<(Matrix, MatmulResult)> {
+    let (reps, verify) = (options.reps, options.verify);
     let (m, k, n) = (a.rows, a.cols, b.cols);
     if b.rows != k {
         return Err(Error::InvalidArgument(format!(
@@ -166,9 +240,14 @@ pub fn matmul(
         Float::F32 => FloatVec::F32(vec![f32::NAN; m * n]),
         Float::F64 => FloatVec::F64(vec![f64::NAN; m * n]),
     };
-    let runs = device
-        .backend()
-        .matmul(&a.data, &b.data, &mut c, m, n, k, reps)?;
+    let runs = device.backend().matmul(
+        &a.data,
+        &b.data,
+        &mut c,
+        (m, n, k),
+        reps,
+        options.kernel.as_deref(),
+    )?;
     let times_s = runs.times;
     let c = Matrix::new(m, n, c)?;
     let fastest = times_s.iter().copied().fold(f64::INFINITY, f64::min);
@@ -183,6 +262,7 @@ pub fn matmul(
             flops: 2.0 * m as f64 * n as f64 * k as f64 / fastest.max(1e-12),
             times_s,
             kernel: runs.kernel,
+            tried: runs.tried,
             worst_error_ratio,
             verified: worst_error_ratio.map(|r| r <= 1.0),
         },

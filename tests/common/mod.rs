@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use gpucalc::matmul::{matmul, Matrix};
+use gpucalc::matmul::{matmul, matmul_with, MatmulOptions, Matrix};
 use gpucalc::rng::RngType;
 use gpucalc::{list_devices, BackendKind, Device, DeviceInfo, DeviceSpec, Float};
 
@@ -108,26 +108,36 @@ pub fn map_inputs(ramp: usize) -> Vec<f64> {
 /// Multiplies seeded random matrices of each (M, N, K) of `shapes` on `device`
 /// (`reps` timed runs) in each of `floats`, and checks the result: verified,
 /// timed, and, where M·N·K is at most `compare_up_to`, element by element
-/// against the CPU's product.
+/// against the CPU's product. `kernel` names the kernel to run (CUDA), else
+/// the backend chooses.
 pub fn check_matmul_shapes(
     device: &Device,
     shapes: &[(usize, usize, usize)],
     floats: &[Float],
     reps: usize,
     compare_up_to: usize,
+    kernel: Option<&str>,
 ) {
     let cpu = Device::select(&DeviceSpec::Cpu).unwrap();
     for &float in floats {
         for (seed, &(m, n, k)) in shapes.iter().enumerate() {
             let a = Matrix::random(m, k, float, 2 * seed as u64).unwrap();
             let b = Matrix::random(k, n, float, 2 * seed as u64 + 1).unwrap();
-            let (c, result) = matmul(device, &a, &b, reps, true)
-                .unwrap_or_else(|e| panic!("{m}x{n}x{k} {float}: {e}"));
+            let mut options = MatmulOptions::new(reps);
+            if let Some(kernel) = kernel {
+                options = options.kernel(kernel);
+            }
+            let (c, result) = matmul_with(device, &a, &b, &options)
+                .unwrap_or_else(|e| panic!("{m}x{n}x{k} {float} {kernel:?}: {e}"));
+            if let Some(kernel) = kernel {
+                assert!(result.kernel.starts_with(kernel), "{}", result.kernel);
+            }
             assert_eq!((c.rows, c.cols), (m, n));
             assert_eq!(
                 result.verified,
                 Some(true),
-                "{m}x{n}x{k} {float}: worst error {:?} of its bound",
+                "{m}x{n}x{k} {float} {}: worst error {:?} of its bound",
+                result.kernel,
                 result.worst_error_ratio
             );
             assert_eq!(result.times_s.len(), reps);
@@ -136,7 +146,11 @@ pub fn check_matmul_shapes(
             if m * n * k <= compare_up_to {
                 let (reference, _) = matmul(&cpu, &a, &b, 1, false).unwrap();
                 let worst = worst_matmul_difference(&a, &b, &c, &reference);
-                assert!(worst <= 1.0, "{m}x{n}x{k} {float}: {worst} of the bound");
+                assert!(
+                    worst <= 1.0,
+                    "{m}x{n}x{k} {float} {}: {worst} of the bound",
+                    result.kernel
+                );
             }
         }
     }

@@ -169,11 +169,11 @@ impl Backend for CpuDevice {
         a: &FloatVec,
         b: &FloatVec,
         c: &mut FloatVec,
-        m: usize,
-        n: usize,
-        k: usize,
+        (m, n, k): (usize, usize, usize),
         reps: usize,
+        kernel: Option<&str>,
     ) -> Result<MatmulRuns> {
+        self.no_kernel_choice(kernel, "the gemm crate")?;
         let threads = self.threads();
         let times = self
             .pool
@@ -181,6 +181,7 @@ impl Backend for CpuDevice {
         Ok(MatmulRuns {
             times,
             kernel: format!("gemm crate, {threads} threads"),
+            tried: Vec::new(),
         })
     }
 

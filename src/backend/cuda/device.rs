@@ -282,6 +282,8 @@ pub(crate) fn allocate<T: Copy>(
 pub struct CudaDevice {
     /// The stream, events and buffers of this value (dropped before the core).
     state: Mutex<PiState>,
+    /// The matmul kernels chosen by measurement, per product shape.
+    matmul_choices: super::matmul::Choices,
     core: Arc<Core>,
 }
 
@@ -315,6 +317,7 @@ impl CudaDevice {
         drop(current);
         Ok(CudaDevice {
             state: Mutex::new(state),
+            matmul_choices: super::matmul::Choices::default(),
             core,
         })
     }
@@ -422,18 +425,18 @@ impl Backend for CudaDevice {
         self.with_gpu(|gpu| transfer::transfer(gpu, direction, memory, bytes, reps))
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn matmul(
         &self,
         a: &FloatVec,
         b: &FloatVec,
         c: &mut FloatVec,
-        m: usize,
-        n: usize,
-        k: usize,
+        shape: (usize, usize, usize),
         reps: usize,
+        kernel: Option<&str>,
     ) -> Result<crate::backend::MatmulRuns> {
-        self.with_gpu(|gpu| super::matmul::matmul(gpu, a, b, c, m, n, k, reps))
+        self.with_gpu(|gpu| {
+            super::matmul::matmul(gpu, &self.matmul_choices, a, b, c, shape, reps, kernel)
+        })
     }
 }
 

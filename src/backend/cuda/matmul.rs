@@ -3,25 +3,35 @@
 //! f64 the FP64 tensor-core GEMM of kernels/cuda/gemm_tc.cuh in two more; one
 //! is picked per GPU and problem.
 //!
-//! A, B and C live in three device buffers for the whole call. The kernel runs
-//! once untimed, then `reps` times, each run between two events on one stream
-//! and synchronized before its time is read.
+//! A, B and C live in three device buffers for the whole call. The chosen
+//! kernel runs once untimed, then `reps` times, each run between two events on
+//! one stream and synchronized before its time is read.
 //!
-//! The choice: the large configuration (128×128 tiles, 8×8 outputs per thread)
-//! does the most arithmetic per byte of shared memory and global traffic, so
-//! it is taken whenever it fits the GPU (its static shared memory within the
-//! per-block limit and at least one block resident per multiprocessor, from the
-//! occupancy API) and the product has at least one of its tiles for every
-//! multiprocessor. Smaller products, which would leave multiprocessors idle with
-//! it, take the small configuration (64×64 tiles, 4×4 per thread), which makes
-//! four times as many blocks.
+//! The rule of thumb ([`choose`]): the large configuration (128×128 tiles,
+//! 8×8 outputs per thread) does the most arithmetic per byte of shared memory
+//! and global traffic, so it is preferred whenever it fits the GPU (its static
+//! shared memory within the per-block limit and at least one block resident
+//! per multiprocessor, from the occupancy API) and the product has at least
+//! one of its tiles for every multiprocessor. Smaller products, which would
+//! leave multiprocessors idle with it, prefer the small configuration (64×64
+//! tiles, 4×4 per thread), which makes four times as many blocks.
 //!
-//! f64 products go to the tensor-core kernels, large or small by the same rule,
-//! on GPUs whose FP64 tensor cores do twice the FP64 FMA units' work per clock
-//! (compute capability 8.0 and 9.0: A100, H100, H200) when they run code built
-//! for 8.0 or later (from the fatbin's machine code, or PTX the driver
-//! compiles: [`built_for`]) and k and n are even (16-byte copies and stores);
-//! else to gemm.h.
+//! f64 products prefer the tensor-core kernels, large or small by the same
+//! rule, on GPUs whose FP64 tensor cores do twice the FP64 FMA units' work per
+//! clock (compute capability 8.0 and 9.0: A100, H100, H200) when they run code
+//! built for 8.0 or later (from the fatbin's machine code, or PTX the driver
+//! compiles: [`built_for`]) and k and n are even (16-byte copies and stores).
+//!
+//! The choice is then measured: every configuration that can run the product
+//! runs once as a warm-up and once timed, and the fastest is kept unless the
+//! rule of thumb's is within 2% of it ([`settle`]). The rule is a guess from
+//! first principles; the measurement is what this GPU does, and a kernel that
+//! turns out slower than expected on some GPU costs the tuning runs, not the
+//! result. The choice is remembered per product shape for the life of the
+//! `CudaDevice`, and a named kernel (`--kernel`) skips it.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 
 use cust::sys::CUdevice_attribute_enum as Attr;
 
@@ -31,6 +41,7 @@ use super::stream::{DeviceBuffer, Event, Stream};
 use crate::backend::MatmulRuns;
 use crate::dtype::FloatVec;
 use crate::error::{Error, Result};
+use crate::workloads::matmul::KernelTime;
 
 /// One kernel of kernels/cuda/matmul.cu (keep the two in step).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,14 +118,17 @@ const F64: [Config; 4] = [
 /// The element types, with their kernels.
 trait GemmFloat: GpuFloat {
     const CONFIGS: &'static [Config];
+    const NAME: &'static str;
 }
 
 impl GemmFloat for f32 {
     const CONFIGS: &'static [Config] = &F32;
+    const NAME: &'static str = "f32";
 }
 
 impl GemmFloat for f64 {
     const CONFIGS: &'static [Config] = &F64;
+    const NAME: &'static str = "f64";
 }
 
 /// The compute capability (as 10·major + minor) whose code a GPU of
@@ -153,7 +167,14 @@ pub(crate) struct Fit {
     pub(crate) takes: bool,
 }
 
-/// Index of the configuration to use (see the module's notes), or `None` if
+/// Indices of the configurations that can run the product.
+pub(crate) fn usable(fits: &[Fit]) -> Vec<usize> {
+    (0..fits.len())
+        .filter(|&i| fits[i].per_sm > 0 && fits[i].shared_ok && fits[i].takes)
+        .collect()
+}
+
+/// Index of the rule-of-thumb configuration (see the module's notes), or `None` if
 /// none can run. `configs` are in order of preference, the last the fallback.
 /// Tensor-core kernels that take the problem exclude the others.
 pub(crate) fn choose(
@@ -163,9 +184,7 @@ pub(crate) fn choose(
     m: usize,
     n: usize,
 ) -> Option<usize> {
-    let mut usable: Vec<usize> = (0..configs.len())
-        .filter(|&i| fits[i].per_sm > 0 && fits[i].shared_ok && fits[i].takes)
-        .collect();
+    let mut usable = usable(fits);
     if usable.iter().any(|&i| configs[i].tensor_cores) {
         usable.retain(|&i| configs[i].tensor_cores);
     }
@@ -179,17 +198,63 @@ pub(crate) fn choose(
 /// The largest M, N or K the kernel takes.
 const MAX_DIMENSION: usize = i32::MAX as usize;
 
-/// C = A·B (see `Backend::matmul`) on `gpu`.
+/// How much faster than the rule-of-thumb configuration another must run to
+/// be taken instead: measured times of one run differ by a percent or so.
+const MEASURED_MARGIN: f64 = 0.98;
+
+/// The configuration kept after timing the candidates (`(index, seconds)`):
+/// the fastest, unless `preferred` (the rule of thumb, [`choose`]) is within
+/// [`MEASURED_MARGIN`] of it.
+pub(crate) fn settle(times: &[(usize, f64)], preferred: usize) -> usize {
+    let Some(&(fastest, best)) = times.iter().min_by(|x, y| x.1.total_cmp(&y.1)) else {
+        return preferred;
+    };
+    match times.iter().find(|&&(i, _)| i == preferred) {
+        Some(&(_, mine)) if best >= MEASURED_MARGIN * mine => preferred,
+        _ => fastest,
+    }
+}
+
+/// A product as the measured choice remembers it: element size, m, n, k.
+type Product = (usize, usize, usize, usize);
+
+/// What the measured choice found for one product: the configuration kept
+/// and the times of all candidates, fastest first.
+#[derive(Debug, Clone)]
+struct Measured {
+    chosen: usize,
+    tried: Vec<KernelTime>,
+}
+
+/// The measured choices of one GPU (one `CudaDevice`), per product.
+#[derive(Debug, Default)]
+pub(crate) struct Choices(Mutex<HashMap<Product, Measured>>);
+
+impl Choices {
+    fn get(&self, product: Product) -> Option<Measured> {
+        self.lock().get(&product).cloned()
+    }
+
+    fn insert(&self, product: Product, measured: Measured) {
+        self.lock().insert(product, measured);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Product, Measured>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// C = A·B (see `Backend::matmul`) on `gpu`; `choices` remembers measured choices.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn matmul(
     gpu: &Gpu<'_>,
+    choices: &Choices,
     a: &FloatVec,
     b: &FloatVec,
     c: &mut FloatVec,
-    m: usize,
-    n: usize,
-    k: usize,
+    (m, n, k): (usize, usize, usize),
     reps: usize,
+    kernel: Option<&str>,
 ) -> Result<MatmulRuns> {
     // The kernel indexes rows and columns in 32 bits; below 2^31, a tile's
     // last row or column cannot wrap around.
@@ -200,144 +265,263 @@ pub(crate) fn matmul(
             )));
         }
     }
+    let job = Job {
+        gpu,
+        choices,
+        shape: (m, n, k),
+        reps,
+        kernel,
+    };
     match (a, b, c) {
-        (FloatVec::F32(a), FloatVec::F32(b), FloatVec::F32(c)) => {
-            run::<f32>(gpu, a, b, c, (m, n, k), reps)
-        }
-        (FloatVec::F64(a), FloatVec::F64(b), FloatVec::F64(c)) => {
-            run::<f64>(gpu, a, b, c, (m, n, k), reps)
-        }
+        (FloatVec::F32(a), FloatVec::F32(b), FloatVec::F32(c)) => job.run::<f32>(a, b, c),
+        (FloatVec::F64(a), FloatVec::F64(b), FloatVec::F64(c)) => job.run::<f64>(a, b, c),
         _ => Err(Error::InvalidArgument(
             "matmul: A, B and C must have one element type".into(),
         )),
     }
 }
 
-fn run<T: GemmFloat>(
-    gpu: &Gpu<'_>,
-    a: &[T],
-    b: &[T],
-    c: &mut [T],
-    (m, n, k): (usize, usize, usize),
+/// One `matmul` call's parameters.
+struct Job<'a> {
+    gpu: &'a Gpu<'a>,
+    choices: &'a Choices,
+    shape: (usize, usize, usize),
     reps: usize,
-) -> Result<MatmulRuns> {
-    assert!(
-        a.len() == m * k && b.len() == k * n && c.len() == m * n,
-        "matmul: buffer sizes"
-    );
-    let (function, config) = pick::<T>(gpu, m, n, k)?;
-    let grid = u32::try_from(config.blocks(m, n))
-        .ok()
-        .filter(|&g| g <= i32::MAX as u32)
-        .ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "{m}x{n} is too many {}x{} tiles for one launch",
-                config.bm, config.bn
-            ))
-        })?;
-
-    let size = std::mem::size_of::<T>() as u64;
-    let total = (a.len() as u64 + b.len() as u64 + c.len() as u64).saturating_mul(size);
-    let kind = if size == 4 { "f32" } else { "f64" };
-    gpu.ensure_fits(
-        &format!("A, B and C ({m}x{k}, {k}x{n}, {m}x{n} {kind})"),
-        total,
-    )?;
-    let a_dev = gpu.alloc::<T>(a.len(), &format!("matrix A ({m}x{k} {kind})"))?;
-    let b_dev = gpu.alloc::<T>(b.len(), &format!("matrix B ({k}x{n} {kind})"))?;
-    let c_dev = gpu.alloc::<T>(c.len(), &format!("matrix C ({m}x{n} {kind})"))?;
-    let stream = gpu.stream()?;
-    upload(&stream, a, &a_dev, "A")?;
-    upload(&stream, b, &b_dev, "B")?;
-
-    let timer = Timer {
-        stream,
-        start: gpu.event()?,
-        stop: gpu.event()?,
-        function,
-        grid,
-        block: config.threads,
-    };
-    let args = [
-        Arg::from(&a_dev),
-        Arg::from(&b_dev),
-        Arg::from(&c_dev),
-        Arg::U32(m as u32),
-        Arg::U32(n as u32),
-        Arg::U32(k as u32),
-    ];
-    // SAFETY (both launches): gc_gemm_<T>_<cfg>(const T *a, const T *b, T *c,
-    // unsigned m, unsigned n, unsigned k): three device pointers to m·k, k·n and
-    // m·n values of T (whole cuMemAlloc buffers, 256-byte aligned, as both
-    // kernels' 16-byte accesses need) and three u32 sizes, in order; one block of
-    // `config.threads` threads per tile of C, as gemm.h and gemm_tc.cuh expect
-    // (the latter only chosen for even k and n, which it relies on); `timed`
-    // synchronizes before the buffers can be dropped.
-    unsafe { timer.timed(&args)? };
-    let times = (0..reps)
-        .map(|_| unsafe { timer.timed(&args) })
-        .collect::<Result<Vec<f64>>>()?;
-    timer
-        .stream
-        .read(&c_dev, c)
-        .map_err(|e| e.during("reading matrix C back"))?;
-    Ok(MatmulRuns {
-        times,
-        kernel: format!(
-            "{} ({}x{} tiles{})",
-            config.kernel,
-            config.bm,
-            config.bn,
-            if config.tensor_cores {
-                ", FP64 tensor cores"
-            } else {
-                ""
-            }
-        ),
-    })
+    kernel: Option<&'a str>,
 }
 
-/// The kernel and configuration for an m×n×k product of `T` on `gpu`.
-fn pick<T: GemmFloat>(gpu: &Gpu<'_>, m: usize, n: usize, k: usize) -> Result<(Function, Config)> {
-    let device = DeviceHandle::get(gpu.info.index).map_err(|e| e.during("cuDeviceGet"))?;
-    let shared_limit = device
-        .attribute(Attr::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK)
-        .map_err(|e| e.during("cuDeviceGetAttribute(MAX_SHARED_MEMORY_PER_BLOCK)"))?;
-    let configs = T::CONFIGS;
-    let tensor_cores = gpu
-        .info
-        .compute_capability
-        .as_deref()
-        .and_then(|cc| cc.split_once('.'))
-        .and_then(|(major, minor)| {
-            Some(major.parse::<u32>().ok()? * 10 + minor.parse::<u32>().ok()?)
+impl Job<'_> {
+    fn run<T: GemmFloat>(&self, a: &[T], b: &[T], c: &mut [T]) -> Result<MatmulRuns> {
+        let (gpu, (m, n, k)) = (self.gpu, self.shape);
+        assert!(
+            a.len() == m * k && b.len() == k * n && c.len() == m * n,
+            "matmul: buffer sizes"
+        );
+        let plan = Plan::new::<T>(gpu, m, n, k)?;
+        let named = self
+            .kernel
+            .map(|name| plan.named(name, gpu, m, n, k))
+            .transpose()?;
+
+        let size = std::mem::size_of::<T>() as u64;
+        let total = (a.len() as u64 + b.len() as u64 + c.len() as u64).saturating_mul(size);
+        let kind = T::NAME;
+        gpu.ensure_fits(
+            &format!("A, B and C ({m}x{k}, {k}x{n}, {m}x{n} {kind})"),
+            total,
+        )?;
+        let a_dev = gpu.alloc::<T>(a.len(), &format!("matrix A ({m}x{k} {kind})"))?;
+        let b_dev = gpu.alloc::<T>(b.len(), &format!("matrix B ({k}x{n} {kind})"))?;
+        let c_dev = gpu.alloc::<T>(c.len(), &format!("matrix C ({m}x{n} {kind})"))?;
+        let stream = gpu.stream()?;
+        upload(&stream, a, &a_dev, "A")?;
+        upload(&stream, b, &b_dev, "B")?;
+        let timer = Timer {
+            stream,
+            start: gpu.event()?,
+            stop: gpu.event()?,
+        };
+        let args = [
+            Arg::from(&a_dev),
+            Arg::from(&b_dev),
+            Arg::from(&c_dev),
+            Arg::U32(m as u32),
+            Arg::U32(n as u32),
+            Arg::U32(k as u32),
+        ];
+        // SAFETY (every `timed` call below): gc_gemm_<T>_<cfg>(const T *a, const
+        // T *b, T *c, unsigned m, unsigned n, unsigned k): three device pointers
+        // to m·k, k·n and m·n values of T (whole cuMemAlloc buffers, 256-byte
+        // aligned, as the kernels' 16-byte accesses need) and three u32 sizes,
+        // in order; `Plan::launch` gives one block of `config.threads` threads
+        // per tile of C, as gemm.h and gemm_tc.cuh expect, and only
+        // configurations that take the product (`Fit::takes`: the tensor-core
+        // kernels rely on even k and n) are launched; `timed` synchronizes
+        // before the buffers can be dropped.
+        let measure = |i: usize| -> Result<f64> {
+            let launch = plan.launch(i, m, n)?;
+            unsafe { timer.timed(&launch, &args) }
+        };
+        let Measured { chosen, tried } = match named {
+            Some(chosen) => Measured {
+                chosen,
+                tried: Vec::new(),
+            },
+            None if plan.usable.len() == 1 => Measured {
+                chosen: plan.usable[0],
+                tried: Vec::new(),
+            },
+            None => {
+                let product = (size as usize, m, n, k);
+                match self.choices.get(product) {
+                    Some(known) => known,
+                    None => {
+                        let mut times = Vec::with_capacity(plan.usable.len());
+                        for &i in &plan.usable {
+                            measure(i)?; // warm-up
+                            times.push((i, measure(i)?));
+                        }
+                        let chosen = settle(&times, plan.preferred);
+                        times.sort_by(|x, y| x.1.total_cmp(&y.1));
+                        let tried = times
+                            .iter()
+                            .map(|&(i, seconds)| KernelTime {
+                                kernel: plan.configs[i].kernel.to_string(),
+                                seconds,
+                            })
+                            .collect();
+                        let measured = Measured { chosen, tried };
+                        self.choices.insert(product, measured.clone());
+                        measured
+                    }
+                }
+            }
+        };
+
+        measure(chosen)?; // warm-up
+        let times = (0..self.reps)
+            .map(|_| measure(chosen))
+            .collect::<Result<Vec<f64>>>()?;
+        timer
+            .stream
+            .read(&c_dev, c)
+            .map_err(|e| e.during("reading matrix C back"))?;
+        let config = plan.configs[chosen];
+        Ok(MatmulRuns {
+            times,
+            kernel: format!(
+                "{} ({}x{} tiles{})",
+                config.kernel,
+                config.bm,
+                config.bn,
+                if config.tensor_cores {
+                    ", FP64 tensor cores"
+                } else {
+                    ""
+                }
+            ),
+            tried,
         })
-        .is_some_and(|cc| takes_tensor_cores(cc, super::device::CUDA_ARCH));
-    let even = k.is_multiple_of(2) && n.is_multiple_of(2);
-    let mut functions = Vec::with_capacity(configs.len());
-    let mut fits = Vec::with_capacity(configs.len());
-    for config in configs {
-        let function = (gpu.lookup)(config.kernel)?;
-        let per_sm = function
-            .max_active_blocks_per_sm(gpu.current, config.threads)
-            .map_err(|e| e.during(format!("occupancy of kernel {}", config.kernel)))?;
-        fits.push(Fit {
-            per_sm,
-            shared_ok: i64::from(config.shared_bytes) <= i64::from(shared_limit),
-            takes: !config.tensor_cores || (tensor_cores && even),
-        });
-        functions.push(function);
     }
-    let chosen = choose(configs, &fits, gpu.info.compute_units, m, n).ok_or_else(|| {
-        Error::InvalidArgument(format!(
-            "{} cannot run any matmul kernel: {} bytes of shared memory per block, \
-             resident blocks per multiprocessor {:?}",
-            gpu.name(),
-            shared_limit,
-            fits.iter().map(|f| f.per_sm).collect::<Vec<_>>()
-        ))
-    })?;
-    Ok((functions[chosen], configs[chosen]))
+}
+
+/// The configurations of one element type on one GPU for one product.
+struct Plan {
+    /// The element type's name.
+    kind: &'static str,
+    configs: &'static [Config],
+    functions: Vec<Function>,
+    fits: Vec<Fit>,
+    /// Those that can run it, in order of preference.
+    usable: Vec<usize>,
+    /// The rule of thumb's choice ([`choose`]).
+    preferred: usize,
+    /// The GPU takes the tensor-core kernels ([`takes_tensor_cores`]).
+    tensor_cores: bool,
+}
+
+impl Plan {
+    fn new<T: GemmFloat>(gpu: &Gpu<'_>, m: usize, n: usize, k: usize) -> Result<Plan> {
+        let device = DeviceHandle::get(gpu.info.index).map_err(|e| e.during("cuDeviceGet"))?;
+        let shared_limit = device
+            .attribute(Attr::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK)
+            .map_err(|e| e.during("cuDeviceGetAttribute(MAX_SHARED_MEMORY_PER_BLOCK)"))?;
+        let configs = T::CONFIGS;
+        let tensor_cores = compute_capability(gpu)
+            .is_some_and(|cc| takes_tensor_cores(cc, super::device::CUDA_ARCH));
+        let even = k.is_multiple_of(2) && n.is_multiple_of(2);
+        let mut functions = Vec::with_capacity(configs.len());
+        let mut fits = Vec::with_capacity(configs.len());
+        for config in configs {
+            let function = (gpu.lookup)(config.kernel)?;
+            let per_sm = function
+                .max_active_blocks_per_sm(gpu.current, config.threads)
+                .map_err(|e| e.during(format!("occupancy of kernel {}", config.kernel)))?;
+            fits.push(Fit {
+                per_sm,
+                shared_ok: i64::from(config.shared_bytes) <= i64::from(shared_limit),
+                takes: !config.tensor_cores || (tensor_cores && even),
+            });
+            functions.push(function);
+        }
+        let preferred = choose(configs, &fits, gpu.info.compute_units, m, n).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "{} cannot run any matmul kernel: {} bytes of shared memory per block, \
+                 resident blocks per multiprocessor {:?}",
+                gpu.name(),
+                shared_limit,
+                fits.iter().map(|f| f.per_sm).collect::<Vec<_>>()
+            ))
+        })?;
+        Ok(Plan {
+            kind: T::NAME,
+            configs,
+            functions,
+            usable: usable(&fits),
+            fits,
+            preferred,
+            tensor_cores,
+        })
+    }
+
+    /// The configuration called `name`, if it can run the product here.
+    fn named(&self, name: &str, gpu: &Gpu<'_>, m: usize, n: usize, k: usize) -> Result<usize> {
+        let kind = self.kind;
+        let Some(i) = self.configs.iter().position(|c| c.kernel == name) else {
+            let names: Vec<&str> = self.configs.iter().map(|c| c.kernel).collect();
+            return Err(Error::InvalidArgument(format!(
+                "there is no {kind} matmul kernel called {name:?}; the {kind} kernels are {}",
+                names.join(", ")
+            )));
+        };
+        let fit = self.fits[i];
+        let refuse = |why: String| Err(Error::InvalidArgument(format!("{name} {why}")));
+        if !fit.takes && !self.tensor_cores {
+            let cc = gpu.info.compute_capability.as_deref().unwrap_or("unknown");
+            return refuse(format!(
+                "runs on FP64 tensor cores, which are used on compute capability 8.0 and \
+                 9.0 with code built for them; {} is {cc}",
+                gpu.name()
+            ));
+        }
+        if !fit.takes {
+            return refuse(format!(
+                "needs an even K and N (16-byte copies); this product is {m}x{n}x{k} (MxNxK)"
+            ));
+        }
+        if fit.per_sm == 0 || !fit.shared_ok {
+            return refuse(format!(
+                "cannot run on {}: too much shared memory or too many registers",
+                gpu.name()
+            ));
+        }
+        Ok(i)
+    }
+
+    /// The launch of configuration `i` for an m×n product.
+    fn launch(&self, i: usize, m: usize, n: usize) -> Result<Launch> {
+        let config = self.configs[i];
+        let grid = u32::try_from(config.blocks(m, n))
+            .ok()
+            .filter(|&g| g <= i32::MAX as u32)
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "{m}x{n} is too many {}x{} tiles for one launch",
+                    config.bm, config.bn
+                ))
+            })?;
+        Ok(Launch {
+            function: self.functions[i],
+            grid,
+            block: config.threads,
+        })
+    }
+}
+
+/// The GPU's compute capability as 10·major + minor.
+fn compute_capability(gpu: &Gpu<'_>) -> Option<u32> {
+    let (major, minor) = gpu.info.compute_capability.as_deref()?.split_once('.')?;
+    Some(major.parse::<u32>().ok()? * 10 + minor.parse::<u32>().ok()?)
 }
 
 /// Copies `host` into `device` and waits for the copy.
@@ -356,14 +540,18 @@ fn upload<T: GpuFloat>(
         .map_err(|e| e.during(format!("copying matrix {what} to the GPU")))
 }
 
-/// The stream, the two events that time each launch, and the launch shape.
+/// A kernel and its launch shape.
+struct Launch {
+    function: Function,
+    grid: u32,
+    block: u32,
+}
+
+/// The stream and the two events that time each launch.
 struct Timer {
     stream: Stream,
     start: Event,
     stop: Event,
-    function: Function,
-    grid: u32,
-    block: u32,
 }
 
 impl Timer {
@@ -373,8 +561,8 @@ impl Timer {
     /// # Safety
     /// `args` match the kernel's parameters, and the buffers they point to hold
     /// what one block per tile reads and writes.
-    unsafe fn timed(&self, args: &[Arg]) -> Result<f64> {
-        let name = self.function.name();
+    unsafe fn timed(&self, launch: &Launch, args: &[Arg]) -> Result<f64> {
+        let name = launch.function.name();
         let mut values: Vec<Arg> = args.to_vec();
         let mut params = param_pointers(&mut values);
         self.start
@@ -384,8 +572,9 @@ impl Timer {
         // call (the driver copies the values at launch); the caller vouches for the
         // arguments; the synchronize below waits for the kernel.
         unsafe {
-            self.function
-                .launch(&self.stream, self.grid, self.block, &mut params)
+            launch
+                .function
+                .launch(&self.stream, launch.grid, launch.block, &mut params)
         }
         .map_err(|e| e.during(format!("launching kernel {name}")))?;
         self.stop
@@ -394,7 +583,7 @@ impl Timer {
         self.stream.synchronize().map_err(|e| {
             e.during(format!(
                 "kernel {name} (grid {} x block {})",
-                self.grid, self.block
+                launch.grid, launch.block
             ))
         })?;
         let elapsed = self
@@ -523,5 +712,37 @@ mod tests {
         ];
         assert_eq!(choose(&F64, &no_tc, 132, 4096, 4096), Some(2));
         assert_eq!(choose(&F64, &no_tc, 132, 1024, 1024), Some(3));
+    }
+
+    #[test]
+    fn the_measured_choice_keeps_the_rule_unless_another_is_clearly_faster() {
+        // Ties and differences under 2% keep the rule of thumb's choice.
+        assert_eq!(settle(&[(0, 1.0), (1, 1.0)], 0), 0);
+        assert_eq!(settle(&[(0, 1.0), (1, 0.99)], 0), 0);
+        assert_eq!(settle(&[(2, 1.0), (0, 0.99)], 2), 2);
+        // A clearly faster one wins, wherever it is in the list.
+        assert_eq!(settle(&[(0, 1.0), (1, 0.5), (2, 0.7)], 0), 1);
+        assert_eq!(settle(&[(0, 1.0), (1, 0.97)], 0), 1);
+        // The rule's choice not measured (it could not run): the fastest.
+        assert_eq!(settle(&[(1, 2.0), (3, 1.0)], 0), 3);
+        assert_eq!(settle(&[], 2), 2);
+    }
+
+    #[test]
+    fn usable_configurations_fit_and_take_the_product() {
+        let fits = [
+            fit(1),
+            fit(0),
+            Fit {
+                shared_ok: false,
+                ..fit(2)
+            },
+            Fit {
+                takes: false,
+                ..fit(2)
+            },
+            fit(3),
+        ];
+        assert_eq!(usable(&fits), [0, 4]);
     }
 }

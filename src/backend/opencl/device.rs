@@ -217,17 +217,16 @@ impl Backend for OpenClDevice {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn matmul(
         &self,
         a: &crate::dtype::FloatVec,
         b: &crate::dtype::FloatVec,
         c: &mut crate::dtype::FloatVec,
-        m: usize,
-        n: usize,
-        k: usize,
+        (m, n, k): (usize, usize, usize),
         reps: usize,
+        kernel: Option<&str>,
     ) -> Result<crate::backend::MatmulRuns> {
+        self.no_kernel_choice(kernel, "gemm.h, its tiles chosen from the device's limits")?;
         guarded("matmul", || {
             super::matmul::matmul(self, &self.context, self.device, a, b, c, (m, n, k), reps)
         })

@@ -376,6 +376,7 @@ impl Run<'_> {
                 "{name} ({}x{} tiles, {}x{} per work-item)",
                 tiles.bm, tiles.bn, tiles.tm, tiles.tn
             ),
+            tried: Vec::new(),
         })
     }
 
@@ -575,7 +576,7 @@ mod tests {
         let (a, b) = (FloatVec::F32(Vec::new()), FloatVec::F32(Vec::new()));
         let mut c = FloatVec::F32(Vec::new());
         let err = device
-            .matmul(&a, &b, &mut c, 1, MAX_DIMENSION + 1, 1, 1)
+            .matmul(&a, &b, &mut c, (1, MAX_DIMENSION + 1, 1), 1, None)
             .unwrap_err()
             .to_string();
         assert_eq!(
@@ -613,7 +614,7 @@ mod tests {
                         Float::F64 => FloatVec::F64(vec![f64::NAN; m * n]),
                     };
                     device
-                        .matmul(&a.data, &b.data, &mut c, m, n, k, 1)
+                        .matmul(&a.data, &b.data, &mut c, (m, n, k), 1, None)
                         .unwrap_or_else(|e| panic!("{tiles:?}: {e}"));
                     let c = Matrix::new(m, n, c).unwrap();
                     let worst = worst_error_ratio(&a, &b, &c);
