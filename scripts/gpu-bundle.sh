@@ -96,9 +96,16 @@ if ! bin/gpucalc --version >/dev/null 2>&1; then
     echo "(it needs libcuda.so.1 from an NVIDIA driver for CUDA 13.0 or newer)"
     exit 1
 fi
+# The 4096³ products of issue 6's targets, each kernel's time listed (`tried`).
+matmul_json() {
+    bin/gpucalc --device cuda matmul 4096 4096 4096 --dtype "$1" --reps 10 --json \
+        >"results/matmul-$1.json" && cat "results/matmul-$1.json"
+}
 # PyTorch's figures for the same rows (cuBLAS, TF32 off), then the CUDA suite
 # compared with them row by row.
 cuda_suite() {
+    step matmul_json f32
+    step matmul_json f64
     if python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
         step python3 peers/torch_peers.py --json results/torch.json
         step bin/gpucalc --device cuda bench --json results/bench-cuda.json --compare results/torch.json
