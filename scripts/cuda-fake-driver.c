@@ -5,7 +5,8 @@
  * kernels, the gc_rng_* kernels and the gc_gemm_* kernels (a plain triple loop:
  * their tiling is tested on PoCL and by scripts/check-tc-gemm.sh), each written
  * out here independently of kernels/common; streams run in order at once
- * (every async call completes before it returns), and every event reads 1.5 ms.
+ * (every async call completes before it returns), and every event reads
+ * about 1.5 ms.
  * It says nothing about the GPU kernel itself: scripts/check-kernels.sh and a
  * real GPU (scripts/gpu-bundle.sh) do that.
  *
@@ -18,7 +19,8 @@
  * FAKE_CUDA_DRIVER (13000), FAKE_CUDA_FREE_KIB (1 GiB), and error codes to
  * return: FAKE_CUDA_INIT (cuInit), FAKE_CUDA_LOAD (cuModuleLoadData),
  * FAKE_CUDA_OOM (cuMemAlloc: 2), FAKE_CUDA_FAULT (cuStreamSynchronize);
- * FAKE_CUDA_FAST=<kernel name>: events around that kernel read 0.5 ms.
+ * FAKE_CUDA_FAST=<kernel name>: events around that kernel read 0.5 ms;
+ * FAKE_CUDA_CC (90): compute capability, as 10·major + minor.
  * FAKE_CUDA_REPORT=1 prints resource counts at exit (every create matched by a
  * destroy, every context push by a pop). */
 #include <math.h>
@@ -69,8 +71,8 @@ CUresult cuDeviceGetAttribute(int *v, int attribute, int d)
     case 16: *v = knob("FAKE_CUDA_SMS", 4); break; /* multiprocessors */
     case 8: *v = 49152; break;
     case 13: *v = 1980000; break;                  /* clock, kHz */
-    case 75: *v = 9; break;                        /* compute capability */
-    case 76: *v = 0; break;
+    case 75: *v = knob("FAKE_CUDA_CC", 90) / 10; break; /* compute capability */
+    case 76: *v = knob("FAKE_CUDA_CC", 90) % 10; break;
     default: *v = 0;
     }
     return 0;
@@ -214,14 +216,17 @@ CUresult cuEventRecord(void *e, void *s) { (void)e; (void)s; return 0; }
 CUresult cuEventSynchronize(void *e) { (void)e; return knob("FAKE_CUDA_FAULT", 0); }
 /* The kernel launched last, for FAKE_CUDA_FAST (see cuLaunchKernel). */
 static int last_kernel = -1;
+/* 1.5 ms (0.5 for FAKE_CUDA_FAST's kernel), plus 0.01 µs per launch so far,
+ * modulo 1000: no two nearby timings are equal (a test can tell a fresh
+ * measurement from a remembered one), yet all are within 1% of each other. */
 CUresult cuEventElapsedTime(float *ms, void *a, void *b)
 {
     (void)a;
     (void)b;
     const char *fast = getenv("FAKE_CUDA_FAST");
-    *ms = fast && last_kernel >= 0 && last_kernel < KERNEL_COUNT && strcmp(fast, KERNELS[last_kernel]) == 0
-              ? 0.5f
-              : 1.5f;
+    int is_fast = fast && last_kernel >= 0 && last_kernel < KERNEL_COUNT &&
+                  strcmp(fast, KERNELS[last_kernel]) == 0;
+    *ms = (is_fast ? 0.5f : 1.5f) + 1e-5f * (float)(launches % 1000);
     return 0;
 }
 CUresult cuEventDestroy_v2(void *e) { (void)e; if (depth == 0) return NO_CONTEXT; events_freed++; return 0; }

@@ -89,8 +89,9 @@ pub(crate) trait Backend: Send + Sync {
 
     /// C = A·B (row-major; A is m×k, B is k×n; validated sizes and types):
     /// one untimed warm-up run, then `reps` timed runs; returns their seconds
-    /// and what computed C. `kernel` names the kernel to use where the
-    /// backend has several (else an error: [`Backend::no_kernel_choice`]).
+    /// and what computed C. A backend with several kernels may first time
+    /// each (CUDA: see [`MatmulRuns::tried`]) unless `kernel` names one
+    /// (else an error: [`Backend::no_kernel_choice`]).
     fn matmul(
         &self,
         a: &FloatVec,

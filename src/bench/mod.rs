@@ -1,4 +1,4 @@
-//! The benchmark suite: runs the [`registry`] rows on chosen devices,
+//! The benchmark suite: runs the [`registry()`] rows on chosen devices,
 //! calibrating iterations to a time budget, and reports each row against the
 //! device's limit. See `gpucalc bench --help`.
 

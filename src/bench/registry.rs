@@ -1,7 +1,7 @@
 //! The benchmark suite as data: every row's workload, variant, unit, work per
 //! element, sizes and limit, and the one function that runs a row.
 //!
-//! `gpucalc bench`, the criterion benches and the reports all read [`REGISTRY`].
+//! `gpucalc bench`, the criterion benches and the reports all read [`registry()`].
 
 use serde::Serialize;
 

@@ -94,7 +94,8 @@ pub struct MatmulResult {
     pub kernel: String,
     /// The kernels the backend timed to choose `kernel` (CUDA, when several
     /// could take the product and none was named), fastest first; empty
-    /// where there was no choice to measure.
+    /// where there was no choice to measure. A later product of the same
+    /// shape on the same device reuses the choice, and lists these times again.
     pub tried: Vec<KernelTime>,
     /// `2·M·N·K / fastest run`, in FLOP/s.
     pub flops: f64,
@@ -186,7 +187,7 @@ pub fn matmul(
 ///
 /// Where several kernels could take the product (CUDA) and `options` names
 /// none, the backend times one run of each after a warm-up and keeps the
-/// fastest (the rule-of-thumb choice unless another is at least 2% faster);
+/// fastest (the rule-of-thumb choice unless another is more than 2% faster);
 /// the choice is remembered for this shape while `device` lives, and
 /// [`MatmulResult::tried`] lists the times.
 pub fn matmul_with(
