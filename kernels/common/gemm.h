@@ -49,10 +49,8 @@
 
 #if defined(__CUDACC__)
 #define GC_RESTRICT __restrict__
-#define GC_UNROLL _Pragma("unroll")
 #else
 #define GC_RESTRICT restrict
-#define GC_UNROLL _Pragma("unroll")
 #endif
 
 #endif /* GPUCALC_GEMM_H_ONCE */

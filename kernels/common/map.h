@@ -15,21 +15,40 @@
 #define GC_MAP_RECIPROCAL (7u)
 #endif
 
+/* f(v) for the function `code`. */
+GC_FN T GC_T(gc_map_one)(T v, gc_u32 code)
+{
+    T r;
+    switch (code) {
+    case GC_MAP_SQRT: r = sqrt(v); break;
+    case GC_MAP_EXP: r = exp(v); break;
+    case GC_MAP_LOG: r = log(v); break;
+    case GC_MAP_SIN: r = sin(v); break;
+    case GC_MAP_COS: r = cos(v); break;
+    case GC_MAP_ABS: r = fabs(v); break;
+    case GC_MAP_SQUARE: r = v * v; break;
+    default: r = (T)1 / v; break;
+    }
+    return r;
+}
+
+/* GC_ILP loads in flight per work-item (typed.h). */
 GC_KERNEL void GC_T(gc_map)(const GC_GLOBAL T *x, GC_GLOBAL T *y, gc_u64 n, gc_u32 code)
 {
-    for (gc_u64 i = GC_GLOBAL_ID(); i < n; i += GC_GLOBAL_SIZE()) {
-        T v = x[i];
-        T r;
-        switch (code) {
-        case GC_MAP_SQRT: r = sqrt(v); break;
-        case GC_MAP_EXP: r = exp(v); break;
-        case GC_MAP_LOG: r = log(v); break;
-        case GC_MAP_SIN: r = sin(v); break;
-        case GC_MAP_COS: r = cos(v); break;
-        case GC_MAP_ABS: r = fabs(v); break;
-        case GC_MAP_SQUARE: r = v * v; break;
-        default: r = (T)1 / v; break;
+    GC_ILP_FOR(base, n)
+    {
+        T v[GC_ILP];
+        GC_UNROLL
+        for (gc_u32 j = 0u; j < GC_ILP; ++j) {
+            const gc_u64 i = GC_ILP_AT(base, j);
+            v[j] = i < n ? x[i] : (T)0;
         }
-        y[i] = r;
+        GC_UNROLL
+        for (gc_u32 j = 0u; j < GC_ILP; ++j) {
+            const gc_u64 i = GC_ILP_AT(base, j);
+            if (i < n) {
+                y[i] = GC_T(gc_map_one)(v[j], code);
+            }
+        }
     }
 }

@@ -64,6 +64,9 @@ typedef ulong gc_u64;
 #define GC_GLOBAL_ID() ((gc_u64)GC_GROUP_ID() * (gc_u64)GC_LOCAL_SIZE() + (gc_u64)GC_LOCAL_ID())
 #define GC_GLOBAL_SIZE() ((gc_u64)GC_NUM_GROUPS() * (gc_u64)GC_LOCAL_SIZE())
 
+/* Asks the compiler to unroll the loop that follows completely. */
+#define GC_UNROLL _Pragma("unroll")
+
 /* Sum of `value` over the work-group; the result is valid in work-item 0.
  * `scratch` holds GC_MAX_GROUP_SIZE values; the group size is a power of two.
  * CUDA reduces within each warp by shuffles first, then across warps. */

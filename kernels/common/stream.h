@@ -1,6 +1,7 @@
 /* BabelStream's five kernels, shared by CUDA and OpenCL, for element type T
  * (see typed.h: define T and GC_SFX, then include). Grid-stride loops, so any
- * launch size covers any n. */
+ * launch size covers any n, with GC_ILP loads in flight per work-item
+ * (typed.h). */
 #include "typed.h"
 
 /* a = ia, b = ib, c = ic */
@@ -17,24 +18,64 @@ GC_KERNEL void GC_T(gc_stream_init)(GC_GLOBAL T *a, GC_GLOBAL T *b, GC_GLOBAL T 
 /* c = a */
 GC_KERNEL void GC_T(gc_stream_copy)(const GC_GLOBAL T *a, GC_GLOBAL T *c, gc_u64 n)
 {
-    for (gc_u64 i = GC_GLOBAL_ID(); i < n; i += GC_GLOBAL_SIZE()) {
-        c[i] = a[i];
+    GC_ILP_FOR(base, n)
+    {
+        T va[GC_ILP];
+        GC_UNROLL
+        for (gc_u32 j = 0u; j < GC_ILP; ++j) {
+            const gc_u64 i = GC_ILP_AT(base, j);
+            va[j] = i < n ? a[i] : (T)0;
+        }
+        GC_UNROLL
+        for (gc_u32 j = 0u; j < GC_ILP; ++j) {
+            const gc_u64 i = GC_ILP_AT(base, j);
+            if (i < n) {
+                c[i] = va[j];
+            }
+        }
     }
 }
 
 /* b = s * c */
 GC_KERNEL void GC_T(gc_stream_mul)(GC_GLOBAL T *b, const GC_GLOBAL T *c, T s, gc_u64 n)
 {
-    for (gc_u64 i = GC_GLOBAL_ID(); i < n; i += GC_GLOBAL_SIZE()) {
-        b[i] = s * c[i];
+    GC_ILP_FOR(base, n)
+    {
+        T vc[GC_ILP];
+        GC_UNROLL
+        for (gc_u32 j = 0u; j < GC_ILP; ++j) {
+            const gc_u64 i = GC_ILP_AT(base, j);
+            vc[j] = i < n ? c[i] : (T)0;
+        }
+        GC_UNROLL
+        for (gc_u32 j = 0u; j < GC_ILP; ++j) {
+            const gc_u64 i = GC_ILP_AT(base, j);
+            if (i < n) {
+                b[i] = s * vc[j];
+            }
+        }
     }
 }
 
 /* c = a + b */
 GC_KERNEL void GC_T(gc_stream_add)(const GC_GLOBAL T *a, const GC_GLOBAL T *b, GC_GLOBAL T *c, gc_u64 n)
 {
-    for (gc_u64 i = GC_GLOBAL_ID(); i < n; i += GC_GLOBAL_SIZE()) {
-        c[i] = a[i] + b[i];
+    GC_ILP_FOR(base, n)
+    {
+        T va[GC_ILP], vb[GC_ILP];
+        GC_UNROLL
+        for (gc_u32 j = 0u; j < GC_ILP; ++j) {
+            const gc_u64 i = GC_ILP_AT(base, j);
+            va[j] = i < n ? a[i] : (T)0;
+            vb[j] = i < n ? b[i] : (T)0;
+        }
+        GC_UNROLL
+        for (gc_u32 j = 0u; j < GC_ILP; ++j) {
+            const gc_u64 i = GC_ILP_AT(base, j);
+            if (i < n) {
+                c[i] = va[j] + vb[j];
+            }
+        }
     }
 }
 
@@ -42,13 +83,27 @@ GC_KERNEL void GC_T(gc_stream_add)(const GC_GLOBAL T *a, const GC_GLOBAL T *b, G
 GC_KERNEL void GC_T(gc_stream_triad)(GC_GLOBAL T *a, const GC_GLOBAL T *b, const GC_GLOBAL T *c, T s,
                                       gc_u64 n)
 {
-    for (gc_u64 i = GC_GLOBAL_ID(); i < n; i += GC_GLOBAL_SIZE()) {
-        a[i] = b[i] + s * c[i];
+    GC_ILP_FOR(base, n)
+    {
+        T vb[GC_ILP], vc[GC_ILP];
+        GC_UNROLL
+        for (gc_u32 j = 0u; j < GC_ILP; ++j) {
+            const gc_u64 i = GC_ILP_AT(base, j);
+            vb[j] = i < n ? b[i] : (T)0;
+            vc[j] = i < n ? c[i] : (T)0;
+        }
+        GC_UNROLL
+        for (gc_u32 j = 0u; j < GC_ILP; ++j) {
+            const gc_u64 i = GC_ILP_AT(base, j);
+            if (i < n) {
+                a[i] = vb[j] + s * vc[j];
+            }
+        }
     }
 }
 
 /* partials[group] = sum over the group's elements of a * b. Each work-item adds
- * ceil(n / global size) products in sequence, then the group adds its
+ * its ceil(n / global size) products in sequence (the loop's element order), then the group adds its
  * work-items' sums as a tree (local size a power of two, at most
  * GC_MAX_GROUP_SIZE); the host adds the partials. */
 GC_KERNEL void GC_T(gc_stream_dot)(const GC_GLOBAL T *a, const GC_GLOBAL T *b, GC_GLOBAL T *partials,
@@ -56,8 +111,20 @@ GC_KERNEL void GC_T(gc_stream_dot)(const GC_GLOBAL T *a, const GC_GLOBAL T *b, G
 {
     GC_LOCAL_DECL T scratch[GC_MAX_GROUP_SIZE];
     T sum = (T)0;
-    for (gc_u64 i = GC_GLOBAL_ID(); i < n; i += GC_GLOBAL_SIZE()) {
-        sum += a[i] * b[i];
+    GC_ILP_FOR(base, n)
+    {
+        T va[GC_ILP], vb[GC_ILP];
+        GC_UNROLL
+        for (gc_u32 j = 0u; j < GC_ILP; ++j) {
+            const gc_u64 i = GC_ILP_AT(base, j);
+            va[j] = i < n ? a[i] : (T)0;
+            vb[j] = i < n ? b[i] : (T)0;
+        }
+        /* In element order; the elements past n add 0 · 0. */
+        GC_UNROLL
+        for (gc_u32 j = 0u; j < GC_ILP; ++j) {
+            sum += va[j] * vb[j];
+        }
     }
     gc_u32 lid = GC_LOCAL_ID();
     scratch[lid] = sum;

@@ -14,4 +14,22 @@
 /* `name` suffixed with the element type: gc_stream_copy_f32. */
 #define GC_T(name) GC_PASTE(name, GC_SFX)
 
+/* The grid-stride loops of stream.h and map.h take GC_ILP elements per
+ * work-item per trip, a grid apart, and load all of them before storing any:
+ * a plain loop has one load in flight per work-item, which at full
+ * occupancy is less data in flight than a GPU's memory needs to stay busy
+ * (bandwidth × latency: roughly 3.35 TB/s × 700 ns, 18 KiB per
+ * multiprocessor on an H100, against 8 KiB from 2048 threads' 4-byte loads).
+ * Each work-item still visits the elements gid, gid + size, gid + 2·size, ...
+ * in that order. CPU OpenCL devices build with GC_ILP 1 (see the host's
+ * Session::options). A first-principles choice, not yet measured on a GPU. */
+#ifndef GC_ILP
+#define GC_ILP (4)
+#endif
+/* Trips of the loop: `base` is the trip's first element. */
+#define GC_ILP_FOR(base, n)                                                                        \
+    for (gc_u64 base = GC_GLOBAL_ID(); base < (n); base += (gc_u64)GC_ILP * GC_GLOBAL_SIZE())
+/* Element `j` (< GC_ILP) of the trip at `base` (check it against n). */
+#define GC_ILP_AT(base, j) ((base) + (gc_u64)(j) * GC_GLOBAL_SIZE())
+
 #endif /* GPUCALC_TYPED_H */

@@ -89,7 +89,8 @@ pub(crate) fn run<T: GpuFloat>(gpu: &Gpu<'_>, n: usize, times: usize) -> Result<
         init_times,
         arrays: [T::into_vec(ha?), T::into_vec(hb?), T::into_vec(hc?)],
         dot: dot_value,
-        // Each thread adds ceil(n / threads) products in sequence, the block adds
+        // Each thread adds ceil(n / threads) products in sequence (and exact
+        // zeros for its last trip's elements past n, stream.h), the block adds
         // its threads' sums as a tree, the host adds the partials one by one (in f64).
         dot_chain: (n as u64).div_ceil(threads)
             + u64::from(dot.block().ilog2())

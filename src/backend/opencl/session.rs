@@ -32,6 +32,12 @@ thread_local! {
     /// Tests: the most elements per chunk on this thread, so that small arrays
     /// go through in several chunks.
     pub(super) static CHUNK_CAP: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+    /// Tests: `GC_ILP` for the array kernels built on this thread, whatever
+    /// the device (the GPUs' value is otherwise only run by CUDA).
+    pub(super) static FORCE_ILP: std::cell::Cell<Option<u32>> = const { std::cell::Cell::new(None) };
+    /// Tests: the most groups a grid-stride launch on this thread gets, so
+    /// that work-items take several trips (only for grid-stride kernels).
+    pub(super) static GROUP_CAP: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
 }
 
 /// One workload call's view of an OpenCL device.
@@ -109,14 +115,23 @@ impl<'a> Session<'a> {
     }
 
     /// The build options of the array kernels for element type `scalar`: on a
-    /// CPU device, with `GC_SCALAR_STORES` (see kernels/common/rng.h).
+    /// CPU device, with `GC_SCALAR_STORES` (see kernels/common/rng.h) and one
+    /// element per work-item per trip (`GC_ILP`, kernels/common/typed.h: CPU
+    /// runtimes vectorize across work-items, and PoCL's stream bandwidth fell
+    /// by up to 60% with four).
     pub(super) fn options(&self, scalar: Scalar) -> BuildOptions {
-        let options = BuildOptions::new().scalar(scalar);
-        if self.info().device_type == DeviceType::Cpu {
-            options.define("GC_SCALAR_STORES", 1)
-        } else {
-            options
+        let cpu = self.info().device_type == DeviceType::Cpu;
+        let ilp = cpu.then_some(1);
+        #[cfg(test)]
+        let ilp = FORCE_ILP.with(std::cell::Cell::get).or(ilp);
+        let mut options = BuildOptions::new().scalar(scalar);
+        if cpu {
+            options = options.define("GC_SCALAR_STORES", 1);
         }
+        if let Some(ilp) = ilp {
+            options = options.define("GC_ILP", ilp);
+        }
+        options
     }
 
     /// Kernel `name` of the program built with `options`, with its launch shape.
@@ -292,7 +307,10 @@ impl Launch {
 
     /// See [`Shape::groups_for`].
     pub(super) fn groups_for(&self, items: u64) -> usize {
-        self.shape.groups_for(items)
+        let groups = self.shape.groups_for(items);
+        #[cfg(test)]
+        let groups = groups.min(GROUP_CAP.with(std::cell::Cell::get));
+        groups
     }
 
     /// See [`Shape::reduction_groups`].

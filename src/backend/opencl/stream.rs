@@ -133,6 +133,47 @@ fn pairwise_sum(values: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::opencl::device::open_or_skip;
+    use crate::backend::opencl::session::{FORCE_ILP, GROUP_CAP};
+    use crate::workloads::map::{map, MapFn};
+    use crate::Device;
+
+    #[test]
+    fn several_elements_per_work_item_give_the_same_results() {
+        let Some(device) = open_or_skip() else {
+            return;
+        };
+        let device = Device::OpenCl(device);
+        let floats: &[Float] = if device.info().fp64 {
+            &[Float::F32, Float::F64]
+        } else {
+            &[Float::F32]
+        };
+        let input = FloatVec::F32((0..10_007).map(|i| i as f32 * 0.37).collect());
+        let mut reference = None;
+        // 1 is what CPUs build; 4 the GPUs' default (typed.h); 3 leaves tails.
+        // Two groups at most: every work-item takes several trips, as on CUDA,
+        // whose grid is what fills the GPU.
+        GROUP_CAP.with(|c| c.set(2));
+        for ilp in [1, 4, 3] {
+            FORCE_ILP.with(|f| f.set(Some(ilp)));
+            for n in [1, 5, 100_003] {
+                for &float in floats {
+                    let result = crate::workloads::stream::stream(&device, float, n, 2).unwrap();
+                    assert!(result.verified, "GC_ILP {ilp}, {n} {float}: {result:?}");
+                }
+            }
+            let mut output = FloatVec::F32(vec![0.0; 10_007]);
+            let result = map(&device, MapFn::Sqrt, &input, &mut output, true).unwrap();
+            assert_eq!(result.verified, Some(true), "GC_ILP {ilp}");
+            match &reference {
+                None => reference = Some(output),
+                Some(reference) => assert!(output == *reference, "GC_ILP {ilp}"),
+            }
+        }
+        FORCE_ILP.with(|f| f.set(None));
+        GROUP_CAP.with(|c| c.set(usize::MAX));
+    }
 
     #[test]
     fn pairwise_sums_add_everything() {
