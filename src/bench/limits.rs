@@ -107,11 +107,7 @@ pub fn limit(device: &DeviceInfo, kind: LimitKind, measured: Measured) -> Option
         value,
         source: LimitSource::Measured,
     };
-    let cc = device
-        .compute_capability
-        .as_deref()
-        .and_then(|c| c.split_once('.'))
-        .and_then(|(major, minor)| Some((major.parse::<u32>().ok()?, minor.parse::<u32>().ok()?)));
+    let cc = device.compute_capability_version();
     match (device.backend, kind) {
         (BackendKind::Cuda, LimitKind::MemoryBandwidth) => {
             match (device.memory_clock_mhz, device.memory_bus_width_bits) {

@@ -109,6 +109,13 @@ impl DeviceInfo {
         }
     }
 
+    /// The CUDA compute capability as numbers, `(9, 0)` for "9.0"; `None`
+    /// where it is unknown (or not a CUDA device).
+    pub(crate) fn compute_capability_version(&self) -> Option<(u32, u32)> {
+        let (major, minor) = self.compute_capability.as_deref()?.split_once('.')?;
+        Some((major.parse().ok()?, minor.parse().ok()?))
+    }
+
     /// True for GPUs and accelerators: what `auto` prefers to the CPU.
     pub fn is_accelerator(&self) -> bool {
         matches!(self.device_type, DeviceType::Gpu | DeviceType::Accelerator)
@@ -301,6 +308,16 @@ fn resolve_index(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compute_capabilities_read_as_numbers() {
+        let mut info = DeviceInfo::new(BackendKind::Cuda, 0, "x".into(), DeviceType::Gpu);
+        assert_eq!(info.compute_capability_version(), None);
+        for (text, version) in [("9.0", Some((9, 0))), ("12.1", Some((12, 1))), ("9", None)] {
+            info.compute_capability = Some(text.into());
+            assert_eq!(info.compute_capability_version(), version, "{text}");
+        }
+    }
 
     #[test]
     fn cpu_is_always_listed_first() {

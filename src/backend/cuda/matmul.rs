@@ -427,8 +427,12 @@ impl Plan {
             .attribute(Attr::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK)
             .map_err(|e| e.during("cuDeviceGetAttribute(MAX_SHARED_MEMORY_PER_BLOCK)"))?;
         let configs = T::CONFIGS;
-        let tensor_cores = compute_capability(gpu)
-            .is_some_and(|cc| takes_tensor_cores(cc, super::device::CUDA_ARCH));
+        let tensor_cores = gpu
+            .info
+            .compute_capability_version()
+            .is_some_and(|(major, minor)| {
+                takes_tensor_cores(10 * major + minor, super::device::CUDA_ARCH)
+            });
         let even = k.is_multiple_of(2) && n.is_multiple_of(2);
         let mut functions = Vec::with_capacity(configs.len());
         let mut fits = Vec::with_capacity(configs.len());
@@ -516,12 +520,6 @@ impl Plan {
             block: config.threads,
         })
     }
-}
-
-/// The GPU's compute capability as 10·major + minor.
-fn compute_capability(gpu: &Gpu<'_>) -> Option<u32> {
-    let (major, minor) = gpu.info.compute_capability.as_deref()?.split_once('.')?;
-    Some(major.parse::<u32>().ok()? * 10 + minor.parse::<u32>().ok()?)
 }
 
 /// Copies `host` into `device` and waits for the copy.
