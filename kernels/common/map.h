@@ -38,11 +38,7 @@ GC_KERNEL void GC_T(gc_map)(const GC_GLOBAL T *x, GC_GLOBAL T *y, gc_u64 n, gc_u
     GC_ILP_FOR(base, n)
     {
         T v[GC_ILP];
-        GC_UNROLL
-        for (gc_u32 j = 0u; j < GC_ILP; ++j) {
-            const gc_u64 i = GC_ILP_AT(base, j);
-            v[j] = i < n ? x[i] : (T)0;
-        }
+        GC_ILP_LOAD(v, x, base, n);
         GC_UNROLL
         for (gc_u32 j = 0u; j < GC_ILP; ++j) {
             const gc_u64 i = GC_ILP_AT(base, j);

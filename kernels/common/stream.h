@@ -21,11 +21,7 @@ GC_KERNEL void GC_T(gc_stream_copy)(const GC_GLOBAL T *a, GC_GLOBAL T *c, gc_u64
     GC_ILP_FOR(base, n)
     {
         T va[GC_ILP];
-        GC_UNROLL
-        for (gc_u32 j = 0u; j < GC_ILP; ++j) {
-            const gc_u64 i = GC_ILP_AT(base, j);
-            va[j] = i < n ? a[i] : (T)0;
-        }
+        GC_ILP_LOAD(va, a, base, n);
         GC_UNROLL
         for (gc_u32 j = 0u; j < GC_ILP; ++j) {
             const gc_u64 i = GC_ILP_AT(base, j);
@@ -42,11 +38,7 @@ GC_KERNEL void GC_T(gc_stream_mul)(GC_GLOBAL T *b, const GC_GLOBAL T *c, T s, gc
     GC_ILP_FOR(base, n)
     {
         T vc[GC_ILP];
-        GC_UNROLL
-        for (gc_u32 j = 0u; j < GC_ILP; ++j) {
-            const gc_u64 i = GC_ILP_AT(base, j);
-            vc[j] = i < n ? c[i] : (T)0;
-        }
+        GC_ILP_LOAD(vc, c, base, n);
         GC_UNROLL
         for (gc_u32 j = 0u; j < GC_ILP; ++j) {
             const gc_u64 i = GC_ILP_AT(base, j);
@@ -63,12 +55,8 @@ GC_KERNEL void GC_T(gc_stream_add)(const GC_GLOBAL T *a, const GC_GLOBAL T *b, G
     GC_ILP_FOR(base, n)
     {
         T va[GC_ILP], vb[GC_ILP];
-        GC_UNROLL
-        for (gc_u32 j = 0u; j < GC_ILP; ++j) {
-            const gc_u64 i = GC_ILP_AT(base, j);
-            va[j] = i < n ? a[i] : (T)0;
-            vb[j] = i < n ? b[i] : (T)0;
-        }
+        GC_ILP_LOAD(va, a, base, n);
+        GC_ILP_LOAD(vb, b, base, n);
         GC_UNROLL
         for (gc_u32 j = 0u; j < GC_ILP; ++j) {
             const gc_u64 i = GC_ILP_AT(base, j);
@@ -86,12 +74,8 @@ GC_KERNEL void GC_T(gc_stream_triad)(GC_GLOBAL T *a, const GC_GLOBAL T *b, const
     GC_ILP_FOR(base, n)
     {
         T vb[GC_ILP], vc[GC_ILP];
-        GC_UNROLL
-        for (gc_u32 j = 0u; j < GC_ILP; ++j) {
-            const gc_u64 i = GC_ILP_AT(base, j);
-            vb[j] = i < n ? b[i] : (T)0;
-            vc[j] = i < n ? c[i] : (T)0;
-        }
+        GC_ILP_LOAD(vb, b, base, n);
+        GC_ILP_LOAD(vc, c, base, n);
         GC_UNROLL
         for (gc_u32 j = 0u; j < GC_ILP; ++j) {
             const gc_u64 i = GC_ILP_AT(base, j);
@@ -114,12 +98,8 @@ GC_KERNEL void GC_T(gc_stream_dot)(const GC_GLOBAL T *a, const GC_GLOBAL T *b, G
     GC_ILP_FOR(base, n)
     {
         T va[GC_ILP], vb[GC_ILP];
-        GC_UNROLL
-        for (gc_u32 j = 0u; j < GC_ILP; ++j) {
-            const gc_u64 i = GC_ILP_AT(base, j);
-            va[j] = i < n ? a[i] : (T)0;
-            vb[j] = i < n ? b[i] : (T)0;
-        }
+        GC_ILP_LOAD(va, a, base, n);
+        GC_ILP_LOAD(vb, b, base, n);
         /* In element order; the elements past n add 0 · 0. */
         GC_UNROLL
         for (gc_u32 j = 0u; j < GC_ILP; ++j) {

@@ -31,5 +31,15 @@
     for (gc_u64 base = GC_GLOBAL_ID(); base < (n); base += (gc_u64)GC_ILP * GC_GLOBAL_SIZE())
 /* Element `j` (< GC_ILP) of the trip at `base` (check it against n). */
 #define GC_ILP_AT(base, j) ((base) + (gc_u64)(j) * GC_GLOBAL_SIZE())
+/* The trip's loads, issued together: v[j] = p[element j of the trip at
+ * `base`] for every j < GC_ILP, and zero for elements past n. */
+#define GC_ILP_LOAD(v, p, base, n)                                                                 \
+    do {                                                                                           \
+        GC_UNROLL                                                                                  \
+        for (gc_u32 gc_j_ = 0u; gc_j_ < GC_ILP; ++gc_j_) {                                         \
+            const gc_u64 gc_i_ = GC_ILP_AT((base), gc_j_);                                         \
+            (v)[gc_j_] = gc_i_ < (n) ? (p)[gc_i_] : 0;                                             \
+        }                                                                                          \
+    } while (0)
 
 #endif /* GPUCALC_TYPED_H */
