@@ -476,32 +476,45 @@ fn the_binary_runs_the_workloads_on_the_gpu() {
     assert_eq!(raw("cuda"), raw("cpu"));
 }
 
+/// Matmul shapes (M, N, K), C is M×N, with odd k or n: edges of both tile
+/// sizes, rows that are not whole vectors.
+const ODD_SHAPES: [(usize, usize, usize); 7] = [
+    (1, 1, 1),
+    (7, 13, 5),
+    (129, 65, 257),
+    (1, 1000, 1),
+    (1000, 1, 3),
+    (257, 257, 257),
+    (64, 128, 33),
+];
+
+/// Shapes with even k and n, which f64 runs on the tensor cores where the GPU
+/// has them: partial tiles, k not a multiple of the k step, one row, two
+/// columns, many k steps.
+const EVEN_SHAPES: [(usize, usize, usize); 8] = [
+    (1, 2, 2),
+    (67, 130, 30),
+    (129, 258, 10),
+    (1, 256, 6),
+    (300, 2, 4),
+    (130, 66, 18),
+    (33, 34, 136),
+    (520, 260, 200),
+];
+
 #[test]
 fn matmul_is_right_for_awkward_shapes_in_both_precisions() {
     let Some(gpu) = gpu("matmul_is_right_for_awkward_shapes_in_both_precisions") else {
         return;
     };
-    // (M, N, K), C is M×N: edges of both tile sizes, rows that are not whole
-    // vectors, and (last two) products big enough for the large tiles. Then
-    // even k and n, which f64 runs on the tensor cores where the GPU has them:
-    // partial tiles and k steps, one row, two columns, many tiles.
-    let shapes = [
-        (1, 1, 1),
-        (7, 13, 5),
-        (129, 65, 257),
-        (1, 1000, 1),
-        (1000, 1, 3),
-        (257, 257, 257),
-        (64, 128, 33),
-        (2049, 2050, 33),
-        (2048, 2048, 64),
-        (1, 2, 2),
-        (67, 130, 30),
-        (129, 258, 10),
-        (1, 256, 6),
-        (300, 2, 4),
-        (2050, 2048, 130),
-    ];
+    // The awkward shapes, and products big enough for the large tiles.
+    let big = [(2049, 2050, 33), (2048, 2048, 64), (2050, 2048, 130)];
+    let shapes: Vec<_> = ODD_SHAPES
+        .iter()
+        .chain(&EVEN_SHAPES)
+        .chain(&big)
+        .copied()
+        .collect();
     common::check_matmul_shapes(&gpu, &shapes, &[Float::F32, Float::F64], 2, 1 << 25, None);
 }
 
@@ -519,29 +532,9 @@ fn every_matmul_kernel_is_right_on_its_own() {
         return;
     };
     // The measured choice runs whichever kernel is fastest here; each one
-    // must also be right where it is not chosen. Odd shapes: edges of both
-    // tile sizes, rows that are not whole vectors. Even k and n (the
-    // tensor-core kernels need them): partial tiles, k not a multiple of the
-    // k step, one row, two columns, many k steps.
-    let odd = [
-        (1, 1, 1),
-        (7, 13, 5),
-        (129, 65, 257),
-        (1000, 1, 3),
-        (257, 257, 257),
-        (64, 128, 33),
-    ];
-    let even = [
-        (1, 2, 2),
-        (67, 130, 30),
-        (129, 258, 10),
-        (1, 256, 6),
-        (300, 2, 4),
-        (130, 66, 18),
-        (33, 34, 136),
-        (520, 260, 200),
-    ];
-    let all: Vec<_> = odd.iter().chain(&even).copied().collect();
+    // must also be right where it is not chosen. The tensor-core kernels
+    // take only the even shapes.
+    let all: Vec<_> = ODD_SHAPES.iter().chain(&EVEN_SHAPES).copied().collect();
     for kernel in ["gc_gemm_f32_l", "gc_gemm_f32_s"] {
         common::check_matmul_shapes(&gpu, &all, &[Float::F32], 1, 1 << 25, Some(kernel));
     }
@@ -550,7 +543,14 @@ fn every_matmul_kernel_is_right_on_its_own() {
     }
     if has_fp64_tensor_cores(&gpu) {
         for kernel in ["gc_gemm_f64_tc_l", "gc_gemm_f64_tc_s"] {
-            common::check_matmul_shapes(&gpu, &even, &[Float::F64], 1, 1 << 25, Some(kernel));
+            common::check_matmul_shapes(
+                &gpu,
+                &EVEN_SHAPES,
+                &[Float::F64],
+                1,
+                1 << 25,
+                Some(kernel),
+            );
         }
     } else {
         eprintln!(
