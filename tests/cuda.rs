@@ -476,18 +476,6 @@ fn the_binary_runs_the_workloads_on_the_gpu() {
     assert_eq!(raw("cuda"), raw("cpu"));
 }
 
-/// Matmul shapes (M, N, K), C is M×N, with odd k or n: edges of both tile
-/// sizes, rows that are not whole vectors.
-const ODD_SHAPES: [(usize, usize, usize); 7] = [
-    (1, 1, 1),
-    (7, 13, 5),
-    (129, 65, 257),
-    (1, 1000, 1),
-    (1000, 1, 3),
-    (257, 257, 257),
-    (64, 128, 33),
-];
-
 /// Shapes with even k and n, which f64 runs on the tensor cores where the GPU
 /// has them: partial tiles, k not a multiple of the k step, one row, two
 /// columns, many k steps.
@@ -509,7 +497,7 @@ fn matmul_is_right_for_awkward_shapes_in_both_precisions() {
     };
     // The awkward shapes, and products big enough for the large tiles.
     let big = [(2049, 2050, 33), (2048, 2048, 64), (2050, 2048, 130)];
-    let shapes: Vec<_> = ODD_SHAPES
+    let shapes: Vec<_> = common::MATMUL_ODD_SHAPES
         .iter()
         .chain(&EVEN_SHAPES)
         .chain(&big)
@@ -534,7 +522,11 @@ fn every_matmul_kernel_is_right_on_its_own() {
     // The measured choice runs whichever kernel is fastest here; each one
     // must also be right where it is not chosen. The tensor-core kernels
     // take only the even shapes.
-    let all: Vec<_> = ODD_SHAPES.iter().chain(&EVEN_SHAPES).copied().collect();
+    let all: Vec<_> = common::MATMUL_ODD_SHAPES
+        .iter()
+        .chain(&EVEN_SHAPES)
+        .copied()
+        .collect();
     for kernel in ["gc_gemm_f32_l", "gc_gemm_f32_s"] {
         common::check_matmul_shapes(&gpu, &all, &[Float::F32], 1, 1 << 25, Some(kernel));
     }

@@ -20,17 +20,9 @@ fn awkward_shapes_are_right_in_both_precisions() {
         return;
     };
     let device = Device::select(&DeviceSpec::OpenCl(Some(info.index))).unwrap();
-    // (M, N, K): C is M×N.
-    let shapes = [
-        (1, 1, 1),
-        (7, 13, 5),
-        (129, 65, 257),
-        (1, 1000, 1),
-        (1000, 1, 3),
-        (257, 257, 257),
-        (64, 128, 33),
-        (130, 132, 128),
-    ];
+    // The awkward shapes, and one of whole 64x64 tiles.
+    let mut shapes = common::MATMUL_ODD_SHAPES.to_vec();
+    shapes.push((130, 132, 128));
     let floats: &[Float] = if info.fp64 {
         &[Float::F32, Float::F64]
     } else {

@@ -105,6 +105,18 @@ pub fn map_inputs(ramp: usize) -> Vec<f64> {
     xs
 }
 
+/// Matmul shapes (M, N, K), C is M×N, with odd k or n: edges of both tile
+/// sizes, rows that are not whole vectors.
+pub const MATMUL_ODD_SHAPES: [(usize, usize, usize); 7] = [
+    (1, 1, 1),
+    (7, 13, 5),
+    (129, 65, 257),
+    (1, 1000, 1),
+    (1000, 1, 3),
+    (257, 257, 257),
+    (64, 128, 33),
+];
+
 /// Multiplies seeded random matrices of each (M, N, K) of `shapes` on `device`
 /// (`reps` timed runs) in each of `floats`, and checks the result: verified,
 /// timed, and, where M·N·K is at most `compare_up_to`, element by element
