@@ -6,7 +6,8 @@
 # For each kernels/cuda/*.cu and each of sm_75, sm_80, sm_90 (override with
 # CHECK_ARCHS="75 80 90"): nvcc writes the PTX for compute_NN, ptxas assembles
 # it for sm_NN and prints registers, stack and spills per kernel. Fails on a
-# ptxas error or on any spill.
+# ptxas error, and on a spill inside a loop (read from the SASS; without the
+# SASS tools, on any spill).
 #
 # Then, if cuobjdump and nvdisasm are found (CUOBJDUMP / NVDISASM, next to
 # nvcc, on PATH, or in .tools/ as below), it disassembles the sm_90 cubin and
@@ -41,6 +42,7 @@ archs=${CHECK_ARCHS:-75 80 90}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 status=0
+spilled=() # "file arch kernel" for each kernel that spills; judged below
 
 echo "nvcc:  $nvcc ($("$nvcc" --version | grep -o 'V[0-9][0-9.]*' | head -n 1))"
 echo "ptxas: $ptxas"
@@ -64,10 +66,9 @@ for cu in kernels/cuda/*.cu; do
                 printf "%-20s %-6s %3d registers, %s B stack, %s B spill stores, %s B spill loads\n", kernel, arch, regs, stack, stores, loads
             }' <<<"$log")
         echo "$summary"
-        if grep -qE ', [1-9][0-9]* B spill' <<<"$summary"; then
-            echo "check-kernels: $cu spills registers on sm_$arch" >&2
-            status=1
-        fi
+        while read -r kernel _; do
+            spilled+=("$cu $arch $kernel")
+        done < <(grep -E ', [1-9][0-9]* B spill' <<<"$summary" || true)
     done
 done
 
@@ -81,9 +82,54 @@ find_tool() { # name, env value
     done
     return 1
 }
+# Local memory inside loops: lines "kernel: N local loads/stores in loops" of
+# the SASS on stdin, for every kernel with LDL/STL between a backward branch
+# and its target. For a kernel that spills, that is a spill in a loop; spills
+# outside loops (a value kept across the whole kernel, read once at its end)
+# cost a few instructions per thread and are allowed.
+spills_in_loops() {
+    python3 -c '
+import re, sys
+name, ins = None, []
+def report():
+    if name is None:
+        return
+    where = {a: i for i, (a, _) in enumerate(ins)}
+    inside = set()
+    for i, (a, text) in enumerate(ins):
+        target = re.search(r"\bBRA\b.*?0x([0-9a-f]+)", text)
+        if target and int(target.group(1), 16) <= a and int(target.group(1), 16) in where:
+            inside.update(range(where[int(target.group(1), 16)], i + 1))
+    local = [i for i in inside if re.search(r"\b(LDL|STL)\b", ins[i][1])]
+    if local:
+        print(f"{name}: {len(local)} local loads/stores in loops")
+for line in sys.stdin:
+    m = re.match(r"\s+Function : (\S+)", line)
+    if m:
+        report()
+        name, ins = m.group(1), []
+        continue
+    m = re.match(r"\s+/\*([0-9a-f]{4,})\*/\s+(.*?);", line)
+    if m:
+        ins.append((int(m.group(1), 16), m.group(2)))
+report()
+'
+}
+
 if cuobjdump=$(find_tool cuobjdump "${CUOBJDUMP:-}") && nvdisasm=$(find_tool nvdisasm "${NVDISASM:-}"); then
     export PATH="$(dirname "$nvdisasm"):$PATH"
     echo "SASS:  $cuobjdump"
+    for entry in "${spilled[@]}"; do
+        read -r cu arch kernel <<<"$entry"
+        in_loops=$("$cuobjdump" -sass "$work/$(basename "$cu" .cu).sm_$arch.cubin" |
+            spills_in_loops | grep "^$kernel:" || true)
+        if [[ -n "$in_loops" ]]; then
+            echo "check-kernels: $kernel ($cu) spills registers inside loops on sm_$arch: $in_loops" >&2
+            status=1
+        else
+            echo "$kernel sm_$arch: spills only outside loops (SASS: no LDL/STL in its loops)"
+        fi
+    done
     for cu in kernels/cuda/*.cu; do
         name=$(basename "$cu" .cu)
         cubin="$work/$name.sm_90.cubin"
@@ -130,6 +176,11 @@ elif [[ "${REQUIRE_SASS:-0}" == 1 ]]; then
     status=1
 else
     echo "note: SASS not checked (no cuobjdump + nvdisasm; see the top of $0)"
+    for entry in "${spilled[@]}"; do
+        read -r cu arch kernel <<<"$entry"
+        echo "check-kernels: $kernel ($cu) spills registers on sm_$arch (without SASS, any spill fails)" >&2
+        status=1
+    done
 fi
 
 if ((status == 0)); then echo "check-kernels: ok"; fi

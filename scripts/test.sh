@@ -57,8 +57,8 @@ cargo clippy --all-targets --all-features -- -D warnings
 step "CUDA kernels: ptxas for sm_75, sm_80, sm_90, and the SASS of the Philox multiplies"
 REQUIRE_SASS=1 bash scripts/check-kernels.sh
 
-step "FP64 tensor-core GEMM (CUDA only) on a CPU emulation of its warps, every code path"
-bash scripts/check-tc-gemm.sh
+step "CUDA matmul kernels (gemm.h, and the FP64 tensor-core GEMM on every code path) on a CPU emulation"
+bash scripts/check-gemm-emulator.sh
 
 step "tests, default features (CPU only; GPU backends are stubs)"
 cargo test

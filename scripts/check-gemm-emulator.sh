@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Runs the FP64 tensor-core GEMM (kernels/cuda/gemm_tc.cuh) on the CPU under
-# scripts/tc-gemm-emulator.cpp, once per code path the GPU can take: sm_90
+# Runs every matmul kernel of kernels/cuda/matmul.cu on the CPU under
+# scripts/gemm-emulator.cpp: the gemm.h FMA kernels once, the FP64 tensor-core
+# GEMM (kernels/cuda/gemm_tc.cuh) once per code path the GPU can take: sm_90
 # (m16n8k8), sm_80..89 (m8n8k4) and the warp-shuffle fallback. Needs a C++
 # compiler (CXX, default c++) with POSIX threads; no GPU, no nvcc.
 #
-# Usage: scripts/check-tc-gemm.sh
+# Usage: scripts/check-gemm-emulator.sh
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cxx=${CXX:-c++}
@@ -12,7 +13,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for arch in 900 800 0; do
     "$cxx" -std=c++17 -O2 -pthread -Wall -Wextra -Werror -Wno-unknown-pragmas \
-        -DGC_TC_EMULATE="$arch" -o "$work/emulator-$arch" "$root/scripts/tc-gemm-emulator.cpp"
+        -DGC_TC_EMULATE="$arch" -o "$work/emulator-$arch" "$root/scripts/gemm-emulator.cpp"
     "$work/emulator-$arch"
 done
-echo "check-tc-gemm: ok"
+echo "check-gemm-emulator: ok"

@@ -1,19 +1,27 @@
-// Runs kernels/cuda/gemm_tc.cuh on the CPU, one POSIX thread per CUDA thread,
-// and checks its C against a long-double reference: the FP64 tensor-core
-// kernel's indexing, staging, edges and fragment use, tested without a GPU.
+// Runs every matmul kernel of kernels/cuda/matmul.cu on the CPU, one POSIX
+// thread per CUDA thread, and checks C against a long-double reference: the
+// tiled FMA GEMM of kernels/common/gemm.h (f32 and f64, each configuration
+// matmul.cu builds) and the FP64 tensor-core GEMM of kernels/cuda/gemm_tc.cuh,
+// their indexing, staging, edges, barriers and fragment use, tested without a
+// GPU. The file defines __CUDACC__ so that portable.h gives the kernels its
+// CUDA dialect, and writes the CUDA built-ins they use out below.
 //
-// The warp-wide primitives are written out here from the PTX ISA's fragment
-// layouts (mma.m16n8k8 and mma.m8n8k4 for .f64), independently of the
-// kernel's own use of them: every lane posts its registers, the warp meets
-// at a barrier, and each lane computes its part of D from all 32 posts.
+// The tensor cores' warp-wide primitives are written out here from the PTX
+// ISA's fragment layouts (mma.m16n8k8 and mma.m8n8k4 for .f64), independently
+// of the kernel's own use of them: every lane posts its registers, the warp
+// meets at a barrier, and each lane computes its part of D from all 32 posts.
 // cp.async is modelled as late as the PTX allows: a copy lands when a
 // wait_group lets it (its destination holds NaN until then), every source must
 // lie inside A or B, and nothing may still be in flight when the kernel returns.
 //
 // Build with -DGC_TC_EMULATE=900 (one m16n8k8 per unit, as on sm_90),
 // 800 (four m8n8k4, sm_80..89) or 0 (warp shuffles, the fallback); see
-// scripts/check-tc-gemm.sh. Exit status 0 when every shape passes.
+// scripts/check-gemm-emulator.sh. The gemm.h kernels, which do not depend on
+// it, run in the 900 build. Exit status 0 when every shape passes.
 #include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdint>
@@ -28,27 +36,36 @@
 #endif
 
 // --- CUDA built-ins -----------------------------------------------------------
+#define __CUDACC__ 1
 #define __global__
 #define __device__
 #define __forceinline__ inline
 #define __launch_bounds__(threads, blocks)
 #define __shared__ static
 #define __restrict__ __restrict
-// What kernels/common/portable.h gives the CUDA build (tile_order.h needs it).
-typedef unsigned int gc_u32;
-#define GC_FN static inline
 
+struct alignas(16) float4 {
+    float x, y, z, w;
+};
 struct alignas(16) double2 {
     double x, y;
 };
 static inline double2 make_double2(double x, double y) { return double2{x, y}; }
+using std::fma;
 struct Index {
     unsigned x;
 };
 static thread_local Index threadIdx, blockIdx;
+static Index blockDim, gridDim;
 
 static pthread_barrier_t block_barrier;
 static inline void __syncthreads() { pthread_barrier_wait(&block_barrier); }
+// portable.h's group sum uses it; no matmul kernel does.
+template <class V> static V __shfl_down_sync(unsigned, V, int)
+{
+    fprintf(stderr, "gemm-emulator: __shfl_down_sync is not emulated\n");
+    exit(2);
+}
 
 // --- Warps --------------------------------------------------------------------
 struct Warp {
@@ -135,7 +152,7 @@ static void gc_tc_copy16(double2 *shared, const double *global, int inside)
 {
     if (inside && !inside_of(global, matrix_a, matrix_a_len) &&
         !inside_of(global, matrix_b, matrix_b_len)) {
-        fprintf(stderr, "tc-gemm-emulator: thread %u reads outside A and B\n", threadIdx.x);
+        fprintf(stderr, "gemm-emulator: thread %u reads outside A and B\n", threadIdx.x);
         exit(2);
     }
     in_flight.push_back(
@@ -158,28 +175,28 @@ static void land(unsigned keep)
 template <unsigned pending> static void gc_tc_wait(void) { land(pending); }
 
 // --- The kernels, as matmul.cu builds them --------------------------------------
-#include "../kernels/cuda/gemm_tc_configs.cuh"
+#include "../kernels/cuda/matmul.cu"
 
 // --- Launching ------------------------------------------------------------------
-typedef void (*Kernel)(const double *, const double *, double *, unsigned, unsigned, unsigned);
+template <class T> using Kernel = void (*)(const T *, const T *, T *, unsigned, unsigned, unsigned);
 
-struct Launch {
-    Kernel kernel;
+template <class T> struct Launch {
+    Kernel<T> kernel;
     unsigned grid, thread;
-    const double *a, *b;
-    double *c;
+    const T *a, *b;
+    T *c;
     unsigned m, n, k;
 };
 
-static void *run_thread(void *arg)
+template <class T> static void *run_thread(void *arg)
 {
-    const Launch *l = (const Launch *)arg;
+    const Launch<T> *l = (const Launch<T> *)arg;
     threadIdx.x = l->thread;
     for (unsigned block = 0; block < l->grid; block++) {
         blockIdx.x = block;
         l->kernel(l->a, l->b, l->c, l->m, l->n, l->k);
         if (!in_flight.empty()) {
-            fprintf(stderr, "tc-gemm-emulator: thread %u left %zu copies in flight\n", l->thread,
+            fprintf(stderr, "gemm-emulator: thread %u left %zu copies in flight\n", l->thread,
                     in_flight.size());
             exit(2);
         }
@@ -188,26 +205,31 @@ static void *run_thread(void *arg)
     return nullptr;
 }
 
-static void launch(Kernel kernel, unsigned grid, unsigned threads, const double *a,
-                   const double *b, double *c, unsigned m, unsigned n, unsigned k)
+template <class T>
+static void launch(Kernel<T> kernel, unsigned grid, unsigned threads, const T *a, const T *b, T *c,
+                   unsigned m, unsigned n, unsigned k)
 {
-    matrix_a = a;
-    matrix_b = b;
-    matrix_a_len = (size_t)m * k;
-    matrix_b_len = (size_t)k * n;
+    if constexpr (sizeof(T) == sizeof(double)) {
+        matrix_a = a;
+        matrix_b = b;
+        matrix_a_len = (size_t)m * k;
+        matrix_b_len = (size_t)k * n;
+    }
+    blockDim.x = threads;
+    gridDim.x = grid;
     pthread_barrier_init(&block_barrier, nullptr, threads);
-    std::vector<Warp> warp_state(threads / 32);
+    std::vector<Warp> warp_state((threads + 31) / 32);
     warps = warp_state.data();
     for (Warp &w : warp_state)
         pthread_barrier_init(&w.barrier, nullptr, 32);
-    std::vector<Launch> args(threads);
+    std::vector<Launch<T>> args(threads);
     std::vector<pthread_t> ids(threads);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 1 << 20);
     for (unsigned i = 0; i < threads; i++) {
-        args[i] = Launch{kernel, grid, i, a, b, c, m, n, k};
-        if (pthread_create(&ids[i], &attr, run_thread, &args[i]) != 0) {
+        args[i] = Launch<T>{kernel, grid, i, a, b, c, m, n, k};
+        if (pthread_create(&ids[i], &attr, run_thread<T>, &args[i]) != 0) {
             perror("pthread_create");
             exit(2);
         }
@@ -220,38 +242,77 @@ static void launch(Kernel kernel, unsigned grid, unsigned threads, const double 
 }
 
 // --- Checking ---------------------------------------------------------------------
+// An input matrix that ends (to within 15 bytes, so that it starts 16-byte
+// aligned for vector loads) where an inaccessible page begins, and starts just
+// after another: a kernel that reads past either end stops the emulator with
+// SIGSEGV, which the handler below reports.
+template <class T> struct Guarded {
+    size_t len, bytes;
+    char *map;
+    T *data;
+    explicit Guarded(size_t n) : len(n)
+    {
+        const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        const size_t used = (n * sizeof(T) + 15) / 16 * 16;
+        const size_t body = (used + page - 1) / page * page;
+        bytes = body + 2 * page;
+        map = (char *)mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (map == MAP_FAILED || mprotect(map, page, PROT_NONE) != 0 ||
+            mprotect(map + page + body, page, PROT_NONE) != 0) {
+            perror("gemm-emulator: mmap");
+            exit(2);
+        }
+        data = (T *)(map + page + body - used);
+    }
+    ~Guarded() { munmap(map, bytes); }
+    Guarded(const Guarded &) = delete;
+    Guarded &operator=(const Guarded &) = delete;
+};
+
+static void out_of_bounds(int)
+{
+    static const char message[] = "gemm-emulator: a kernel read outside A or B (SIGSEGV)\n";
+    ssize_t ignored = write(2, message, sizeof message - 1);
+    (void)ignored;
+    _exit(2);
+}
+
 // One product: A and B uniform in [-1, 1); C poisoned with NaN and followed by
 // guard values that must survive; every element within 2·k·ε·(|A|·|B|) + tiny
-// of the long-double reference.
-static int check(const char *name, Kernel kernel, unsigned tile, unsigned threads, unsigned m,
+// of the long-double reference, ε that of T.
+template <class T>
+static int check(const char *name, Kernel<T> kernel, unsigned tile, unsigned threads, unsigned m,
                  unsigned n, unsigned k, unsigned seed)
 {
     std::mt19937_64 rng(seed);
     std::uniform_real_distribution<double> uniform(-1.0, 1.0);
-    std::vector<double> a((size_t)m * k), b((size_t)k * n);
-    for (double &x : a)
-        x = uniform(rng);
-    for (double &x : b)
-        x = uniform(rng);
+    Guarded<T> a((size_t)m * k), b((size_t)k * n);
+    for (size_t i = 0; i < a.len; i++)
+        a.data[i] = (T)uniform(rng);
+    for (size_t i = 0; i < b.len; i++)
+        b.data[i] = (T)uniform(rng);
     const size_t guard = 64;
-    std::vector<double> c((size_t)m * n + guard, NAN);
+    std::vector<T> c((size_t)m * n + guard, (T)NAN);
     for (size_t i = 0; i < guard; i++)
-        c[(size_t)m * n + i] = 12345.0 + (double)i;
+        c[(size_t)m * n + i] = (T)(12345.0 + (double)i);
 
     const unsigned grid = ((m + tile - 1) / tile) * ((n + tile - 1) / tile);
-    launch(kernel, grid, threads, a.data(), b.data(), c.data(), m, n, k);
+    launch<T>(kernel, grid, threads, a.data, b.data, c.data(), m, n, k);
 
+    const long double eps = sizeof(T) == sizeof(float) ? 0x1p-24L : 0x1p-53L;
     size_t bad = 0;
     double worst = 0.0;
     for (unsigned i = 0; i < m; i++) {
         for (unsigned j = 0; j < n; j++) {
             long double ref = 0.0L, mag = 0.0L;
             for (unsigned p = 0; p < k; p++) {
-                ref += (long double)a[(size_t)i * k + p] * b[(size_t)p * n + j];
-                mag += std::fabs((long double)a[(size_t)i * k + p] * b[(size_t)p * n + j]);
+                const long double product =
+                    (long double)a.data[(size_t)i * k + p] * b.data[(size_t)p * n + j];
+                ref += product;
+                mag += std::fabs(product);
             }
-            const double got = c[(size_t)i * n + j];
-            const long double bound = 2.0L * k * 0x1p-53L * mag + 1e-300L;
+            const double got = (double)c[(size_t)i * n + j];
+            const long double bound = 2.0L * k * eps * mag + 1e-300L;
             const long double err = std::fabs((long double)got - ref);
             if (!(err <= bound)) {
                 if (bad < 5)
@@ -264,7 +325,7 @@ static int check(const char *name, Kernel kernel, unsigned tile, unsigned thread
         }
     }
     for (size_t i = 0; i < guard; i++) {
-        if (c[(size_t)m * n + i] != 12345.0 + (double)i) {
+        if (c[(size_t)m * n + i] != (T)(12345.0 + (double)i)) {
             fprintf(stderr, "  %s %ux%ux%u: wrote past C (guard %zu)\n", name, m, n, k, i);
             bad++;
             break;
@@ -275,23 +336,47 @@ static int check(const char *name, Kernel kernel, unsigned tile, unsigned thread
     return bad ? 1 : 0;
 }
 
+// The gemm.h kernels of matmul.cu, with their tiles and threads (as
+// src/backend/cuda/matmul.rs launches them), on shapes that take every path:
+// edge tiles (rows and columns not whole, k or n not whole vectors), interior
+// tiles with whole k steps only, and interior tiles with many whole steps, in
+// odd and even numbers, then a short one (the interior loop, then the general
+// loop for the last steps).
+static int check_fma_kernels()
+{
+    const unsigned shapes[][3] = {
+        {1, 1, 1},      {7, 13, 5},     {129, 65, 257}, {64, 128, 33},  {128, 128, 16},
+        {256, 128, 24}, {256, 256, 40}, {129, 132, 64}, {200, 260, 100}, {256, 192, 136},
+    };
+    int failed = 0;
+    for (const auto &s : shapes) {
+        const unsigned seed = s[0] * 7919u + s[1] * 31u + s[2];
+        failed |= check<float>("f32_l", gc_gemm_f32_l, 128, 256, s[0], s[1], s[2], seed);
+        failed |= check<float>("f32_s", gc_gemm_f32_s, 64, 256, s[0], s[1], s[2], seed);
+        failed |= check<double>("f64_l", gc_gemm_f64_l, 128, 256, s[0], s[1], s[2], seed);
+        failed |= check<double>("f64_s", gc_gemm_f64_s, 64, 256, s[0], s[1], s[2], seed);
+    }
+    return failed;
+}
+
 int main()
 {
     setvbuf(stdout, nullptr, _IOLBF, 0);
+    signal(SIGSEGV, out_of_bounds);
     // Shapes: one element, one k step, partial tiles in every direction, k not
     // a multiple of 8, several tiles and groups of tiles, tall-skinny, wide.
     const unsigned shapes[][3] = {
         {1, 2, 2},    {16, 8, 8},     {64, 64, 8},  {67, 130, 30}, {130, 66, 18},
         {129, 258, 10}, {200, 16, 64}, {1, 256, 6},  {300, 2, 4},  {33, 34, 136},
     };
-    int failed = 0;
+    int failed = GC_TC_EMULATE == 900 ? check_fma_kernels() : 0;
     for (const auto &s : shapes) {
-        failed |= check("tc_l", gc_gemm_f64_tc_l, 128, 256, s[0], s[1], s[2], s[0] * 7919u + s[2]);
+        failed |= check<double>("tc_l", gc_gemm_f64_tc_l, 128, 256, s[0], s[1], s[2], s[0] * 7919u + s[2]);
         failed |= check("tc_s", gc_gemm_f64_tc_s, 64, 128, s[0], s[1], s[2], s[1] * 104729u + s[2]);
     }
     // Enough tile-rows for two groups of 8 in the block order (m > 8·64).
-    failed |= check("tc_s", gc_gemm_f64_tc_s, 64, 128, 9 * 64 + 5, 130, 8, 42);
+    failed |= check<double>("tc_s", gc_gemm_f64_tc_s, 64, 128, 9 * 64 + 5, 130, 8, 42);
     if (failed)
-        fprintf(stderr, "tc-gemm-emulator: FAILED\n");
+        fprintf(stderr, "gemm-emulator: FAILED\n");
     return failed;
 }
