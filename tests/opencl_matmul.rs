@@ -20,9 +20,10 @@ fn awkward_shapes_are_right_in_both_precisions() {
         return;
     };
     let device = Device::select(&DeviceSpec::OpenCl(Some(info.index))).unwrap();
-    // The awkward shapes, and one of whole 64x64 tiles.
+    // The awkward shapes, one of whole 64x64 tiles and whole k steps, and one
+    // with a short last k step.
     let mut shapes = common::MATMUL_ODD_SHAPES.to_vec();
-    shapes.push((130, 132, 128));
+    shapes.extend([(130, 132, 128), (130, 136, 164)]);
     let floats: &[Float] = if info.fp64 {
         &[Float::F32, Float::F64]
     } else {

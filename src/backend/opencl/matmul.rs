@@ -606,7 +606,18 @@ mod tests {
             configs.extend(candidates(&cpu, element, 1, 1));
             for tiles in configs {
                 FORCE_TILES.with(|t| t.set(Some(tiles)));
-                for (m, n, k) in [(1, 1, 1), (33, 70, 19), (130, 129, 37), (128, 128, 16)] {
+                // Edge tiles; whole tiles with whole slices only; whole tiles
+                // with many whole slices (odd and even counts) and a short last
+                // one, which take gemm.h's interior loop.
+                let shapes = [
+                    (1, 1, 1),
+                    (33, 70, 19),
+                    (130, 129, 37),
+                    (128, 128, 16),
+                    (128, 132, 44),
+                    (136, 132, 100),
+                ];
+                for (m, n, k) in shapes {
                     let a = Matrix::random(m, k, float, 1).unwrap();
                     let b = Matrix::random(k, n, float, 2).unwrap();
                     let mut c = match float {
