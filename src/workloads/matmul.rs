@@ -186,8 +186,8 @@ pub fn matmul(
 /// Multiplies `a` (M×K) by `b` (K×N) on `device` as `options` say.
 ///
 /// Where several kernels could take the product (CUDA) and `options` names
-/// none, the backend times one run of each after a warm-up and keeps the
-/// fastest (the rule-of-thumb choice unless another is more than 2% faster);
+/// none, the backend times each in turn (an untimed round, then the best of
+/// up to three timed rounds) and keeps the fastest (the rule-of-thumb choice unless another is more than 2% faster);
 /// the choice is remembered for this shape while `device` lives, and
 /// [`MatmulResult::tried`] lists the times.
 pub fn matmul_with(

@@ -22,9 +22,13 @@
 //! built for 8.0 or later (from the fatbin's machine code, or PTX the driver
 //! compiles: [`built_for`]) and k and n are even (16-byte copies and stores).
 //!
-//! The choice is then measured: every configuration that can run the product
-//! runs once as a warm-up and once timed, and the fastest is kept unless the
-//! rule of thumb's is within 2% of it ([`settle`]). The rule is a guess from
+//! The choice is then measured ([`time_candidates`]): every configuration
+//! that can run the product runs in turn, a round untimed and then up to three
+//! timed rounds, each keeping its fastest run; the fastest configuration is
+//! kept unless the rule of thumb's is within 2% of it ([`settle`]). Taking the
+//! candidates in turn matters on a GPU that was idle: its clocks rise over
+//! the first runs, which would otherwise slow the first candidate's alone.
+//! The rule is a guess from
 //! first principles; the measurement is what this GPU does, and a kernel that
 //! turns out slower than expected on some GPU costs the tuning runs, not the
 //! result. The choice is remembered per product shape for the life of the
@@ -215,6 +219,42 @@ pub(crate) fn settle(times: &[(usize, f64)], preferred: usize) -> usize {
     }
 }
 
+/// Timed rounds of the measured choice, after its untimed one.
+const TIMED_ROUNDS: usize = 3;
+
+/// Seconds of an untimed round past which one timed round is enough: runs
+/// that long are past any clock ramp and vary by little.
+const LONG_ROUND: f64 = 0.25;
+
+/// Times each of `candidates` with `measure` (one run of that configuration,
+/// in seconds): a round of every candidate in turn untimed, then
+/// [`TIMED_ROUNDS`] rounds (one if the untimed round took over
+/// [`LONG_ROUND`]), keeping each candidate's fastest run. In turn rather than
+/// one candidate after another, so that a GPU raising its clocks from idle
+/// slows every candidate's early runs alike. Returns `(candidate, seconds)`
+/// in the order given.
+pub(crate) fn time_candidates(
+    candidates: &[usize],
+    mut measure: impl FnMut(usize) -> Result<f64>,
+) -> Result<Vec<(usize, f64)>> {
+    let mut untimed = 0.0;
+    for &i in candidates {
+        untimed += measure(i)?;
+    }
+    let rounds = if untimed > LONG_ROUND {
+        1
+    } else {
+        TIMED_ROUNDS
+    };
+    let mut best = vec![f64::INFINITY; candidates.len()];
+    for _ in 0..rounds {
+        for (fastest, &i) in best.iter_mut().zip(candidates) {
+            *fastest = fastest.min(measure(i)?);
+        }
+    }
+    Ok(candidates.iter().copied().zip(best).collect())
+}
+
 /// A product as the measured choice remembers it: element size, m, n, k.
 type Product = (usize, usize, usize, usize);
 
@@ -356,11 +396,7 @@ impl Job<'_> {
                 match self.choices.get(product) {
                     Some(known) => known,
                     None => {
-                        let mut times = Vec::with_capacity(plan.usable.len());
-                        for &i in &plan.usable {
-                            measure(i)?; // warm-up
-                            times.push((i, measure(i)?));
-                        }
+                        let mut times = time_candidates(&plan.usable, &measure)?;
                         let chosen = settle(&times, plan.preferred);
                         times.sort_by(|x, y| x.1.total_cmp(&y.1));
                         let tried = times
@@ -724,6 +760,32 @@ mod tests {
         // The rule's choice not measured (it could not run): the fastest.
         assert_eq!(settle(&[(1, 2.0), (3, 1.0)], 0), 3);
         assert_eq!(settle(&[], 2), 2);
+    }
+
+    #[test]
+    fn candidates_are_timed_in_turn_and_keep_their_fastest_run() {
+        // A GPU whose clocks rise over the first five runs: each run is slower
+        // the earlier it comes, whichever candidate it is.
+        let mut calls = Vec::new();
+        let times = time_candidates(&[3, 1], |i| {
+            calls.push(i);
+            let ramp = 5usize.saturating_sub(calls.len()) as f64;
+            Ok(if i == 3 { 1.0 } else { 1.1 } * 1e-3 * (1.0 + ramp))
+        })
+        .unwrap();
+        assert_eq!(calls, [3, 1, 3, 1, 3, 1, 3, 1]);
+        assert_eq!(times, [(3, 1.0e-3), (1, 1.1e-3)]);
+        // Long runs: one timed round after the untimed one.
+        let mut calls = 0;
+        let times = time_candidates(&[0, 2], |_| {
+            calls += 1;
+            Ok(0.2)
+        })
+        .unwrap();
+        assert_eq!((calls, times), (4, vec![(0, 0.2), (2, 0.2)]));
+        // A failed run is the result.
+        assert!(time_candidates(&[0], |_| Err(Error::InvalidArgument("x".into()))).is_err());
+        assert_eq!(time_candidates(&[], |_| Ok(1.0)).unwrap(), []);
     }
 
     #[test]
