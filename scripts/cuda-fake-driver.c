@@ -3,7 +3,7 @@
  * partial sums, copies, context push/pop balance, freeing, error messages) on
  * machines without a GPU. It emulates gc_pi_hits, the gc_stream_* and gc_map
  * kernels, the gc_rng_* kernels and the gc_gemm_* kernels (a plain triple loop:
- * their tiling is tested on PoCL and by scripts/check-gemm-emulator.sh), each
+ * their tiling is tested on PoCL and by scripts/check-cuda-emulator.sh), each
  * written out here independently of kernels/common; streams run in order at once
  * (every async call completes before it returns), and every event reads
  * about 1.5 ms.

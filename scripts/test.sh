@@ -57,8 +57,8 @@ cargo clippy --all-targets --all-features -- -D warnings
 step "CUDA kernels: ptxas for sm_75, sm_80, sm_90, and the SASS of the Philox multiplies"
 REQUIRE_SASS=1 bash scripts/check-kernels.sh
 
-step "CUDA matmul kernels (gemm.h, and the FP64 tensor-core GEMM on every code path) on a CPU emulation"
-bash scripts/check-gemm-emulator.sh
+step "CUDA kernels on a CPU emulation: matmul (gemm.h, the FP64 tensor-core GEMM on every code path), pi (warp shuffles)"
+bash scripts/check-cuda-emulator.sh
 
 step "tests, default features (CPU only; GPU backends are stubs)"
 cargo test

@@ -239,7 +239,7 @@ GC_FN void GC_GEMM_NAME(gc_gemm_stage)(GC_LOCAL_PTR T *a_tile, GC_LOCAL_PTR T *b
  * OpenCL takes one: PoCL 3.1 (Debian 12) miscompiles the loop with two
  * barriers per trip when two or more groups take it (each group then stages
  * another group's slices), while CUDA's form passes
- * scripts/gemm-emulator.cpp. */
+ * scripts/cuda-emulator.cpp. */
 #if defined(__CUDACC__)
 #define GC_GEMM_TRIP (2u)
 #else

@@ -55,10 +55,10 @@
  * Include once per configuration, after portable.h (for tile_order.h); the
  * parameters are undefined at the end.
  *
- * Off the GPU, scripts/gemm-emulator.cpp compiles this file as C++ with its
+ * Off the GPU, scripts/cuda-emulator.cpp compiles this file as C++ with its
  * own definitions of the gc_tc_* primitives below and of the CUDA
  * built-ins, and checks it against a reference
- * (scripts/check-gemm-emulator.sh). */
+ * (scripts/check-cuda-emulator.sh). */
 
 #ifndef GPUCALC_GEMM_TC_ONCE
 #define GPUCALC_GEMM_TC_ONCE

@@ -1,5 +1,5 @@
 /* The configurations of the FP64 tensor-core GEMM (gemm_tc.cuh) that
- * matmul.cu builds, in one place so that scripts/gemm-emulator.cpp tests
+ * matmul.cu builds, in one place so that scripts/cuda-emulator.cpp tests
  * exactly these (src/backend/cuda/matmul.rs lists them too, with their
  * launch shapes and shared memory; a unit test there checks the sizes).
  *

@@ -1,23 +1,29 @@
-// Runs every matmul kernel of kernels/cuda/matmul.cu on the CPU, one POSIX
-// thread per CUDA thread, and checks C against a long-double reference: the
-// tiled FMA GEMM of kernels/common/gemm.h (f32 and f64, each configuration
-// matmul.cu builds) and the FP64 tensor-core GEMM of kernels/cuda/gemm_tc.cuh,
-// their indexing, staging, edges, barriers and fragment use, tested without a
-// GPU. The file defines __CUDACC__ so that portable.h gives the kernels its
-// CUDA dialect, and writes the CUDA built-ins they use out below.
+// Runs gpucalc's CUDA kernels on the CPU, one POSIX thread per CUDA thread,
+// and checks them against references computed here:
+//  - every matmul kernel of kernels/cuda/matmul.cu, C against a long-double
+//    reference: the tiled FMA GEMM of kernels/common/gemm.h (f32 and f64, each
+//    configuration matmul.cu builds) and the FP64 tensor-core GEMM of
+//    kernels/cuda/gemm_tc.cuh, their indexing, staging, edges, barriers and
+//    fragment use;
+//  - gc_pi_hits of kernels/cuda/gpucalc.cu, whose group sum (portable.h)
+//    reduces by warp shuffles on CUDA only, against hits counted sample by
+//    sample; the rest of gpucalc.cu is the OpenCL code that CI runs on PoCL.
+// The file defines __CUDACC__ so that portable.h gives the kernels its CUDA
+// dialect, and writes the CUDA built-ins they use out below.
 //
-// The tensor cores' warp-wide primitives are written out here from the PTX
-// ISA's fragment layouts (mma.m16n8k8 and mma.m8n8k4 for .f64), independently
-// of the kernel's own use of them: every lane posts its registers, the warp
-// meets at a barrier, and each lane computes its part of D from all 32 posts.
-// cp.async is modelled as late as the PTX allows: a copy lands when a
-// wait_group lets it (its destination holds NaN until then), every source must
-// lie inside A or B, and nothing may still be in flight when the kernel returns.
+// Warp-wide primitives are written out from the CUDA and PTX documentation,
+// independently of the kernels' use of them: every lane posts its values, the
+// warp meets at a barrier, and each lane computes its result from all 32
+// posts (__shfl_down_sync; the tensor cores' mma.m16n8k8 and mma.m8n8k4 for
+// .f64 from the PTX ISA's fragment layouts). cp.async is modelled as late as
+// the PTX allows: a copy lands when a wait_group lets it (its destination
+// holds NaN until then), every source must lie inside A or B, and nothing may
+// still be in flight when the kernel returns.
 //
 // Build with -DGC_TC_EMULATE=900 (one m16n8k8 per unit, as on sm_90),
 // 800 (four m8n8k4, sm_80..89) or 0 (warp shuffles, the fallback); see
-// scripts/check-gemm-emulator.sh. The gemm.h kernels, which do not depend on
-// it, run in the 900 build. Exit status 0 when every shape passes.
+// scripts/check-cuda-emulator.sh. The kernels that do not depend on it (gemm.h's
+// and pi) run in the 900 build. Exit status 0 when every check passes.
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -28,6 +34,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <vector>
 
@@ -50,7 +57,16 @@ struct alignas(16) float4 {
 struct alignas(16) double2 {
     double x, y;
 };
+struct alignas(16) uint4 {
+    unsigned x, y, z, w;
+};
+typedef unsigned uint;
 static inline double2 make_double2(double x, double y) { return double2{x, y}; }
+static inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
+static inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w)
+{
+    return uint4{x, y, z, w};
+}
 using std::fma;
 struct Index {
     unsigned x;
@@ -60,24 +76,37 @@ static Index blockDim, gridDim;
 
 static pthread_barrier_t block_barrier;
 static inline void __syncthreads() { pthread_barrier_wait(&block_barrier); }
-// portable.h's group sum uses it; no matmul kernel does.
-template <class V> static V __shfl_down_sync(unsigned, V, int)
-{
-    fprintf(stderr, "gemm-emulator: __shfl_down_sync is not emulated\n");
-    exit(2);
-}
 
 // --- Warps --------------------------------------------------------------------
 struct Warp {
     pthread_barrier_t barrier;
     double a[32][4], b[32][2], c[32][4];
     double value[32];
+    unsigned long long word[32];
 };
 static Warp *warps;
 
 static inline Warp &my_warp() { return warps[threadIdx.x / 32]; }
 static inline unsigned my_lane() { return threadIdx.x % 32; }
 static inline void warp_sync() { pthread_barrier_wait(&my_warp().barrier); }
+
+// The value of lane + delta, or the lane's own where that is past the warp.
+// Every lane of the warp must call it (mask 0xffffffff), as CUDA requires of a
+// full mask; V is an integer type of at most 8 bytes.
+template <class V> static V __shfl_down_sync(unsigned mask, V value, int delta)
+{
+    if (mask != 0xffffffffu) {
+        fprintf(stderr, "cuda-emulator: __shfl_down_sync with a partial mask\n");
+        exit(2);
+    }
+    Warp &w = my_warp();
+    const unsigned lane = my_lane();
+    w.word[lane] = (unsigned long long)value;
+    warp_sync();
+    const V got = lane + (unsigned)delta < 32 ? (V)w.word[lane + delta] : value;
+    warp_sync();
+    return got;
+}
 
 // m16n8k8, f64: a[v] = A[g + 8(v%2)][t + 4(v/2)], b[v] = B[t + 4v][g],
 // c[v] = C[g + 8(v/2)][2t + v%2], with g = lane / 4, t = lane % 4.
@@ -152,7 +181,7 @@ static void gc_tc_copy16(double2 *shared, const double *global, int inside)
 {
     if (inside && !inside_of(global, matrix_a, matrix_a_len) &&
         !inside_of(global, matrix_b, matrix_b_len)) {
-        fprintf(stderr, "gemm-emulator: thread %u reads outside A and B\n", threadIdx.x);
+        fprintf(stderr, "cuda-emulator: thread %u reads outside A and B\n", threadIdx.x);
         exit(2);
     }
     in_flight.push_back(
@@ -174,29 +203,27 @@ static void land(unsigned keep)
 }
 template <unsigned pending> static void gc_tc_wait(void) { land(pending); }
 
-// --- The kernels, as matmul.cu builds them --------------------------------------
+// --- The kernels, as build.rs builds them -----------------------------------------
 #include "../kernels/cuda/matmul.cu"
+#include "../kernels/cuda/gpucalc.cu"
 
 // --- Launching ------------------------------------------------------------------
-template <class T> using Kernel = void (*)(const T *, const T *, T *, unsigned, unsigned, unsigned);
-
-template <class T> struct Launch {
-    Kernel<T> kernel;
-    unsigned grid, thread;
-    const T *a, *b;
-    T *c;
-    unsigned m, n, k;
+// One CUDA thread of a launch: it runs `body` for each block in turn, as the
+// thread of that index, and meets the block's other threads between blocks.
+struct Thread {
+    unsigned grid, index;
+    const std::function<void()> *body;
 };
 
-template <class T> static void *run_thread(void *arg)
+static void *run_thread(void *arg)
 {
-    const Launch<T> *l = (const Launch<T> *)arg;
-    threadIdx.x = l->thread;
-    for (unsigned block = 0; block < l->grid; block++) {
+    const Thread *t = (const Thread *)arg;
+    threadIdx.x = t->index;
+    for (unsigned block = 0; block < t->grid; block++) {
         blockIdx.x = block;
-        l->kernel(l->a, l->b, l->c, l->m, l->n, l->k);
+        (*t->body)();
         if (!in_flight.empty()) {
-            fprintf(stderr, "gemm-emulator: thread %u left %zu copies in flight\n", l->thread,
+            fprintf(stderr, "cuda-emulator: thread %u left %zu copies in flight\n", t->index,
                     in_flight.size());
             exit(2);
         }
@@ -204,6 +231,37 @@ template <class T> static void *run_thread(void *arg)
     }
     return nullptr;
 }
+
+// Runs `body` (a kernel call) as `grid` blocks of `threads` threads.
+static void run_grid(unsigned grid, unsigned threads, const std::function<void()> &body)
+{
+    blockDim.x = threads;
+    gridDim.x = grid;
+    pthread_barrier_init(&block_barrier, nullptr, threads);
+    std::vector<Warp> warp_state((threads + 31) / 32);
+    warps = warp_state.data();
+    for (Warp &w : warp_state)
+        pthread_barrier_init(&w.barrier, nullptr, 32);
+    std::vector<Thread> args(threads);
+    std::vector<pthread_t> ids(threads);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 1 << 20);
+    for (unsigned i = 0; i < threads; i++) {
+        args[i] = Thread{grid, i, &body};
+        if (pthread_create(&ids[i], &attr, run_thread, &args[i]) != 0) {
+            perror("pthread_create");
+            exit(2);
+        }
+    }
+    for (pthread_t id : ids)
+        pthread_join(id, nullptr);
+    for (Warp &w : warp_state)
+        pthread_barrier_destroy(&w.barrier);
+    pthread_barrier_destroy(&block_barrier);
+}
+
+template <class T> using Kernel = void (*)(const T *, const T *, T *, unsigned, unsigned, unsigned);
 
 template <class T>
 static void launch(Kernel<T> kernel, unsigned grid, unsigned threads, const T *a, const T *b, T *c,
@@ -215,30 +273,7 @@ static void launch(Kernel<T> kernel, unsigned grid, unsigned threads, const T *a
         matrix_a_len = (size_t)m * k;
         matrix_b_len = (size_t)k * n;
     }
-    blockDim.x = threads;
-    gridDim.x = grid;
-    pthread_barrier_init(&block_barrier, nullptr, threads);
-    std::vector<Warp> warp_state((threads + 31) / 32);
-    warps = warp_state.data();
-    for (Warp &w : warp_state)
-        pthread_barrier_init(&w.barrier, nullptr, 32);
-    std::vector<Launch<T>> args(threads);
-    std::vector<pthread_t> ids(threads);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 1 << 20);
-    for (unsigned i = 0; i < threads; i++) {
-        args[i] = Launch<T>{kernel, grid, i, a, b, c, m, n, k};
-        if (pthread_create(&ids[i], &attr, run_thread<T>, &args[i]) != 0) {
-            perror("pthread_create");
-            exit(2);
-        }
-    }
-    for (pthread_t id : ids)
-        pthread_join(id, nullptr);
-    for (Warp &w : warp_state)
-        pthread_barrier_destroy(&w.barrier);
-    pthread_barrier_destroy(&block_barrier);
+    run_grid(grid, threads, [&] { kernel(a, b, c, m, n, k); });
 }
 
 // --- Checking ---------------------------------------------------------------------
@@ -259,7 +294,7 @@ template <class T> struct Guarded {
         map = (char *)mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (map == MAP_FAILED || mprotect(map, page, PROT_NONE) != 0 ||
             mprotect(map + page + body, page, PROT_NONE) != 0) {
-            perror("gemm-emulator: mmap");
+            perror("cuda-emulator: mmap");
             exit(2);
         }
         data = (T *)(map + page + body - used);
@@ -271,7 +306,7 @@ template <class T> struct Guarded {
 
 static void out_of_bounds(int)
 {
-    static const char message[] = "gemm-emulator: a kernel read outside A or B (SIGSEGV)\n";
+    static const char message[] = "cuda-emulator: a kernel read outside A or B (SIGSEGV)\n";
     ssize_t ignored = write(2, message, sizeof message - 1);
     (void)ignored;
     _exit(2);
@@ -359,6 +394,41 @@ static int check_fma_kernels()
     return failed;
 }
 
+// gc_pi_hits with the block sizes src/backend/cuda/pi.rs can choose (powers of
+// two, 32 to 1024), grids of one block to more blocks than the samples need,
+// and ranges that start past 0 and end inside a Philox block: the partial sums
+// must add up to the hits counted here, sample by sample. A reduction that
+// dropped a lane or a warp would lose hits.
+static int check_pi()
+{
+    struct Case {
+        unsigned block, grid;
+        unsigned long long seed, first, count;
+    };
+    const Case cases[] = {
+        {32, 1, 0, 0, 1},          {32, 3, 1, 0, 1001},       {64, 5, 7, 2, 4097},
+        {128, 7, 9, 0, 0},         {256, 2, 42, 1000, 1541},  {512, 3, 0xfedcba9876543210ull, 6, 9999},
+        {1024, 1, 12345, 0, 5000}, {1024, 2, 3, 4, 3 * 2048 + 3},
+    };
+    int failed = 0;
+    for (const Case &c : cases) {
+        std::vector<gc_u64> partials(c.grid, 0xdeadbeefull);
+        run_grid(c.grid, c.block,
+                 [&] { gc_pi_hits(c.seed, c.first, c.count, partials.data()); });
+        unsigned long long got = 0, want = 0;
+        for (gc_u64 p : partials)
+            got += p;
+        for (unsigned long long s = c.first; s < c.first + c.count; s++) {
+            const gc_philox_out w = gc_stream_block(c.seed, s / 2);
+            want += s % 2 == 0 ? gc_pi_hit(w.w[0], w.w[1]) : gc_pi_hit(w.w[2], w.w[3]);
+        }
+        printf("pi      block %4u grid %u  samples %llu..+%llu: %llu hits, want %llu  %s\n", c.block,
+               c.grid, c.first, c.count, got, want, got == want ? "ok" : "FAILED");
+        failed |= got != want;
+    }
+    return failed;
+}
+
 int main()
 {
     setvbuf(stdout, nullptr, _IOLBF, 0);
@@ -369,7 +439,7 @@ int main()
         {1, 2, 2},    {16, 8, 8},     {64, 64, 8},  {67, 130, 30}, {130, 66, 18},
         {129, 258, 10}, {200, 16, 64}, {1, 256, 6},  {300, 2, 4},  {33, 34, 136},
     };
-    int failed = GC_TC_EMULATE == 900 ? check_fma_kernels() : 0;
+    int failed = GC_TC_EMULATE == 900 ? check_fma_kernels() | check_pi() : 0;
     for (const auto &s : shapes) {
         failed |= check<double>("tc_l", gc_gemm_f64_tc_l, 128, 256, s[0], s[1], s[2], s[0] * 7919u + s[2]);
         failed |= check("tc_s", gc_gemm_f64_tc_s, 64, 128, s[0], s[1], s[2], s[1] * 104729u + s[2]);
@@ -377,6 +447,6 @@ int main()
     // Enough tile-rows for two groups of 8 in the block order (m > 8·64).
     failed |= check<double>("tc_s", gc_gemm_f64_tc_s, 64, 128, 9 * 64 + 5, 130, 8, 42);
     if (failed)
-        fprintf(stderr, "gemm-emulator: FAILED\n");
+        fprintf(stderr, "cuda-emulator: FAILED\n");
     return failed;
 }
