@@ -4,7 +4,8 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use console::Term;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 /// Renders rows as columns separated by two spaces, the first row a header.
 pub(crate) fn table(rows: &[Vec<String>]) -> String {
@@ -93,7 +94,11 @@ impl LazyProgress {
             let style = ProgressStyle::with_template(&template)
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> ");
-            ProgressBar::new(total).with_style(style)
+            let target = ProgressDrawTarget::term_like_with_hz(
+                Box::new(EdgeMargin(Term::buffered_stderr())),
+                20,
+            );
+            ProgressBar::with_draw_target(Some(total), target).with_style(style)
         });
         bar.set_position(done);
     }
@@ -103,6 +108,52 @@ impl LazyProgress {
         if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// Columns left free at the right edge of the terminal by the progress bar.
+///
+/// indicatif pads the bar's line with spaces to the full width, which leaves
+/// the cursor in the last column. The terminal's echo of Ctrl-C (`^C`, where
+/// the tty has `echoctl`, the default) then wraps onto a new line, and the
+/// bar's final clear clears that line instead of the bar's, so the bar stayed
+/// on screen above the interrupted run's output.
+const EDGE_MARGIN: u16 = 2;
+
+/// stderr as indicatif sees it, [`EDGE_MARGIN`] columns narrower.
+#[derive(Debug)]
+struct EdgeMargin(Term);
+
+impl TermLike for EdgeMargin {
+    fn width(&self) -> u16 {
+        self.0.size().1.saturating_sub(EDGE_MARGIN).max(1)
+    }
+    fn height(&self) -> u16 {
+        self.0.size().0
+    }
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_up(n)
+    }
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_down(n)
+    }
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_right(n)
+    }
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_left(n)
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_line(s)
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_str(s)
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.0.clear_line()
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        self.0.flush()
     }
 }
 
