@@ -36,6 +36,7 @@
 #include <cstring>
 #include <functional>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #ifndef GC_TC_EMULATE
@@ -95,6 +96,7 @@ static inline void warp_sync() { pthread_barrier_wait(&my_warp().barrier); }
 // full mask; V is an integer type of at most 8 bytes.
 template <class V> static V __shfl_down_sync(unsigned mask, V value, int delta)
 {
+    static_assert(std::is_integral_v<V> && sizeof(V) <= 8, "integers of at most 8 bytes");
     if (mask != 0xffffffffu) {
         fprintf(stderr, "cuda-emulator: __shfl_down_sync with a partial mask\n");
         exit(2);
@@ -235,6 +237,10 @@ static void *run_thread(void *arg)
 // Runs `body` (a kernel call) as `grid` blocks of `threads` threads.
 static void run_grid(unsigned grid, unsigned threads, const std::function<void()> &body)
 {
+    if (threads % 32 != 0) { // whole warps, or the warp barriers would wait forever
+        fprintf(stderr, "cuda-emulator: %u threads is not a whole number of warps\n", threads);
+        exit(2);
+    }
     blockDim.x = threads;
     gridDim.x = grid;
     pthread_barrier_init(&block_barrier, nullptr, threads);
@@ -394,6 +400,28 @@ static int check_fma_kernels()
     return failed;
 }
 
+// The emulated __shfl_down_sync itself, as the CUDA Programming Guide defines
+// it: lane l gets lane l + delta's value, or its own where l + delta is past
+// the warp; 64-bit values whole.
+static int check_shuffle()
+{
+    int failed = 0;
+    for (int delta : {1, 16, 31}) {
+        std::vector<unsigned long long> got(64);
+        run_grid(1, 64, [&] {
+            const unsigned long long mine = (threadIdx.x + 1ull) << 40 | threadIdx.x;
+            got[threadIdx.x] = __shfl_down_sync(0xffffffffu, mine, delta);
+        });
+        for (unsigned t = 0; t < 64; t++) {
+            const unsigned source = t % 32 + delta < 32 ? t + delta : t;
+            failed |= got[t] != ((source + 1ull) << 40 | source);
+        }
+    }
+    printf("shuffle __shfl_down_sync, deltas 1, 16, 31, 64-bit values: %s\n",
+           failed ? "FAILED" : "ok");
+    return failed;
+}
+
 // gc_pi_hits with the block sizes src/backend/cuda/pi.rs can choose (powers of
 // two, 32 to 1024), grids of one block to more blocks than the samples need,
 // and ranges that start past 0 and end inside a Philox block: the partial sums
@@ -409,8 +437,10 @@ static int check_pi()
         {32, 1, 0, 0, 1},          {32, 3, 1, 0, 1001},       {64, 5, 7, 2, 4097},
         {128, 7, 9, 0, 0},         {256, 2, 42, 1000, 1541},  {512, 3, 0xfedcba9876543210ull, 6, 9999},
         {1024, 1, 12345, 0, 5000}, {1024, 2, 3, 4, 3 * 2048 + 3},
+        // More blocks than Philox blocks: the last ones have no samples.
+        {256, 4, 5, 0, 300},
     };
-    int failed = 0;
+    int failed = check_shuffle();
     for (const Case &c : cases) {
         std::vector<gc_u64> partials(c.grid, 0xdeadbeefull);
         run_grid(c.grid, c.block,

@@ -77,7 +77,8 @@ impl LazyProgress {
         LazyProgress {
             start: Instant::now(),
             delay: Duration::from_millis(1000),
-            enabled: std::io::stderr().is_terminal(),
+            // As indicatif's own stderr target: not on a dumb terminal.
+            enabled: std::io::stderr().is_terminal() && !console::is_dumb(),
             unit,
             bar: Mutex::new(None),
         }

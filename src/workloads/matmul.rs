@@ -187,9 +187,9 @@ pub fn matmul(
 ///
 /// Where several kernels could take the product (CUDA) and `options` names
 /// none, the backend times each in turn (an untimed round, then the best of
-/// up to three timed rounds) and keeps the fastest (the rule-of-thumb choice unless another is more than 2% faster);
-/// the choice is remembered for this shape while `device` lives, and
-/// [`MatmulResult::tried`] lists the times.
+/// up to three timed rounds) and keeps the fastest (the rule-of-thumb choice
+/// unless another is more than 2% faster); the choice is remembered for this
+/// shape while `device` lives, and [`MatmulResult::tried`] lists the times.
 pub fn matmul_with(
     device: &Device,
     a: &Matrix,

@@ -22,16 +22,15 @@
 //! built for 8.0 or later (from the fatbin's machine code, or PTX the driver
 //! compiles: [`built_for`]) and k and n are even (16-byte copies and stores).
 //!
-//! The choice is then measured ([`time_candidates`]): every configuration
-//! that can run the product runs in turn, a round untimed and then up to three
-//! timed rounds, each keeping its fastest run; the fastest configuration is
-//! kept unless the rule of thumb's is within 2% of it ([`settle`]). Taking the
-//! candidates in turn matters on a GPU that was idle: its clocks rise over
-//! the first runs, which would otherwise slow the first candidate's alone.
-//! The rule is a guess from
-//! first principles; the measurement is what this GPU does, and a kernel that
-//! turns out slower than expected on some GPU costs the tuning runs, not the
-//! result. The choice is remembered per product shape for the life of the
+//! The choice is then measured ([`time_candidates`]): the configurations that
+//! can run the product run in turn, a round untimed and then up to three timed
+//! rounds, each configuration keeping its fastest timed run; the fastest
+//! configuration is kept unless the rule of thumb's is within 2% of it
+//! ([`settle`]). Taking the candidates in turn matters on a GPU that was idle:
+//! its clocks rise over the first runs, which would otherwise slow the first
+//! candidate's alone. The rule is a guess from first principles; the
+//! measurement is what this GPU does, and a kernel that turns out slower than
+//! expected on some GPU costs the tuning runs, not the result. The choice is remembered per product shape for the life of the
 //! `CudaDevice`, and a named kernel (`--kernel`) skips it.
 
 use std::collections::HashMap;
@@ -764,25 +763,31 @@ mod tests {
 
     #[test]
     fn candidates_are_timed_in_turn_and_keep_their_fastest_run() {
-        // A GPU whose clocks rise over the first five runs: each run is slower
-        // the earlier it comes, whichever candidate it is.
+        // Seconds of each call, in call order: the untimed round (3's run the
+        // quickest of all, which must not count), then three timed rounds in
+        // which 3 is fastest in the second and 1 in the third.
+        let runs = [0.5, 2.0, 1.2, 1.5, 1.0, 1.6, 1.1, 1.4].map(|ms| ms * 1e-3);
         let mut calls = Vec::new();
         let times = time_candidates(&[3, 1], |i| {
             calls.push(i);
-            let ramp = 5usize.saturating_sub(calls.len()) as f64;
-            Ok(if i == 3 { 1.0 } else { 1.1 } * 1e-3 * (1.0 + ramp))
+            Ok(runs[calls.len() - 1])
         })
         .unwrap();
         assert_eq!(calls, [3, 1, 3, 1, 3, 1, 3, 1]);
-        assert_eq!(times, [(3, 1.0e-3), (1, 1.1e-3)]);
-        // Long runs: one timed round after the untimed one.
-        let mut calls = 0;
-        let times = time_candidates(&[0, 2], |_| {
-            calls += 1;
-            Ok(0.2)
-        })
-        .unwrap();
-        assert_eq!((calls, times), (4, vec![(0, 0.2), (2, 0.2)]));
+        assert_eq!(times, [(3, 1.0e-3), (1, 1.4e-3)]);
+        // One timed round once the untimed round takes over LONG_ROUND.
+        let count = |each: f64| {
+            let mut calls = 0;
+            let times = time_candidates(&[0, 2], |_| {
+                calls += 1;
+                Ok(each)
+            })
+            .unwrap();
+            assert_eq!(times, [(0, each), (2, each)]);
+            calls
+        };
+        assert_eq!(count(0.2), 4);
+        assert_eq!(count(LONG_ROUND / 2.0), 8);
         // A failed run is the result.
         assert!(time_candidates(&[0], |_| Err(Error::InvalidArgument("x".into()))).is_err());
         assert_eq!(time_candidates(&[], |_| Ok(1.0)).unwrap(), []);
