@@ -30,8 +30,9 @@
 //! its clocks rise over the first runs, which would otherwise slow the first
 //! candidate's alone. The rule is a guess from first principles; the
 //! measurement is what this GPU does, and a kernel that turns out slower than
-//! expected on some GPU costs the tuning runs, not the result. The choice is remembered per product shape for the life of the
-//! `CudaDevice`, and a named kernel (`--kernel`) skips it.
+//! expected on some GPU costs the tuning runs, not the result. The choice is
+//! remembered per product shape for the life of the `CudaDevice`, and a named
+//! kernel (`--kernel`) skips it.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
