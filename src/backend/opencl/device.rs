@@ -79,8 +79,6 @@ impl OpenClDevice {
             device,
             info,
             max_alloc_bytes,
-            max_group_size,
-            max_items_dim0,
         } = found.swap_remove(index);
         let properties = ContextProperties::new().platform(platform);
         let context = ocl::core::create_context(Some(&properties), &[device], None, None)
@@ -88,15 +86,12 @@ impl OpenClDevice {
         let queue = ocl::core::create_command_queue(&context, device, None)
             .map_err(|e| runtime("clCreateCommandQueue", &e))?;
         let programs = Mutex::new(HashMap::new());
-        let pi = PiLaunch::new(
-            &Target {
-                context: &context,
-                device,
-                info: &info,
-                programs: &programs,
-            },
-            max_group_size.min(max_items_dim0),
-        )?;
+        let pi = PiLaunch::new(&Target {
+            context: &context,
+            device,
+            info: &info,
+            programs: &programs,
+        })?;
         Ok(OpenClDevice {
             info,
             device,

@@ -393,8 +393,8 @@ impl Run<'_> {
             list = vec![tiles];
         }
         for tiles in list {
-            let (kernel, limit) =
-                kernel_with_limit(self.device, self.id, &tiles.options(T::SCALAR), &name)?;
+            let program = self.device.program(&tiles.options(T::SCALAR))?;
+            let (kernel, limit) = kernel_with_limit(&program, self.id, &name)?;
             if tiles.group_size() <= limit {
                 return Ok((kernel, tiles));
             }

@@ -13,11 +13,14 @@
 //! slower than the default (`loopvec`); `POCL_AFFINITY=1` changed nothing.
 
 use ocl::core::{
-    ArgVal, CommandQueue, Event, Kernel, KernelWorkGroupInfo, KernelWorkGroupInfoResult, Mem,
+    ArgVal, CommandQueue, DeviceId, Event, Kernel, KernelWorkGroupInfo, KernelWorkGroupInfoResult,
+    Mem,
 };
 
 use super::device::{buffer, Target};
+use super::platform;
 use super::program::BuildOptions;
+use super::session::kernel_with_limit;
 use super::status::runtime;
 use crate::device::{DeviceInfo, DeviceType};
 use crate::error::Result;
@@ -40,36 +43,12 @@ pub(super) struct PiLaunch {
 }
 
 impl PiLaunch {
-    /// Builds the `pi` kernel for `target` and chooses its work-group size (within
-    /// `device_group_limit` and the kernel's own limit) and group count.
-    pub(super) fn new(target: &Target<'_>, device_group_limit: usize) -> Result<PiLaunch> {
+    /// Builds the `pi` kernel for `target` and chooses its launch shape ([`launch_shape`]).
+    pub(super) fn new(target: &Target<'_>) -> Result<PiLaunch> {
         let program = target.program(&BuildOptions::new())?;
-        let kernel = ocl::core::create_kernel(&program, "gc_pi_hits")
-            .map_err(|e| runtime("clCreateKernel(gc_pi_hits)", &e))?;
-        let kernel_limit = match ocl::core::get_kernel_work_group_info(
-            &kernel,
-            target.device,
-            KernelWorkGroupInfo::WorkGroupSize,
-        ) {
-            Ok(KernelWorkGroupInfoResult::WorkGroupSize(size)) => size,
-            Ok(_) => device_group_limit,
-            Err(e) => return Err(runtime("clGetKernelWorkGroupInfo", &e)),
-        };
-        let multiple = match ocl::core::get_kernel_work_group_info(
-            &kernel,
-            target.device,
-            KernelWorkGroupInfo::PreferredWorkGroupSizeMultiple,
-        ) {
-            Ok(KernelWorkGroupInfoResult::PreferredWorkGroupSizeMultiple(m)) => m,
-            _ => 1,
-        };
+        let (kernel, kernel_limit) = kernel_with_limit(&program, target.device, "gc_pi_hits")?;
         let info = target.info;
-        let group_size = choose_group_size(
-            kernel_limit.min(device_group_limit),
-            multiple,
-            info.device_type,
-        );
-        let groups = choose_groups(info.device_type, info.compute_units, group_size);
+        let (group_size, groups) = launch_shape(&kernel, kernel_limit, target.device, info);
         let partials = buffer::<u64>(
             target.context,
             info,
@@ -157,6 +136,31 @@ pub(super) fn chunk(info: &DeviceInfo) -> u64 {
         _ => 1 << 25,
     };
     u64::from(info.compute_units.max(1)) * per_unit
+}
+
+/// A kernel's launch shape on device `id`: its work-group size ([`choose_group_size`],
+/// within `kernel_limit` and the device's own limit) and the number of groups that
+/// fills the device ([`choose_groups`]).
+pub(super) fn launch_shape(
+    kernel: &Kernel,
+    kernel_limit: usize,
+    id: DeviceId,
+    info: &DeviceInfo,
+) -> (usize, usize) {
+    let multiple = match ocl::core::get_kernel_work_group_info(
+        kernel,
+        id,
+        KernelWorkGroupInfo::PreferredWorkGroupSizeMultiple,
+    ) {
+        Ok(KernelWorkGroupInfoResult::PreferredWorkGroupSizeMultiple(m)) => m,
+        _ => 1,
+    };
+    let limit = kernel_limit.min(platform::group_limit(id));
+    let group_size = choose_group_size(limit, multiple, info.device_type);
+    (
+        group_size,
+        choose_groups(info.device_type, info.compute_units, group_size),
+    )
 }
 
 /// The work-group size for a kernel: a power of two, at most what the kernel and

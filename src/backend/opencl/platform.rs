@@ -23,10 +23,6 @@ pub(super) struct Found {
     pub(super) info: DeviceInfo,
     /// `CL_DEVICE_MAX_MEM_ALLOC_SIZE`: the largest single buffer.
     pub(super) max_alloc_bytes: u64,
-    /// `CL_DEVICE_MAX_WORK_GROUP_SIZE`.
-    pub(super) max_group_size: usize,
-    /// `CL_DEVICE_MAX_WORK_ITEM_SIZES[0]`.
-    pub(super) max_items_dim0: usize,
 }
 
 fn unavailable(reason: impl Into<String>) -> Error {
@@ -217,19 +213,14 @@ fn short_version(version: &str) -> String {
         .join(" ")
 }
 
-/// `CL_DEVICE_MAX_WORK_GROUP_SIZE` and `CL_DEVICE_MAX_WORK_ITEM_SIZES[0]`.
-fn group_limits(device: DeviceId) -> (u64, u64) {
-    let max_group_size = device_uint(device, ffi::CL_DEVICE_MAX_WORK_GROUP_SIZE).unwrap_or(1);
-    let max_items_dim0 = device_bytes(device, ffi::CL_DEVICE_MAX_WORK_ITEM_SIZES)
+/// The largest work-group a one-dimensional launch may have on `device` (at least 1):
+/// `CL_DEVICE_MAX_WORK_GROUP_SIZE` and `CL_DEVICE_MAX_WORK_ITEM_SIZES[0]`, the smaller.
+pub(super) fn group_limit(device: DeviceId) -> usize {
+    let groups = device_uint(device, ffi::CL_DEVICE_MAX_WORK_GROUP_SIZE).unwrap_or(1);
+    let dim0 = device_bytes(device, ffi::CL_DEVICE_MAX_WORK_ITEM_SIZES)
         .ok()
         .and_then(|b| uint_value(b.get(..std::mem::size_of::<usize>())?))
-        .unwrap_or(max_group_size);
-    (max_group_size, max_items_dim0)
-}
-
-/// The largest work-group a one-dimensional launch may have on `device` (at least 1).
-pub(super) fn group_limit(device: DeviceId) -> usize {
-    let (groups, dim0) = group_limits(device);
+        .unwrap_or(groups);
     groups.min(dim0).max(1) as usize
 }
 
@@ -271,14 +262,11 @@ fn describe(
     let extensions = device_string(device, ffi::CL_DEVICE_EXTENSIONS).unwrap_or_default();
     let fp64_config = device_uint(device, ffi::CL_DEVICE_DOUBLE_FP_CONFIG).unwrap_or(0);
     info.fp64 = extensions.split_whitespace().any(|e| e == "cl_khr_fp64") || fp64_config != 0;
-    let (max_group_size, max_items_dim0) = group_limits(device);
     Ok(Found {
         platform,
         device,
         max_alloc_bytes: device_uint(device, ffi::CL_DEVICE_MAX_MEM_ALLOC_SIZE)
             .unwrap_or(info.memory_bytes / 4),
-        max_group_size: max_group_size.max(1) as usize,
-        max_items_dim0: max_items_dim0.max(1) as usize,
         info,
     })
 }

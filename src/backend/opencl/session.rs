@@ -14,12 +14,11 @@ use std::time::Instant;
 use ocl::core::ffi;
 use ocl::core::{
     ArgVal, CommandQueue, CommandQueueProperties, Context, DeviceId, Event, Kernel,
-    KernelWorkGroupInfo, KernelWorkGroupInfoResult, Mem, OclPrm,
+    KernelWorkGroupInfo, KernelWorkGroupInfoResult, Mem, OclPrm, Program,
 };
 
 use super::device::OpenClDevice;
-use super::pi::{choose_group_size, choose_groups};
-use super::platform;
+use super::pi::launch_shape;
 use super::program::{BuildOptions, Scalar};
 use super::status::runtime;
 use crate::backend::Backend;
@@ -136,19 +135,10 @@ impl<'a> Session<'a> {
 
     /// Kernel `name` of the program built with `options`, with its launch shape.
     pub(super) fn kernel(&self, options: &BuildOptions, name: &str) -> Result<Launch> {
-        let (kernel, kernel_limit) = kernel_with_limit(self.device, self.id, options, name)?;
-        let multiple = match ocl::core::get_kernel_work_group_info(
-            &kernel,
-            self.id,
-            KernelWorkGroupInfo::PreferredWorkGroupSizeMultiple,
-        ) {
-            Ok(KernelWorkGroupInfoResult::PreferredWorkGroupSizeMultiple(m)) => m,
-            _ => 1,
-        };
+        let (kernel, kernel_limit) =
+            kernel_with_limit(&self.device.program(options)?, self.id, name)?;
         let info = self.info();
-        let limit = kernel_limit.min(platform::group_limit(self.id));
-        let group_size = choose_group_size(limit, multiple, info.device_type);
-        let fill_groups = choose_groups(info.device_type, info.compute_units, group_size);
+        let (group_size, fill_groups) = launch_shape(&kernel, kernel_limit, self.id, info);
         Ok(Launch {
             kernel,
             name: name.to_string(),
@@ -385,16 +375,14 @@ impl Launch {
     }
 }
 
-/// Kernel `name` of `device`'s program built with `options`, and the largest
-/// work-group the kernel can be launched with on device `id`.
+/// Kernel `name` of `program`, and the largest work-group the kernel can be
+/// launched with on device `id`.
 pub(super) fn kernel_with_limit(
-    device: &OpenClDevice,
+    program: &Program,
     id: DeviceId,
-    options: &BuildOptions,
     name: &str,
 ) -> Result<(Kernel, usize)> {
-    let program = device.program(options)?;
-    let kernel = ocl::core::create_kernel(&program, name)
+    let kernel = ocl::core::create_kernel(program, name)
         .map_err(|e| runtime(format!("clCreateKernel({name})"), &e))?;
     let limit = match ocl::core::get_kernel_work_group_info(
         &kernel,
