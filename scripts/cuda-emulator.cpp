@@ -381,7 +381,7 @@ static int check(const char *name, Kernel<T> kernel, unsigned tile, unsigned thr
 }
 
 // The gemm.h kernels of matmul.cu, with their tiles and threads (as
-// src/backend/cuda/matmul.rs launches them), on shapes that take every path:
+// src/backend/cuda/matmul/ launches them), on shapes that take every path:
 // edge tiles (rows and columns not whole, k or n not whole vectors), interior
 // tiles with whole k steps only, and interior tiles with many whole steps, in
 // odd and even numbers, then a short one (the interior loop, then the general

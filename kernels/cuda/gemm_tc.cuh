@@ -36,7 +36,7 @@
  *     a half-warp reads rows g = 0..3 at columns t = 0..3 (or 4..7).
  *   B slice, 8 rows × BN: element (r, c) at r·BN + (c ^ ((r & 3) << 2));
  *     a half-warp reads rows t = 0..3 (or 4..7) at 4 neighbouring columns.
- * A stage is 64·(BM + BN) bytes (Config::tensor in src/backend/cuda/matmul.rs
+ * A stage is 64·(BM + BN) bytes (Config::tensor in src/backend/cuda/matmul/choice.rs
  * has the same formula), so three stages of 128×128 fit the 48 KiB of static
  * shared memory.
  *

@@ -1,6 +1,6 @@
 /* The configurations of the FP64 tensor-core GEMM (gemm_tc.cuh) that
  * matmul.cu builds, in one place so that scripts/cuda-emulator.cpp tests
- * exactly these (src/backend/cuda/matmul.rs lists them too, with their
+ * exactly these (src/backend/cuda/matmul/choice.rs lists them too, with their
  * launch shapes and shared memory; a unit test there checks the sizes).
  *
  *   gc_gemm_f64_tc_l: 128x128 tiles, 2x4 warps of 64x32, 256 threads, three

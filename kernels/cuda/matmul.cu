@@ -1,5 +1,5 @@
 // matmul entry points: the tiled GEMM body of kernels/common/gemm.h in a few
-// tile configurations per element type; src/backend/cuda/matmul.rs picks one
+// tile configurations per element type; src/backend/cuda/matmul/ picks one
 // per GPU and problem (their names and shapes are listed there as well).
 //
 //   gc_gemm_<T>_l: 128x128 tiles, 8x8 per thread, 256 threads: big matrices.

@@ -3,7 +3,7 @@
 //! Each backend folder exports the same names: a device type with `open`, and
 //! `list()` for `gpucalc devices`. A backend compiled out exports a stub whose
 //! device type cannot be constructed and whose `open`/`list` return
-//! [`Error::BackendDisabled`](crate::Error::BackendDisabled).
+//! [`Error::BackendDisabled`].
 
 pub(crate) mod cpu;
 pub(crate) mod cuda;

@@ -82,7 +82,7 @@ const F64: [Config; 4] = [
 ];
 
 /// The element types, with their kernels.
-trait GemmFloat: GpuFloat {
+pub(super) trait GemmFloat: GpuFloat {
     const CONFIGS: &'static [Config];
     const NAME: &'static str;
 }
@@ -220,9 +220,9 @@ type Product = (usize, usize, usize, usize);
 /// What the measured choice found for one product: the configuration kept
 /// and the times of all candidates, fastest first.
 #[derive(Debug, Clone)]
-struct Measured {
-    chosen: usize,
-    tried: Vec<KernelTime>,
+pub(super) struct Measured {
+    pub(super) chosen: usize,
+    pub(super) tried: Vec<KernelTime>,
 }
 
 /// The measured choices of one GPU (one `CudaDevice`), per product.
@@ -230,6 +230,36 @@ struct Measured {
 pub(crate) struct Choices(Mutex<HashMap<Product, Measured>>);
 
 impl Choices {
+    /// The choice for `product`: the remembered one, or else one found now by
+    /// timing the `usable` configurations (indices into `configs`) with `measure`
+    /// ([`time_candidates`]) and settling against `preferred` ([`settle`]),
+    /// then remembered.
+    pub(super) fn get_or_measure(
+        &self,
+        product: Product,
+        configs: &[Config],
+        usable: &[usize],
+        preferred: usize,
+        measure: impl FnMut(usize) -> Result<f64>,
+    ) -> Result<Measured> {
+        if let Some(known) = self.get(product) {
+            return Ok(known);
+        }
+        let mut times = time_candidates(usable, measure)?;
+        let chosen = settle(&times, preferred);
+        times.sort_by(|x, y| x.1.total_cmp(&y.1));
+        let tried = times
+            .iter()
+            .map(|&(i, seconds)| KernelTime {
+                kernel: configs[i].kernel.to_string(),
+                seconds,
+            })
+            .collect();
+        let measured = Measured { chosen, tried };
+        self.insert(product, measured.clone());
+        Ok(measured)
+    }
+
     fn get(&self, product: Product) -> Option<Measured> {
         self.lock().get(&product).cloned()
     }
@@ -243,11 +273,10 @@ impl Choices {
     }
 }
 
-/// C = A·B (see `Backend::matmul`) on `gpu`; `choices` remembers measured choices.
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     #[test]
     fn configurations_match_their_kernels() {

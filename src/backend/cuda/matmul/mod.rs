@@ -1,56 +1,55 @@
 //! `matmul` on CUDA: the tiled GEMM of kernels/common/gemm.h, instantiated in
-//! kernels/cuda/matmul.cu in two tile configurations per element type, and for
-//! f64 the FP64 tensor-core GEMM of kernels/cuda/gemm_tc.cuh in two more; one
-//! is picked per GPU and problem.
+//! kernels/cuda/matmul.cu in two tile configurations per element type, and for f64 the
+//! FP64 tensor-core GEMM of kernels/cuda/gemm_tc.cuh in two more; one is picked per GPU
+//! and problem.
 //!
-//! A, B and C live in three device buffers for the whole call. The chosen
-//! kernel runs once untimed, then `reps` times, each run between two events on
-//! one stream and synchronized before its time is read.
+//! A, B and C live in three device buffers for the whole call. The chosen kernel runs
+//! once untimed, then `reps` times, each run between two events on one stream and
+//! synchronized before its time is read.
 //!
-//! The rule of thumb ([`choose`]): the large configuration (128×128 tiles,
-//! 8×8 outputs per thread) does the most arithmetic per byte of shared memory
-//! and global traffic, so it is preferred whenever it fits the GPU (its static
-//! shared memory within the per-block limit and at least one block resident
-//! per multiprocessor, from the occupancy API) and the product has at least
-//! one of its tiles for every multiprocessor. Smaller products, which would
-//! leave multiprocessors idle with it, prefer the small configuration (64×64
-//! tiles, 4×4 per thread), which makes four times as many blocks.
+//! The rule of thumb ([`choose`]): the large configuration (128×128
+//! tiles, 8×8 outputs per thread) does the most arithmetic per byte of shared memory
+//! and global traffic, so it is preferred whenever it fits the GPU (its static shared
+//! memory within the per-block limit and at least one block resident per
+//! multiprocessor, from the occupancy API) and the product has at least one of its
+//! tiles for every multiprocessor. Smaller products, which would leave multiprocessors
+//! idle with it, prefer the small configuration (64×64 tiles, 4×4 per thread), which
+//! makes four times as many blocks.
 //!
-//! f64 products prefer the tensor-core kernels, large or small by the same
-//! rule, on GPUs whose FP64 tensor cores do twice the FP64 FMA units' work per
-//! clock (compute capability 8.0 and 9.0: A100, H100, H200) when they run code
-//! built for 8.0 or later (from the fatbin's machine code, or PTX the driver
-//! compiles: [`built_for`]) and k and n are even (16-byte copies and stores).
+//! f64 products prefer the tensor-core kernels, large or small by the same rule, on
+//! GPUs whose FP64 tensor cores do twice the FP64 FMA units' work per clock (compute
+//! capability 8.0 and 9.0: A100, H100, H200) when they run code built for 8.0 or later
+//! (from the fatbin's machine code, or PTX the driver compiles:
+//! [`built_for`](choice::built_for)) and k and n are even (16-byte copies and stores).
 //!
-//! The choice is then measured ([`time_candidates`]): the configurations that
-//! can run the product run in turn, a round untimed and then up to three timed
-//! rounds, each configuration keeping its fastest timed run; the fastest
+//! The choice is then measured ([`time_candidates`](choice::time_candidates)): the
+//! configurations that can run the product run in turn, a round untimed and then up to
+//! three timed rounds, each configuration keeping its fastest timed run; the fastest
 //! configuration is kept unless the rule of thumb's is within 2% of it
-//! ([`settle`]). Taking the candidates in turn matters on a GPU that was idle:
-//! its clocks rise over the first runs, which would otherwise slow the first
-//! candidate's alone. The rule is a guess from first principles; the
-//! measurement is what this GPU does, and a kernel that turns out slower than
-//! expected on some GPU costs the tuning runs, not the result. The choice is
-//! remembered per product shape for the life of the `CudaDevice`, and a named
-//! kernel (`--kernel`) skips it.
+//! ([`settle`](choice::settle)). Taking the candidates in turn matters on a GPU that
+//! was idle: its clocks rise over the first runs, which would otherwise slow the first
+//! candidate's alone. The rule is a guess from first principles; the measurement is
+//! what this GPU does, and a kernel that turns out slower than expected on some GPU
+//! costs the tuning runs, not the result. The choice is remembered per product shape
+//! for the life of the `CudaDevice`, and a named kernel (`--kernel`) skips it.
 
 mod choice;
 
 use cust::sys::CUdevice_attribute_enum as Attr;
 
-use self::choice::{choose, takes_tensor_cores, time_candidates, settle, usable, Config, Fit, GemmFloat, Measured};
 pub(crate) use self::choice::Choices;
+use self::choice::{choose, takes_tensor_cores, usable, Config, Fit, GemmFloat, Measured};
 use super::driver::{DeviceHandle, Function};
-use super::launch::{param_pointers, Arg, Gpu};
+use super::launch::{param_pointers, Arg, Gpu, GpuFloat};
 use super::stream::{DeviceBuffer, Event, Stream};
 use crate::backend::MatmulRuns;
 use crate::dtype::FloatVec;
 use crate::error::{Error, Result};
-use crate::workloads::matmul::KernelTime;
 
 /// The largest M, N or K the kernel takes.
 const MAX_DIMENSION: usize = i32::MAX as usize;
 
+/// C = A·B (see `Backend::matmul`) on `gpu`; `choices` remembers measured choices.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn matmul(
     gpu: &Gpu<'_>,
@@ -157,27 +156,13 @@ impl Job<'_> {
                 chosen: plan.usable[0],
                 tried: Vec::new(),
             },
-            None => {
-                let product = (size as usize, m, n, k);
-                match self.choices.get(product) {
-                    Some(known) => known,
-                    None => {
-                        let mut times = time_candidates(&plan.usable, &measure)?;
-                        let chosen = settle(&times, plan.preferred);
-                        times.sort_by(|x, y| x.1.total_cmp(&y.1));
-                        let tried = times
-                            .iter()
-                            .map(|&(i, seconds)| KernelTime {
-                                kernel: plan.configs[i].kernel.to_string(),
-                                seconds,
-                            })
-                            .collect();
-                        let measured = Measured { chosen, tried };
-                        self.choices.insert(product, measured.clone());
-                        measured
-                    }
-                }
-            }
+            None => self.choices.get_or_measure(
+                (size as usize, m, n, k),
+                plan.configs,
+                &plan.usable,
+                plan.preferred,
+                &measure,
+            )?,
         };
 
         measure(chosen)?; // warm-up
@@ -393,4 +378,3 @@ impl Timer {
         Ok(elapsed.as_secs_f64())
     }
 }
-
