@@ -287,3 +287,74 @@ fn ctrl_c_prints_a_partial_estimate_and_exits_130() {
     ]);
     assert_eq!(json(&full)["hits"], v["hits"]);
 }
+
+/// Sends `signal` (`TERM`, `HUP`, ...) to `pid` with kill(1); whether it arrived is
+/// not asked (the process may already have ended).
+#[cfg(unix)]
+fn send(signal: &str, pid: u32) {
+    let _ = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status();
+}
+
+/// Waits (up to 20 s) until gpucalc's temporary output file shows in `dir`.
+#[cfg(unix)]
+fn wait_for_temp_file(dir: &std::path::Path) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        let found = std::fs::read_dir(dir).unwrap().any(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".gpucalc-")
+        });
+        if found {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    panic!("no temporary file appeared in {}", dir.display());
+}
+
+/// A batch system's SIGTERM, a closed terminal's SIGHUP, or Ctrl-C while a file
+/// is being written: the run ends with 130 and leaves nothing in the folder,
+/// neither the output nor the hidden temporary file. `rng` watches for the
+/// signal and stops at a chunk (twice: at once); `map` ends at once.
+#[cfg(unix)]
+#[test]
+fn signals_while_writing_leave_no_files_behind() {
+    let cases: [(&[&str], &[&str]); 3] = [
+        (&["rng", "1e12"], &["TERM"]),
+        (&["rng", "1e12"], &["HUP", "HUP"]),
+        (&["map", "sqrt", "3e8", "--dtype", "f32"], &["TERM"]),
+    ];
+    for (args, signals) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("out.npy");
+        let child = common::gpucalc()
+            .args(["--device", "cpu"])
+            .args(args)
+            .arg("-o")
+            .arg(&output)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_temp_file(dir.path());
+        for signal in signals {
+            send(signal, child.id());
+        }
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(130),
+            "{args:?} {signals:?}: {}",
+            stderr(&out)
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{args:?} {signals:?} left {left:?}");
+    }
+}

@@ -23,6 +23,8 @@ mod transfer;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::LazyLock;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -36,7 +38,7 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code when a result did not match the CPU reference.
 pub const EXIT_VERIFY_FAILED: u8 = 3;
-/// Exit code after Ctrl-C (128 + SIGINT), as shells use.
+/// Exit code after Ctrl-C (128 + SIGINT, as shells use), SIGTERM or SIGHUP.
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Parallel numerical work on GPUs and CPUs: CUDA, OpenCL and rayon behind one device layer.
@@ -231,26 +233,47 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     }
 }
 
-/// Routes Ctrl-C to a cancel token: the first stops the run at its next chunk,
-/// a second ends the process at once.
-pub(crate) fn install_ctrlc() -> anyhow::Result<crate::CancelToken> {
-    let cancel = crate::CancelToken::new();
-    let token = cancel.clone();
-    ctrlc::set_handler(move || {
-        if token.is_cancelled() {
-            // Exiting skips destructors: remove half-written files first.
-            crate::atomic_file::remove_unfinished();
-            std::process::exit(i32::from(EXIT_INTERRUPTED));
+/// What the signal handler acts on: the process's cancel token, and whether
+/// the running command watches it.
+struct Interrupts {
+    token: crate::CancelToken,
+    watched: AtomicBool,
+}
+
+static INTERRUPTS: LazyLock<Interrupts> = LazyLock::new(|| Interrupts {
+    token: crate::CancelToken::new(),
+    watched: AtomicBool::new(false),
+});
+
+/// Routes Ctrl-C, SIGTERM and SIGHUP (a terminal closed, a batch job's time
+/// up) to [`INTERRUPTS`]. In a command that watches the token
+/// ([`cancel_token`]) the first signal stops the run at its next chunk, and a
+/// second ends the process at once; any other command ends at once. Ending at
+/// once skips destructors, so the half-written temporary files go first.
+fn install_signal_handler() {
+    // Without a handler, the signals keep their default: the process ends.
+    let _ = ctrlc::set_handler(|| {
+        let interrupts = &*INTERRUPTS;
+        if interrupts.watched.load(Ordering::SeqCst) && !interrupts.token.is_cancelled() {
+            interrupts.token.cancel();
+            return;
         }
-        token.cancel();
-    })
-    .map_err(|e| anyhow::anyhow!("installing the Ctrl-C handler: {e}"))?;
-    Ok(cancel)
+        crate::atomic_file::remove_unfinished();
+        std::process::exit(i32::from(EXIT_INTERRUPTED));
+    });
+}
+
+/// The token the signal handler cancels: a command that takes it promises to
+/// check it between chunks and stop soon after it is cancelled.
+pub(crate) fn cancel_token() -> crate::CancelToken {
+    INTERRUPTS.watched.store(true, Ordering::SeqCst);
+    INTERRUPTS.token.clone()
 }
 
 /// The binary's entry point.
 pub fn main() -> ExitCode {
     restore_sigpipe();
+    install_signal_handler();
     run(std::env::args_os())
 }
 

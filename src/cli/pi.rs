@@ -5,7 +5,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::output::{si, LazyProgress};
-use super::{install_ctrlc, number, Globals, EXIT_INTERRUPTED, EXIT_VERIFY_FAILED};
+use super::{cancel_token, number, Globals, EXIT_INTERRUPTED, EXIT_VERIFY_FAILED};
 use crate::control::RunControl;
 use crate::device::{Device, DeviceSpec};
 use crate::workloads::pi::{pi, pi_with, PiResult};
@@ -54,7 +54,7 @@ fn verification(
 
 pub(crate) fn run(globals: &Globals, args: &PiArgs) -> Result<u8> {
     let device = globals.open_device()?;
-    let cancel = install_ctrlc()?;
+    let cancel = cancel_token();
 
     let progress = LazyProgress::new("samples");
     let report = |done: u64, total: u64| progress.update(done, total);

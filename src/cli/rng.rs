@@ -8,7 +8,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::output::{si, LazyProgress};
-use super::{install_ctrlc, number, Globals, EXIT_INTERRUPTED};
+use super::{cancel_token, number, Globals, EXIT_INTERRUPTED};
 use crate::control::RunControl;
 use crate::error::human_bytes;
 use crate::workloads::rng::{Dist, RngSpec, RngType};
@@ -68,7 +68,7 @@ pub(crate) fn run(globals: &Globals, args: &RngArgs) -> Result<u8> {
         }
     }
     let device = globals.open_device()?;
-    let cancel = install_ctrlc()?;
+    let cancel = cancel_token();
     let progress = LazyProgress::new("elements");
     let report = |done: u64, total: u64| progress.update(done, total);
     let control = RunControl {
