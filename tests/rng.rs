@@ -94,6 +94,21 @@ fn cli_writes_npy_files_and_raw_bytes_that_agree() {
     );
     let file = read_npy::<f32>(&path).unwrap();
     assert_eq!(file.shape, vec![100_001]);
+    // One chunk: its first and last 256 elements and 256 between.
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("verification passed (768 sampled elements bit for bit equal"),
+        "{text}"
+    );
+    let skipped = Command::new(&gpucalc)
+        .args(["--device", "cpu", "rng", "1000", "--no-verify", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&skipped.stdout).unwrap();
+    assert_eq!(
+        (&v["verification"], &v["checked"]),
+        (&"skipped".into(), &0.into())
+    );
 
     let raw = Command::new(&gpucalc)
         .args([

@@ -11,9 +11,7 @@ use crate::dtype::{Float, FloatVec};
 use crate::error::Result;
 use crate::workloads::map::{map, MapFn};
 use crate::workloads::matmul::{matmul, Matrix};
-use crate::workloads::rng::{
-    rng_generate, rng_reference, Dist, RngSpec, RngType, NORMAL_ULP_BOUND,
-};
+use crate::workloads::rng::{rng_generate, rng_matches_reference, Dist, RngSpec, RngType};
 use crate::workloads::stream::{stream, StreamKernel};
 use crate::workloads::transfer::{Direction, HostMemory};
 
@@ -307,17 +305,8 @@ pub fn run_row(device: &Device, row: &BenchRow, size: u64, iterations: usize) ->
         Job::Rng(dist, dtype) => {
             let spec = RngSpec::new(dist, dtype, 0xbe9c)?;
             let check = rng_generate(device, &spec, 3, 4099)?;
-            let verified = (0..check.len()).all(|i| {
-                let (got, want) = (check.get_f64(i), rng_reference(&spec, 3 + i as u64));
-                if dist == Dist::Normal {
-                    (got - want).abs()
-                        <= f64::from(NORMAL_ULP_BOUND)
-                            * f64::from(f32::EPSILON)
-                            * want.abs().max(1.0)
-                } else {
-                    got.to_bits() == want.to_bits()
-                }
-            });
+            let verified = (0..check.len())
+                .all(|i| rng_matches_reference(&spec, 3 + i as u64, check.get_f64(i)));
             let times = backend.rng_device_times(&spec, n, iterations)?;
             Ok(Outcome {
                 times,

@@ -7,11 +7,11 @@ use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 
-use super::output::{si, LazyProgress};
-use super::{cancel_token, number, Globals, EXIT_INTERRUPTED};
+use super::output::{si, verification_word, LazyProgress};
+use super::{cancel_token, number, Globals, EXIT_INTERRUPTED, EXIT_VERIFY_FAILED};
 use crate::control::RunControl;
 use crate::error::human_bytes;
-use crate::workloads::rng::{Dist, RngSpec, RngType};
+use crate::workloads::rng::{Dist, RngSpec, RngType, NORMAL_ULP_BOUND};
 use crate::workloads::rng_out::{rng_write, RngSink};
 
 #[derive(Debug, Args)]
@@ -40,6 +40,11 @@ pub(crate) struct RngArgs {
     /// Without it the numbers are generated and discarded (a measurement).
     #[arg(short = 'o', long)]
     output: Option<PathBuf>,
+
+    /// Skip comparing a sample of every chunk (its first and last 256 elements
+    /// and 256 spread through it) with the CPU reference.
+    #[arg(long)]
+    no_verify: bool,
 }
 
 fn parse_dist(s: &str) -> Result<Dist, String> {
@@ -81,16 +86,36 @@ pub(crate) fn run(globals: &Globals, args: &RngArgs) -> Result<u8> {
         Some(path) => RngSink::Npy(path),
         None => RngSink::Discard,
     };
-    let result = rng_write(&device, &spec, args.offset, args.count, sink, &control)?;
+    let result = rng_write(
+        &device,
+        &spec,
+        (args.offset, args.count),
+        sink,
+        !args.no_verify,
+        &control,
+    )?;
     progress.finish();
+    let verification = verification_word(result.verified());
+    let mismatch = result.first_mismatch.map(|index| {
+        format!(
+            "element {index} differs from the CPU reference (of {} checked)",
+            result.checked
+        )
+    });
+    // Partial without a cancel: the reader of `-o -` went away, which ends a
+    // stream normally (`| head -c 100`).
+    let code = if result.verified() == Some(false) {
+        EXIT_VERIFY_FAILED
+    } else if result.partial && control.cancelled() {
+        EXIT_INTERRUPTED
+    } else {
+        0
+    };
     if to_stdout {
-        return Ok(
-            if result.partial && result.elements < result.requested && control.cancelled() {
-                EXIT_INTERRUPTED
-            } else {
-                0
-            },
-        );
+        if let Some(mismatch) = &mismatch {
+            eprintln!("gpucalc: verification failed: {mismatch}");
+        }
+        return Ok(code);
     }
     let info = device.info();
     let output = args.output.as_ref().map(|p| p.display().to_string());
@@ -116,6 +141,9 @@ pub(crate) fn run(globals: &Globals, args: &RngArgs) -> Result<u8> {
             "min": result.min,
             "max": result.max,
             "partial": result.partial,
+            "verification": verification,
+            "checked": result.checked,
+            "first_mismatch": result.first_mismatch,
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
@@ -152,6 +180,18 @@ pub(crate) fn run(globals: &Globals, args: &RngArgs) -> Result<u8> {
             si(generate_rate),
             si(result.elements as f64 / result.generate_s.max(1e-9))
         );
+        match (&mismatch, result.checked) {
+            (Some(mismatch), _) => println!("verification failed: {mismatch}"),
+            (None, 0) => println!("verification skipped"),
+            (None, checked) => println!(
+                "verification passed ({checked} sampled elements {} the CPU reference)",
+                if spec.dist == Dist::Normal {
+                    format!("within {NORMAL_ULP_BOUND} ulp of")
+                } else {
+                    "bit for bit equal to".to_string()
+                }
+            ),
+        }
     }
-    Ok(if result.partial { EXIT_INTERRUPTED } else { 0 })
+    Ok(code)
 }

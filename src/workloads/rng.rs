@@ -381,6 +381,24 @@ pub fn rng_reference(spec: &RngSpec, index: u64) -> f64 {
     }
 }
 
+/// Whether `got` is right for element `index` of `spec`'s sequence, by
+/// [`rng_reference`]: bit for bit for `raw` and `uniform`; for `normal`, within
+/// [`NORMAL_ULP_BOUND`] ulps of the element type, of the larger of the value's
+/// magnitude and 1 (near zero, `r cos t` inherits the absolute error of `cos`).
+pub fn rng_matches_reference(spec: &RngSpec, index: u64, got: f64) -> bool {
+    let want = rng_reference(spec, index);
+    match spec.dist {
+        Dist::Raw | Dist::Uniform => got.to_bits() == want.to_bits(),
+        Dist::Normal => {
+            let eps = match spec.dtype {
+                RngType::F64 => f64::EPSILON,
+                _ => f64::from(f32::EPSILON),
+            };
+            (got - want).abs() <= f64::from(NORMAL_ULP_BOUND) * eps * want.abs().max(1.0)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,6 +422,29 @@ mod tests {
         let n64 = RngSpec::new(Dist::Normal, RngType::F64, seed).unwrap();
         let (a, b) = box_muller_f64(rng_reference(&u64s, 6), rng_reference(&u64s, 7));
         assert_eq!((rng_reference(&n64, 6), rng_reference(&n64, 7)), (a, b));
+    }
+
+    #[test]
+    fn the_reference_check_is_exact_for_uniform_and_bounded_for_normal() {
+        let uniform = RngSpec::new(Dist::Uniform, RngType::F32, 9).unwrap();
+        let normal32 = RngSpec::new(Dist::Normal, RngType::F32, 9).unwrap();
+        let normal64 = RngSpec::new(Dist::Normal, RngType::F64, 9).unwrap();
+        for k in 0..64u64 {
+            let u = rng_reference(&uniform, k);
+            assert!(rng_matches_reference(&uniform, k, u));
+            // One f32 ulp off is wrong for a bit-exact stream.
+            let next = f64::from(f32::from_bits((u as f32).to_bits() + 1));
+            assert!(!rng_matches_reference(&uniform, k, next));
+            for (spec, eps) in [
+                (normal32, f64::from(f32::EPSILON)),
+                (normal64, f64::EPSILON),
+            ] {
+                let x = rng_reference(&spec, k);
+                let bound = f64::from(NORMAL_ULP_BOUND) * eps * x.abs().max(1.0);
+                assert!(rng_matches_reference(&spec, k, x + 0.9 * bound));
+                assert!(!rng_matches_reference(&spec, k, x + 1.1 * bound));
+            }
+        }
     }
 
     #[test]

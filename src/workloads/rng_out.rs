@@ -11,7 +11,9 @@ use crate::control::RunControl;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::npy::NpyOut;
-use crate::workloads::rng::{max_elements, rng_fill, RngSpec, RngType, RngVec};
+use crate::workloads::rng::{
+    max_elements, rng_fill, rng_matches_reference, RngSpec, RngType, RngVec,
+};
 
 /// Elements generated per chunk: bounded memory whatever the total.
 pub const CHUNK_ELEMENTS: usize = 1 << 24;
@@ -52,6 +54,56 @@ pub struct RngReport {
     pub max: f64,
     /// True when stopped early.
     pub partial: bool,
+    /// Elements compared with the CPU reference ([`SampledCheck`]); 0 when
+    /// verification was off.
+    pub checked: u64,
+    /// Index (in the sequence, offset included) of the first element that did
+    /// not match the reference, if any.
+    pub first_mismatch: Option<u64>,
+}
+
+impl RngReport {
+    /// `None` when nothing was checked, else whether every checked element matched.
+    pub fn verified(&self) -> Option<bool> {
+        (self.checked > 0).then_some(self.first_mismatch.is_none())
+    }
+}
+
+/// Elements of every chunk compared with
+/// [`rng_reference`](crate::rng::rng_reference): its first and last
+/// [`SampledCheck::EDGE`] and [`SampledCheck::SPREAD`] more spread evenly
+/// through it. A second generation of everything on the CPU would double the
+/// work; the edges are where an offset or chunking slip shows, and the spread
+/// catches a kernel wrong in part of its range. (The tests and `gpucalc bench`
+/// compare whole ranges.)
+struct SampledCheck {
+    spec: RngSpec,
+    checked: u64,
+    first_mismatch: Option<u64>,
+}
+
+impl SampledCheck {
+    const EDGE: usize = 256;
+    const SPREAD: usize = 256;
+
+    /// Checks `values[..len]`, elements `first ..` of the sequence.
+    fn chunk(&mut self, values: &RngVec, len: usize, first: u64) {
+        let stride = (len / Self::SPREAD).max(1);
+        let edges = (0..Self::EDGE.min(len)).chain(len.saturating_sub(Self::EDGE)..len);
+        let spread = (Self::EDGE..len.saturating_sub(Self::EDGE)).step_by(stride);
+        let mut indices: Vec<usize> = edges.chain(spread).collect();
+        indices.sort_unstable();
+        indices.dedup();
+        for i in indices {
+            let index = first + i as u64;
+            self.checked += 1;
+            if self.first_mismatch.is_none()
+                && !rng_matches_reference(&self.spec, index, values.get_f64(i))
+            {
+                self.first_mismatch = Some(index);
+            }
+        }
+    }
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -162,13 +214,15 @@ impl Moments {
     }
 }
 
-/// Generates elements `first .. first + n` of `spec`'s sequence into `sink`.
+/// Generates elements `first .. first + n` of `spec`'s sequence into `sink`;
+/// with `verify`, checks a sample of every chunk against the CPU reference
+/// ([`SampledCheck`]: the result says, and the elements are written all the same).
 pub fn rng_write(
     device: &Device,
     spec: &RngSpec,
-    first: u64,
-    n: u64,
+    (first, n): (u64, u64),
     sink: RngSink<'_>,
+    verify: bool,
     control: &RunControl,
 ) -> Result<RngReport> {
     if first
@@ -194,6 +248,11 @@ pub fn rng_write(
     };
     let (mut done, mut generate_s, mut moments) = (0u64, 0.0, Moments::EMPTY);
     let mut reader_gone = false;
+    let mut check = verify.then_some(SampledCheck {
+        spec: *spec,
+        checked: 0,
+        first_mismatch: None,
+    });
     while done < n && !control.cancelled() && !reader_gone {
         let len = chunk.min((n - done) as usize);
         let t = Instant::now();
@@ -218,6 +277,9 @@ pub fn rng_write(
             )?,
         }
         generate_s += t.elapsed().as_secs_f64();
+        if let Some(check) = check.as_mut() {
+            check.chunk(&buffer, len, first + done);
+        }
         if let Some(out) = npy.as_mut() {
             out.push(&buffer, len)?;
         }
@@ -269,6 +331,8 @@ pub fn rng_write(
         min: moments.min,
         max: moments.max,
         partial,
+        checked: check.as_ref().map_or(0, |c| c.checked),
+        first_mismatch: check.and_then(|c| c.first_mismatch),
     })
 }
 
@@ -310,7 +374,56 @@ impl AnyNpy {
 
 #[cfg(test)]
 mod tests {
-    use super::Moments;
+    use super::{Moments, SampledCheck};
+    use crate::rng::{rng_generate, Dist, RngSpec, RngType, RngVec};
+    use crate::{Device, DeviceSpec};
+
+    #[test]
+    fn the_sampled_check_covers_every_chunk_edge_and_catches_slips() {
+        let cpu = Device::select(&DeviceSpec::Cpu).unwrap();
+        let check = |spec: RngSpec, values: &RngVec, first: u64| {
+            let mut c = SampledCheck {
+                spec,
+                checked: 0,
+                first_mismatch: None,
+            };
+            c.chunk(values, values.len(), first);
+            (c.checked, c.first_mismatch)
+        };
+        for (dist, dtype) in [(Dist::Raw, RngType::U32), (Dist::Normal, RngType::F32)] {
+            let spec = RngSpec::new(dist, dtype, 4).unwrap();
+            // Short chunks are checked whole; long ones at 256 + 256 + 256 places.
+            for (len, expect_checked) in [(1usize, 1u64), (300, 300), (512, 512), (100_003, 768)] {
+                let good = rng_generate(&cpu, &spec, 10, len).unwrap();
+                let (checked, mismatch) = check(spec, &good, 10);
+                assert_eq!(checked, expect_checked, "{len}");
+                assert_eq!(mismatch, None, "{spec:?} {len}");
+                // The same values taken for the wrong offset (an off-by-one in chunking).
+                assert_eq!(check(spec, &good, 11).1, Some(11), "{spec:?} {len}");
+                // One wrong element at either end, or at a spread sample.
+                // A spread sample near the middle: 256 + j·(len / 256).
+                let stride = (len / 256).max(1);
+                let middle = if len > 512 {
+                    256 + (len / 2 - 256) / stride * stride
+                } else {
+                    len / 2
+                };
+                for at in [0, len - 1, middle] {
+                    let mut bad = good.clone();
+                    match &mut bad {
+                        RngVec::U32(v) => v[at] ^= 1,
+                        RngVec::F32(v) => v[at] += 0.5,
+                        _ => unreachable!(),
+                    }
+                    assert_eq!(
+                        check(spec, &bad, 10).1,
+                        Some(10 + at as u64),
+                        "{spec:?} {len} {at}"
+                    );
+                }
+            }
+        }
+    }
 
     /// The textbook two-pass formulas, one element at a time.
     fn naive(values: &[f64]) -> (f64, f64, f64, f64) {
