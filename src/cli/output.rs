@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use console::Term;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle, TermLike};
 
 /// Renders rows as columns separated by two spaces, the first row a header.
 pub(crate) fn table(rows: &[Vec<String>]) -> String {
@@ -91,15 +91,25 @@ impl LazyProgress {
         }
         let mut bar = self.bar.lock().unwrap_or_else(|e| e.into_inner());
         let bar = bar.get_or_insert_with(|| {
-            let template = format!("{{elapsed_precise}} [{{bar:40}}] {{percent:>3}}% {{human_pos}}/{{human_len}} {} (eta {{eta}})", self.unit);
+            let template = format!("{{elapsed_precise}} [{{bar:40}}] {{percent:>3}}% {{human_pos}}/{{human_len}} {} (eta {{eta_run}})", self.unit);
             let style = ProgressStyle::with_template(&template)
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .with_key(
+                    "eta_run",
+                    |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                        let eta = run_eta(state.elapsed(), state.pos(), state.len());
+                        let _ = w.write_str(&eta.map_or_else(|| "-".to_string(), short_duration));
+                    },
+                )
                 .progress_chars("=> ");
             let target = ProgressDrawTarget::term_like_with_hz(
                 Box::new(EdgeMargin(Term::buffered_stderr())),
                 20,
             );
-            ProgressBar::with_draw_target(Some(total), target).with_style(style)
+            // The bar appears after `delay`: its clock starts with the run.
+            ProgressBar::with_draw_target(Some(total), target)
+                .with_style(style)
+                .with_elapsed(self.start.elapsed())
         });
         bar.set_position(done);
     }
@@ -109,6 +119,28 @@ impl LazyProgress {
         if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// Time left at the run's average rate so far: the workloads go at a steady
+/// rate, and indicatif's own estimate, which weights recent updates, starts
+/// from the jump to the position at which the bar first appears and so shows
+/// 0 s for the first several seconds.
+fn run_eta(elapsed: Duration, done: u64, total: Option<u64>) -> Option<Duration> {
+    let total = total?;
+    if done == 0 || done > total {
+        return None;
+    }
+    Some(elapsed.mul_f64((total - done) as f64 / done as f64))
+}
+
+/// `42s`, `3m05s` or `2h07m`.
+fn short_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s / 60 % 60),
     }
 }
 
@@ -169,6 +201,18 @@ mod tests {
             vec!["ccc".into(), "d".into()],
         ]);
         assert_eq!(t, "A    BB\nccc  d\n");
+    }
+
+    #[test]
+    fn the_eta_is_the_time_left_at_the_average_rate() {
+        let secs = Duration::from_secs;
+        assert_eq!(run_eta(secs(10), 25, Some(100)), Some(secs(30)));
+        assert_eq!(run_eta(secs(10), 100, Some(100)), Some(secs(0)));
+        assert_eq!(run_eta(secs(10), 0, Some(100)), None);
+        assert_eq!(run_eta(secs(10), 5, None), None);
+        assert_eq!(short_duration(secs(42)), "42s");
+        assert_eq!(short_duration(secs(185)), "3m05s");
+        assert_eq!(short_duration(secs(7620)), "2h07m");
     }
 
     #[test]
