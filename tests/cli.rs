@@ -189,6 +189,15 @@ fn device_comes_from_the_environment_and_the_flag_wins() {
     assert!(out.status.success(), "{}", stderr(&out));
     let out = run("cpu", &["pi", "10", "--json"]);
     assert_eq!(json(&out)["device"]["spec"], "cpu");
+    // A stale spec does not stop the command that lists the right ones.
+    let out = run("quantum", &["devices"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("cpu"));
+    assert!(
+        stderr(&out).contains("warning: GPUCALC_DEVICE"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

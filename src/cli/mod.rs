@@ -45,8 +45,8 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 #[derive(Debug, Parser)]
 #[command(name = "gpucalc", version, about, propagate_version = true)]
 pub struct Cli {
-    /// Where to run: auto, cpu, cuda, cuda:N, opencl, opencl:N (N as in `gpucalc devices`)
-    /// [env: GPUCALC_DEVICE] [default: auto].
+    /// Where to run: auto, cpu, cuda, cuda:N, opencl, opencl:N (N as in `gpucalc devices`),
+    /// or all (`bench` only: every device) [env: GPUCALC_DEVICE] [default: auto].
     // Not clap's `env`: with `global` it would also parse the variable when the flag is given.
     #[arg(long, global = true, value_parser = parse_spec)]
     device: Option<DeviceSpec>,
@@ -177,14 +177,20 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
-        Err(e) => return usage_error(e),
+        Err(e) => return usage_error(e, subcommand_named(&args)),
     };
     let device = match cli.device {
         Some(spec) => spec,
         None => match device_from_env() {
             Ok(spec) => spec,
+            // `devices` opens no device, and is what a user runs to fix the spec.
+            Err(e) if matches!(cli.command, Command::Devices(_)) => {
+                eprintln!("gpucalc: warning: {e} (ignored: `devices` lists them all)");
+                DeviceSpec::Auto
+            }
             Err(e) => {
                 eprintln!("gpucalc: error: {e}");
                 return ExitCode::from(EXIT_USAGE);
@@ -289,7 +295,7 @@ fn restore_sigpipe() {
 }
 
 /// Prints a clap error as one line (help and version print in full).
-fn usage_error(e: clap::Error) -> ExitCode {
+fn usage_error(e: clap::Error, subcommand: Option<String>) -> ExitCode {
     use clap::error::ErrorKind;
     if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
         let _ = e.print();
@@ -299,24 +305,50 @@ fn usage_error(e: clap::Error) -> ExitCode {
         let _ = e.print();
         return ExitCode::from(EXIT_USAGE);
     }
-    eprintln!("gpucalc: {}", one_line(&e.render().to_string()));
+    eprintln!(
+        "gpucalc: {}",
+        one_line(&e.render().to_string(), subcommand.as_deref())
+    );
     ExitCode::from(EXIT_USAGE)
 }
 
-/// Folds clap's multi-line message into one line, dropping the usage and tips.
-fn one_line(rendered: &str) -> String {
+/// The first argument that names a subcommand, if any.
+fn subcommand_named(args: &[OsString]) -> Option<String> {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    args.iter().skip(1).find_map(|arg| {
+        let arg = arg.to_str()?;
+        command
+            .get_subcommands()
+            .any(|sub| sub.get_name() == arg)
+            .then(|| arg.to_string())
+    })
+}
+
+/// Folds clap's multi-line message into one line: the error, then its tips
+/// (clap's "a similar argument exists: '--seed'"), then where the help is:
+/// the subcommand's own where one was named, since the top-level help does
+/// not list a subcommand's flags.
+fn one_line(rendered: &str, subcommand: Option<&str>) -> String {
     let mut parts = Vec::new();
     for line in rendered.lines() {
         let line = line.trim();
-        if line.starts_with("Usage:") || line.starts_with("For more information") {
+        if line.starts_with("Usage:") {
             break;
         }
-        if line.is_empty() || line.starts_with("tip:") {
+        if line.starts_with("For more information") || line.is_empty() {
             continue;
         }
-        parts.push(line);
+        parts.push(match line.strip_prefix("tip:") {
+            Some(tip) => format!("({})", tip.trim()),
+            None => line.to_string(),
+        });
     }
-    format!("{} (see `gpucalc --help`)", parts.join(" "))
+    let help = match subcommand {
+        Some(name) => format!("gpucalc {name} --help"),
+        None => "gpucalc --help".to_string(),
+    };
+    format!("{} (see `{help}`)", parts.join(" "))
 }
 
 #[cfg(test)]
@@ -325,10 +357,24 @@ mod tests {
 
     #[test]
     fn clap_errors_fold_to_one_line() {
-        let e = Cli::try_parse_from(["gpucalc", "pi"]).unwrap_err();
-        let line = one_line(&e.render().to_string());
+        let fold = |args: &[&str]| {
+            let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+            let e = Cli::try_parse_from(&args).unwrap_err();
+            one_line(&e.render().to_string(), subcommand_named(&args).as_deref())
+        };
+        let line = fold(&["gpucalc", "pi"]);
         assert!(!line.contains('\n'));
         assert!(line.contains("<SAMPLES>"), "{line}");
+        assert!(line.ends_with("(see `gpucalc pi --help`)"), "{line}");
+        // clap's suggestions stay; the help named is the subcommand's.
+        let line = fold(&["gpucalc", "--json", "pi", "10", "--seeed", "3"]);
+        assert!(line.contains("'--seed'"), "{line}");
+        assert!(line.ends_with("(see `gpucalc pi --help`)"), "{line}");
+        let line = fold(&["gpucalc", "stream", "-n", "1"]);
+        assert!(line.ends_with("(see `gpucalc stream --help`)"), "{line}");
+        let line = fold(&["gpucalc", "devic"]);
+        assert!(line.contains("'devices'"), "{line}");
+        assert!(line.ends_with("(see `gpucalc --help`)"), "{line}");
     }
 
     #[test]

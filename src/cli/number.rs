@@ -9,7 +9,7 @@ pub fn parse_whole(text: &str) -> Result<u64, String> {
     }
     if t.starts_with('-') {
         return Err(format!(
-            "`{t}` is negative; expected a positive whole number"
+            "`{t}` is negative; expected a whole number, 0 or more"
         ));
     }
     let t = t.strip_prefix('+').unwrap_or(t);
@@ -21,7 +21,7 @@ pub fn parse_whole(text: &str) -> Result<u64, String> {
     let clean: String = t.chars().filter(|&c| c != '_').collect();
     let too_large = || {
         format!(
-            "`{text}` is too large: the largest accepted value is {}",
+            "`{text}` is too large: the largest accepted value is 2^64 - 1 = {}",
             u64::MAX
         )
     };
@@ -96,6 +96,30 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
     }
 }
 
+/// Parses a count from `min` to `max`; `max_text` says `max` the way users
+/// would write it (`2^63`). A value too large even for 64 bits gets the same
+/// message as one over `max`.
+pub(crate) fn parse_in_range(
+    text: &str,
+    min: u64,
+    max: u64,
+    max_text: &str,
+) -> Result<u64, String> {
+    let over = || format!("`{text}` is too large: at most {max_text} = {max}");
+    match parse_whole(text) {
+        Ok(n) if n > max => Err(over()),
+        Ok(n) if n < min => Err(format!("must be at least {min}")),
+        Ok(n) => Ok(n),
+        Err(e) if e.contains("too large") => Err(over()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Parses `pi`'s sample count: 1 to 2^63 (the Philox stream's length in samples).
+pub fn parse_samples(text: &str) -> Result<u64, String> {
+    parse_in_range(text, 1, crate::workloads::pi::MAX_SAMPLES, "2^63")
+}
+
 /// Parses `--threads`: a count of at least 1 that fits a `usize`.
 pub fn parse_threads(text: &str) -> Result<usize, String> {
     const MAX_THREADS: u64 = 4096;
@@ -154,6 +178,16 @@ mod tests {
             assert!(err.contains(why), "{text}: {err}");
         }
         assert_eq!(parse_count("0").unwrap_err(), "must be at least 1");
+        // One limit and one message for pi, however far past it a count is.
+        assert_eq!(parse_samples("2^63"), Ok(1 << 63));
+        for text in ["9223372036854775809", "2^64", "1e19", "1e30"] {
+            let err = parse_samples(text).unwrap_err();
+            assert!(
+                err.ends_with("at most 2^63 = 9223372036854775808"),
+                "{text}: {err}"
+            );
+        }
+        assert_eq!(parse_samples("0").unwrap_err(), "must be at least 1");
         assert!(parse_threads("0").is_err());
     }
 }

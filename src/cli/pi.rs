@@ -13,11 +13,11 @@ use crate::workloads::pi::{pi, pi_with, PiResult};
 #[derive(Debug, Args)]
 pub(crate) struct PiArgs {
     /// Number of samples: 1000000, 1_000_000, 1e9, 2.5e9 or 2^40 (at most 2^63).
-    #[arg(value_parser = number::parse_count, allow_negative_numbers = true)]
+    #[arg(value_parser = number::parse_samples, allow_negative_numbers = true)]
     samples: u64,
 
     /// Seed of the Philox stream; the same seed gives the same hits on every device.
-    #[arg(long, default_value_t = 0, value_parser = number::parse_whole)]
+    #[arg(long, default_value_t = 0, value_parser = number::parse_whole, allow_negative_numbers = true)]
     seed: u64,
 
     /// Recount the hits on the CPU reference path and compare.
@@ -97,7 +97,7 @@ pub(crate) fn run(globals: &Globals, args: &PiArgs) -> Result<u8> {
         }
         let workers = info
             .threads
-            .map(|t| format!(", {t} threads"))
+            .map(|t| format!(", {t} thread{}", if t == 1 { "" } else { "s" }))
             .unwrap_or_default();
         println!(
             "estimate     {:.10} ± {:.10} (1 std. error)",

@@ -29,11 +29,11 @@ pub(crate) struct RngArgs {
     dtype: Option<RngType>,
 
     /// Seed of the Philox stream.
-    #[arg(long, default_value_t = 0, value_parser = number::parse_whole)]
+    #[arg(long, default_value_t = 0, value_parser = number::parse_whole, allow_negative_numbers = true)]
     seed: u64,
 
     /// Start at element K of the sequence (pieces with different offsets concatenate).
-    #[arg(long, default_value_t = 0, value_parser = number::parse_whole)]
+    #[arg(long, default_value_t = 0, value_parser = number::parse_whole, allow_negative_numbers = true)]
     offset: u64,
 
     /// Output: a .npy file, or `-` for raw little-endian bytes on stdout.

@@ -229,9 +229,17 @@ pub fn rng_write(
         .checked_add(n)
         .is_none_or(|end| end > max_elements(spec))
     {
-        return Err(Error::InvalidArgument(format!(
-            "--offset {first} plus {n} elements passes the end of the stream"
-        )));
+        let holds = format!(
+            "the stream holds {} {} {} elements",
+            max_elements(spec),
+            spec.dist,
+            spec.dtype
+        );
+        return Err(Error::InvalidArgument(if first == 0 {
+            format!("{n} elements are more than {holds}")
+        } else {
+            format!("--offset {first} plus {n} elements passes the end: {holds}")
+        }));
     }
     let start = Instant::now();
     let chunk = CHUNK_ELEMENTS

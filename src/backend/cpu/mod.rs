@@ -180,7 +180,10 @@ impl Backend for CpuDevice {
             .install(|| matmul::matmul(a, b, c, m, n, k, reps, threads));
         Ok(MatmulRuns {
             times,
-            kernel: format!("gemm crate, {threads} threads"),
+            kernel: format!(
+                "gemm crate, {threads} thread{}",
+                if threads == 1 { "" } else { "s" }
+            ),
             tried: Vec::new(),
         })
     }
