@@ -6,7 +6,9 @@ use serde_json::json;
 
 use super::{number, Globals, EXIT_VERIFY_FAILED};
 use crate::dtype::Float;
-use crate::workloads::stream::{stream, CSV_HEADER, DEFAULT_ARRAY_SIZE, DEFAULT_NUM_TIMES};
+use crate::workloads::stream::{
+    stream, CSV_HEADER, DEFAULT_ARRAY_SIZE, DEFAULT_NUM_TIMES, MAX_NUM_TIMES,
+};
 
 #[derive(Debug, Args)]
 pub(crate) struct StreamArgs {
@@ -14,21 +16,39 @@ pub(crate) struct StreamArgs {
     #[arg(short = 's', long = "arraysize", value_parser = number::parse_count, default_value_t = DEFAULT_ARRAY_SIZE as u64)]
     array_size: u64,
 
-    /// Iterations; the first is not counted (at least 2).
-    #[arg(short = 'n', long = "numtimes", value_parser = number::parse_count, default_value_t = DEFAULT_NUM_TIMES as u64)]
+    /// Iterations, 2 to 1000000; the first is not counted.
+    #[arg(short = 'n', long = "numtimes", value_parser = parse_num_times, default_value_t = DEFAULT_NUM_TIMES as u64)]
     num_times: u64,
 
-    /// Use f32 instead of the default f64.
+    /// Use f32 instead of the default f64 (BabelStream's flag; `--dtype f32` says the same).
     #[arg(long)]
     float: bool,
+
+    /// Element type, f32 or f64 [default: f64], as the other commands take it.
+    #[arg(long, value_parser = parse_float, conflicts_with = "float")]
+    dtype: Option<Float>,
 
     /// Print BabelStream's CSV instead of the table.
     #[arg(long)]
     csv: bool,
 }
 
+fn parse_num_times(text: &str) -> Result<u64, String> {
+    number::parse_in_range(text, 2, MAX_NUM_TIMES as u64, "1000000")
+}
+
+fn parse_float(s: &str) -> Result<Float, String> {
+    s.parse().map_err(|e: crate::Error| e.to_string())
+}
+
 pub(crate) fn run(globals: &Globals, args: &StreamArgs) -> Result<u8> {
-    let float = if args.float { Float::F32 } else { Float::F64 };
+    if globals.json && args.csv {
+        usage_bail!("--csv and --json each print the whole result: give one of them");
+    }
+    let float = match (args.float, args.dtype) {
+        (true, _) => Float::F32,
+        (false, dtype) => dtype.unwrap_or(Float::F64),
+    };
     let array_size = usize::try_from(args.array_size)?;
     let num_times = usize::try_from(args.num_times)?;
     let device = globals.open_device()?;
