@@ -67,11 +67,17 @@ pub struct TransferRow {
 /// The most timed copies per size.
 pub const MAX_REPS: usize = 1_000_000;
 
-/// The sizes measured: powers of 4 from 1 KiB up to `max_bytes`.
+/// The sizes measured: powers of 4 from 1 KiB up to `max_bytes`, then
+/// `max_bytes` itself where it is not one.
 pub fn sizes(max_bytes: u64) -> Vec<u64> {
-    std::iter::successors(Some(1024u64), |&s| s.checked_mul(4))
+    let mut sizes: Vec<u64> = std::iter::successors(Some(1024u64), |&s| s.checked_mul(4))
         .take_while(|&s| s <= max_bytes)
-        .collect()
+        .collect();
+    // The size asked for is measured too, where it is not a power of four.
+    if sizes.last().is_some_and(|&last| last < max_bytes) {
+        sizes.push(max_bytes);
+    }
+    sizes
 }
 
 /// Measures every size in both directions, pageable and (where the backend has
@@ -128,6 +134,10 @@ mod tests {
     fn sizes_are_powers_of_four_from_one_kib() {
         assert_eq!(sizes(16 * 1024), vec![1024, 4096, 16384]);
         assert_eq!(sizes(1023), Vec::<u64>::new());
-        assert_eq!(*sizes(u64::MAX).last().unwrap(), 1 << 62);
+        assert_eq!(
+            sizes(1_000_000),
+            vec![1024, 4096, 16384, 65536, 262_144, 1_000_000]
+        );
+        assert_eq!(*sizes(u64::MAX).last().unwrap(), u64::MAX);
     }
 }
