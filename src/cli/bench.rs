@@ -232,11 +232,11 @@ pub(crate) fn run(globals: &Globals, args: &BenchArgs) -> Result<u8> {
                 fmt_opt(c.ratio, |r| format!("{r:.3}")),
                 match c.verdict {
                     Verdict::Regression => format!(
-                        "REGRESSION (beyond ±{:.1}%)",
+                        "SLOWER (beyond the ±{:.1}% noise)",
                         c.threshold.unwrap_or(0.0) * 100.0
                     ),
                     Verdict::Improvement => format!(
-                        "improvement (beyond ±{:.1}%)",
+                        "faster (beyond the ±{:.1}% noise)",
                         c.threshold.unwrap_or(0.0) * 100.0
                     ),
                     Verdict::Same => "same".to_string(),
