@@ -1,6 +1,7 @@
 //! `gpucalc rng N`: random numbers to a `.npy` file, to stdout as raw bytes, or
 //! nowhere (to measure the generator).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -63,6 +64,9 @@ pub(crate) fn run(globals: &Globals, args: &RngArgs) -> Result<u8> {
     let to_stdout = args.output.as_deref().is_some_and(|p| p.as_os_str() == "-");
     if to_stdout && globals.json {
         usage_bail!("-o - writes the numbers to stdout, so --json cannot go there too");
+    }
+    if to_stdout && std::io::stdout().is_terminal() {
+        usage_bail!("-o - writes binary data: pipe it into a program or redirect it to a file");
     }
     if let Some(path) = args.output.as_deref().filter(|_| !to_stdout) {
         if path.extension().is_none_or(|e| e != "npy") {
