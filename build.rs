@@ -200,7 +200,9 @@ fn find_nvcc() -> PathBuf {
          $CUDA_HOME/bin or PATH. Install the CUDA toolkit, or without root: \
          `pip install --target DIR 'nvidia-cuda-nvcc==13.0.*' 'nvidia-cuda-crt==13.0.*' \
          'nvidia-cuda-runtime==13.0.*' 'nvidia-nvvm==13.0.*'`; then set \
-         NVCC=DIR/nvidia/cu13/bin/nvcc (or CUDA_PATH to the toolkit root), or build without `--features cuda`",
+         NVCC=DIR/nvidia/cu13/bin/nvcc (or CUDA_PATH to the toolkit root) and CUDA_LIBRARY_PATH to a \
+         CUDA root for cust's build (in a gpucalc checkout, `source scripts/cuda-env.sh` sets both, \
+         with a libcuda stub where no driver is installed), or build without `--features cuda`",
     )
 }
 

@@ -9,7 +9,7 @@
 # CUDA_ERROR_STUB_LIBRARY (34), as the toolkit's own stub does. With it:
 #
 #   export CUDA_LIBRARY_PATH=OUTDIR                       # cust_raw links -lcuda from OUTDIR/lib64/stubs
-#   export LD_LIBRARY_PATH=OUTDIR/lib64/stubs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}  # binaries start
+#   export LD_LIBRARY_PATH=OUTDIR/lib64/stubs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}  # gpucalc opens the stub
 #   cargo test --features cuda                            # exercises the "no usable driver" path
 #
 # Where the CUDA toolkit is installed, its lib64/stubs/libcuda.so does the same job.

@@ -12,8 +12,8 @@
 # `cargo build --features cuda`), and a libcuda to link against. CUDA_LIBRARY_PATH
 # picks it (the driver's or a toolkit's root, see cust_raw); if it is unset and
 # there is no /usr/local/cuda, a stub is made with scripts/cuda-stub.sh in
-# .tools/cuda-stub. The stub is only for linking: the bundle loads the real
-# libcuda.so.1 of the GPU machine.
+# .tools/cuda-stub. The stub is only for cust's build: gpucalc opens the GPU
+# machine's libcuda.so.1 at run time (and runs without one, minus CUDA).
 #
 # On the GPU machine: an NVIDIA driver for CUDA 13.0 or newer (R580+; older
 # drivers refuse the kernels with a message saying so) and a glibc no older
@@ -35,14 +35,10 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 out=dist/gpucalc-bundle
-# nvcc (NVCC, CUDA_PATH, .tools/ from scripts/test.sh, PATH) and something to link libcuda against.
+# nvcc (NVCC, CUDA_PATH, .tools/ from scripts/test.sh, PATH) and CUDA_LIBRARY_PATH
+# (a toolkit root, else a stub in .tools/cuda-stub) for cust's build.
 source scripts/cuda-env.sh
 command -v jq >/dev/null || { echo "gpu-bundle: needs jq to read cargo's JSON (apt-get install jq)" >&2; exit 1; }
-
-if [[ -z "${CUDA_LIBRARY_PATH:-}" && ! -d /usr/local/cuda/lib64 ]]; then
-    [[ -e .tools/cuda-stub/lib64/stubs/libcuda.so ]] || scripts/cuda-stub.sh .tools/cuda-stub
-    export CUDA_LIBRARY_PATH="$root/.tools/cuda-stub"
-fi
 
 echo "gpu-bundle: building (release, --features cuda)..." >&2
 json=$(mktemp)
@@ -93,7 +89,7 @@ echo "== $(hostname): $(uname -sr)"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv
 if ! bin/gpucalc --version >/dev/null 2>&1; then
     echo "gpucalc does not start here: $(bin/gpucalc --version 2>&1 | head -n 1)"
-    echo "(it needs libcuda.so.1 from an NVIDIA driver for CUDA 13.0 or newer)"
+    echo "(it needs a glibc no older than the build machine's)"
     exit 1
 fi
 # The 4096³ products of issue 6's targets, each kernel's time listed (`tried`).

@@ -128,6 +128,46 @@ fn the_binary_fails_with_one_line_without_a_driver() {
 }
 
 #[test]
+fn without_libcuda_the_binary_starts_and_cuda_is_one_line() {
+    // The driver library is opened at run time: a machine with no NVIDIA
+    // driver at all runs the other devices and says why CUDA is missing.
+    let cache = std::process::Command::new("ldconfig")
+        .arg("-p")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if cache.contains("libcuda.so.1 ") {
+        eprintln!("without_libcuda_…: skipped, this machine has libcuda.so.1 installed");
+        return;
+    }
+    let run = |args: &[&str]| {
+        common::gpucalc()
+            .env_remove("LD_LIBRARY_PATH")
+            .args(args)
+            .output()
+            .expect("the binary runs")
+    };
+    let out = run(&["--device", "cuda", "pi", "1000"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_one_line(&stderr);
+    assert!(
+        stderr.starts_with("gpucalc: error: CUDA is unavailable: no NVIDIA driver: libcuda.so.1"),
+        "{stderr}"
+    );
+    let out = run(&["--device", "cpu", "pi", "1000"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["devices"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("note: CUDA is unavailable: no NVIDIA driver"));
+}
+
+#[test]
 fn cuda_hits_equal_the_reference_for_awkward_sizes() {
     let Some(gpu) = gpu("cuda_hits_equal_the_reference_for_awkward_sizes") else {
         return;

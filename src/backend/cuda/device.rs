@@ -50,6 +50,15 @@ const PI_KERNEL: &str = "gc_pi_hits";
 
 /// Initializes the driver and counts devices, or says in one line why CUDA cannot run here.
 fn start_driver() -> Result<(usize, i32)> {
+    driver::open_library().map_err(|why| Error::Unavailable {
+        backend: BackendKind::Cuda,
+        reason: format!(
+            "no NVIDIA driver: {why}; install the NVIDIA driver (CUDA {} or newer), or put the \
+             folder holding its {} on LD_LIBRARY_PATH",
+            nvcc_release().0,
+            super::sys::LIBRARY
+        ),
+    })?;
     driver::init().map_err(unavailable)?;
     let count = driver::device_count().map_err(unavailable)?;
     if count == 0 {

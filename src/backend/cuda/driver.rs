@@ -17,7 +17,13 @@ use super::sys;
 /// Result of a driver call.
 pub(crate) type DriverResult<T> = Result<T, DriverError>;
 
-/// `cuInit(0)`: loads the driver. Idempotent; the first failure says why CUDA cannot run here.
+/// Opens the driver library ([`sys::LIBRARY`]) once per process; the error is
+/// the loader's message. Every other call here fails until this succeeds.
+pub(crate) fn open_library() -> Result<(), String> {
+    sys::load()
+}
+
+/// `cuInit(0)`: starts the driver (after [`open_library`]). Idempotent; the first failure says why CUDA cannot run here.
 pub(crate) fn init() -> DriverResult<()> {
     // SAFETY: cuInit takes a flags word (must be 0) and no pointers.
     check(unsafe { sys::cuInit(0) })

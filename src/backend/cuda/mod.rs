@@ -2,9 +2,12 @@
 //!
 //! Without the `cuda` feature this folder exports a stub of the same shape.
 //!
-//! With it, the layers are, bottom up (each one wraps the one below it, so
-//! `unsafe` stays in the lower two):
-//! - [`sys`]: the raw driver entry points, returning plain integer codes;
+//! With it, the layers are, bottom up (each one wraps the one below it; above
+//! [`driver`], [`stream`] and [`memory`], the only `unsafe` left is launching a
+//! kernel, whose argument types the driver cannot check, and queueing an
+//! asynchronous copy, whose host buffer must outlive it):
+//! - [`sys`]: the raw driver entry points, returning plain integer codes, from
+//!   `libcuda.so.1` opened at run time (a machine without it still runs gpucalc);
 //! - [`status`]: those codes in words, and the check that makes them results
 //!   (never asking the driver, which may be a stub, to describe its errors);
 //! - [`driver`] and [`stream`]: owning wrappers for devices, the primary
