@@ -741,6 +741,33 @@ fn the_measured_choice_keeps_the_rule_or_a_clearly_faster_kernel() {
 }
 
 #[test]
+fn an_element_the_chosen_kernel_leaves_unwritten_fails_verification() {
+    let test = "an_element_the_chosen_kernel_leaves_unwritten_fails_verification";
+    let Some(gpu) = gpu(test) else {
+        return;
+    };
+    if !gpu.info().name.starts_with("Fake GPU") {
+        eprintln!("{test}: skipped, needs the fake driver");
+        return;
+    }
+    // gc_gemm_f64_s is measured fastest and kept, and skips C's last element;
+    // the other candidates, timed first, wrote it into the same device buffer.
+    let out = common::gpucalc()
+        .args(["--device", "cuda", "matmul", "256", "256", "256", "--json"])
+        .env("FAKE_CUDA_FAST", "gc_gemm_f64_s")
+        .env("FAKE_CUDA_SKIP", "gc_gemm_f64_s")
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(
+        v["kernel"].as_str().unwrap().starts_with("gc_gemm_f64_s "),
+        "{v}"
+    );
+    assert_eq!(v["verification"], "failed", "{v}");
+    assert_eq!(out.status.code(), Some(3), "{v}");
+}
+
+#[test]
 fn the_binary_runs_matmul_on_the_gpu() {
     let Some(_) = gpu("the_binary_runs_matmul_on_the_gpu") else {
         return;

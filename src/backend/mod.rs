@@ -91,7 +91,9 @@ pub(crate) trait Backend: Send + Sync {
     /// one untimed warm-up run, then `reps` timed runs; returns their seconds
     /// and what computed C. A backend with several kernels may first time
     /// each (CUDA: see [`MatmulRuns::tried`]) unless `kernel` names one
-    /// (else an error: [`Backend::no_kernel_choice`]).
+    /// (else an error: [`Backend::no_kernel_choice`]). C's values on entry
+    /// (NaN, from the caller) are what the chosen kernel's runs start from, on
+    /// the device too, so an element it never writes fails verification.
     fn matmul(
         &self,
         a: &FloatVec,

@@ -285,6 +285,8 @@ struct Run<'a> {
 thread_local! {
     /// Tiles that this thread's calls use rather than the device's choice (tests).
     static FORCE_TILES: std::cell::Cell<Option<Tiles>> = const { std::cell::Cell::new(None) };
+    /// Launch one work-group fewer than C needs, leaving a tile unwritten (tests).
+    static DROP_LAST_GROUP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 impl Run<'_> {
@@ -309,6 +311,8 @@ impl Run<'_> {
             .ok()
             .and_then(|g| g.checked_mul(group))
             .ok_or_else(|| Error::InvalidArgument(format!("{m}x{n}: too many work-items")))?;
+        #[cfg(test)]
+        let global = global - group * usize::from(DROP_LAST_GROUP.with(|d| d.get()));
 
         let queue = ocl::core::create_command_queue(
             self.context,
@@ -328,6 +332,10 @@ impl Run<'_> {
             .buffer::<T>(&format!("matrix C ({})", shape(m, n)), c.len())?;
         write(&queue, &a_mem, a, "A")?;
         write(&queue, &b_mem, b, "B")?;
+        // C as the caller gave it (NaN, from `matmul_with`), so an element the
+        // kernel does not write fails verification rather than keeping what an
+        // earlier buffer left in the device's memory.
+        write(&queue, &c_mem, c, "C")?;
 
         let name = kernel_name::<T>();
         let dims = [m, n, k].map(|d| d as u32);
@@ -634,5 +642,28 @@ mod tests {
             }
         }
         FORCE_TILES.with(|t| t.set(None));
+    }
+
+    #[test]
+    fn a_tile_the_kernel_leaves_unwritten_fails_verification() {
+        let Some(device) = open_or_skip() else {
+            return;
+        };
+        let (m, n, k) = (130, 129, 37);
+        let a = Matrix::random(m, k, Float::F32, 1).unwrap();
+        let b = Matrix::random(k, n, Float::F32, 2).unwrap();
+        let product = |drop_last_group: bool| {
+            DROP_LAST_GROUP.with(|d| d.set(drop_last_group));
+            let mut c = FloatVec::F32(vec![f32::NAN; m * n]);
+            let run = device.matmul(&a.data, &b.data, &mut c, (m, n, k), 1, None);
+            DROP_LAST_GROUP.with(|d| d.set(false));
+            run.unwrap();
+            worst_error_ratio(&a, &b, &Matrix::new(m, n, c).unwrap())
+        };
+        // A whole product first, whose C the device may hand out again: the
+        // caller's NaN must reach the device, or the gap keeps its right values.
+        assert!(product(false) <= 1.0);
+        let worst = product(true);
+        assert!(worst.is_nan(), "an unwritten tile passed: {worst}");
     }
 }

@@ -165,6 +165,10 @@ impl Job<'_> {
             )?,
         };
 
+        // C as the caller gave it (NaN, from `matmul_with`), so an element the
+        // chosen kernel does not write fails verification rather than keeping a
+        // value another candidate wrote while it was timed.
+        upload(&timer.stream, c, &c_dev, "C")?;
         measure(chosen)?; // warm-up
         let times = (0..self.reps)
             .map(|_| measure(chosen))
