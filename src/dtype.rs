@@ -35,6 +35,14 @@ impl Float {
         }
     }
 
+    /// The type's smallest positive normal value, as an `f64`.
+    pub const fn min_positive(self) -> f64 {
+        match self {
+            Float::F32 => f32::MIN_POSITIVE as f64,
+            Float::F64 => f64::MIN_POSITIVE,
+        }
+    }
+
     /// The type's machine epsilon, as an `f64`.
     pub const fn epsilon(self) -> f64 {
         match self {
