@@ -1,15 +1,21 @@
 //! `matmul`: C = A·B for row-major matrices (A is M×K, B is K×N), f32 or f64.
 //!
-//! Verification works for any size at O(MK + KN + MN) cost: with a random ±1
-//! vector x, every row of C·x must match A·(B·x), both computed in f64, within
-//! `K·ε·(|A|·(|B|·|x|))` (the summation-order-independent bound of a length-K
-//! dot product in the element type, ε its machine epsilon), and sampled
-//! elements of C must each match their own f64 dot product within
-//! `K·ε·(|A|·|B|)`. The output is poisoned with NaN before the kernel runs, so
-//! an element nobody wrote fails the check.
+//! Verification is Freivalds' check on blocks of [`CHECK_COLUMNS`] columns,
+//! at O(MKN / 16) cost (two f64 products of that size): with a random ±1
+//! vector x, each row's sum of C[i, j]·x[j] over each block must match A·(B·x)
+//! restricted to the block, computed in f64, within the sum of the block's
+//! element bounds `K·ε·(|A|·|B|)` (the summation-order-independent bound of a
+//! length-K dot product in the element type, ε its machine epsilon, plus K
+//! underflows). So an element off by more than 16 elements' bounds fails
+//! wherever it is, as does a wrong tile (a check over whole rows would hide
+//! it under N elements' bounds); 256 sampled elements must also each match
+//! their own f64 dot product within their own bound. The output is poisoned
+//! with NaN, on the device too, before the kernel runs, so an element nobody
+//! wrote fails the check.
 
 use serde::Serialize;
 
+use crate::backend::cpu;
 use crate::device::Device;
 use crate::dtype::{Float, FloatVec};
 use crate::error::{Error, Result};
@@ -197,6 +203,16 @@ pub fn matmul_with(
     options: &MatmulOptions,
 ) -> Result<(Matrix, MatmulResult)> {
     let (reps, verify) = (options.reps, options.verify);
+    for (name, x) in [("A", a), ("B", b)] {
+        if Some(x.data.len()) != x.rows.checked_mul(x.cols) {
+            return Err(Error::InvalidArgument(format!(
+                "matrix {name} is {}x{} but holds {} elements",
+                x.rows,
+                x.cols,
+                x.data.len()
+            )));
+        }
+    }
     let (m, k, n) = (a.rows, a.cols, b.cols);
     if b.rows != k {
         return Err(Error::InvalidArgument(format!(
@@ -270,44 +286,96 @@ pub fn matmul_with(
     ))
 }
 
-/// The largest |error| / bound over the Freivalds rows and the sampled
-/// elements (NaN or infinity when C holds a NaN or is wildly off).
+/// Columns of C per Freivalds check (see the module's notes).
+pub const CHECK_COLUMNS: usize = 16;
+
+/// Rows of A widened to f64 at a time by the check (two R×K buffers per worker).
+const CHECK_ROWS: usize = 32;
+
+/// The largest |error| / bound over the Freivalds blocks and the sampled
+/// elements (NaN when C holds a NaN; above 1 when C is wrong).
+///
+/// # Panics
+/// If the shapes do not chain (A is M×K, B is K×N, C is M×N) or a matrix's
+/// data does not hold rows × cols elements.
 pub fn worst_error_ratio(a: &Matrix, b: &Matrix, c: &Matrix) -> f64 {
     use rayon::prelude::*;
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    let eps = c.data.float().epsilon();
-    let kf = k as f64;
+    assert!(
+        b.rows == k && (c.rows, c.cols) == (m, n),
+        "worst_error_ratio: A is {m}x{k}, B {}x{n}, C {}x{}",
+        b.rows,
+        c.rows,
+        c.cols
+    );
+    for x in [a, b, c] {
+        assert_eq!(
+            x.data.len(),
+            x.rows * x.cols,
+            "worst_error_ratio: data length"
+        );
+    }
+    let float = c.data.float();
+    let (eps, tiny, kf) = (float.epsilon(), float.min_positive(), k as f64);
+    let w = CHECK_COLUMNS;
+    let blocks = n.div_ceil(w);
     // Random ±1 vector from a fixed stream (not the inputs' seeds).
     let x: Vec<f64> = (0..n as u64)
-        .map(|j| {
-            if stream_word(0x5eed, j) & 1 == 0 {
-                1.0
-            } else {
-                -1.0
+        .map(|j| 1.0 - 2.0 * f64::from(stream_word(0x5eed, j) & 1))
+        .collect();
+    // K × blocks: each row of B summed over each block of columns, signed by
+    // x (bx) and in magnitude (babs).
+    let mut bx = vec![0.0; k * blocks];
+    let mut babs = vec![0.0; k * blocks];
+    bx.par_chunks_mut(blocks)
+        .zip(babs.par_chunks_mut(blocks))
+        .enumerate()
+        .for_each(|(p, (bx, babs))| {
+            for j in 0..n {
+                let v = b.get(p, j);
+                bx[j / w] += v * x[j];
+                babs[j / w] += v.abs();
             }
-        })
-        .collect();
-    let bx: Vec<f64> = (0..k)
-        .into_par_iter()
-        .map(|p| (0..n).map(|j| b.get(p, j) * x[j]).sum())
-        .collect();
-    let babs: Vec<f64> = (0..k)
-        .into_par_iter()
-        .map(|p| (0..n).map(|j| b.get(p, j).abs()).sum())
-        .collect();
-    let rows = (0..m).into_par_iter().map(|i| {
-        let (mut want, mut scale) = (0.0, 0.0);
-        for p in 0..k {
-            let aip = a.get(i, p);
-            want += aip * bx[p];
-            scale += aip.abs() * babs[p];
+        });
+    // Per row i and block q: want = A·bx and scale = |A|·babs (f64 products
+    // on CHECK_ROWS rows at a time), against got = Σ C[i, j]·x[j] over the
+    // block. The block's elements each err by at most K·ε·Σ|A||B| (any
+    // summation order, fused or not) plus K underflows; the f64 check itself
+    // by a few (K + w)·ε_f64 of the same scale.
+    let rows = (0..m.div_ceil(CHECK_ROWS)).into_par_iter().map(|chunk| {
+        let (lo, hi) = (chunk * CHECK_ROWS, ((chunk + 1) * CHECK_ROWS).min(m));
+        let r = hi - lo;
+        let mut a64 = vec![0.0; r * k];
+        let mut aabs = vec![0.0; r * k];
+        for i in 0..r {
+            for p in 0..k {
+                let v = a.get(lo + i, p);
+                a64[i * k + p] = v;
+                aabs[i * k + p] = v.abs();
+            }
         }
-        let got: f64 = (0..n).map(|j| c.get(i, j) * x[j]).sum();
-        // f64 rounding of the check itself, far below the f32/f64 bound for K >= 1.
-        let bound =
-            kf * eps * scale + 4.0 * (kf + n as f64) * f64::EPSILON * scale + f64::MIN_POSITIVE;
-        ratio((got - want).abs(), bound)
+        let mut want = vec![0.0; r * blocks];
+        let mut scale = vec![0.0; r * blocks];
+        let serial = gemm::Parallelism::None;
+        cpu::product(&a64, &bx, &mut want, r, blocks, k, serial);
+        cpu::product(&aabs, &babs, &mut scale, r, blocks, k, serial);
+        let mut ratio_worst = 0.0;
+        for i in 0..r {
+            for q in 0..blocks {
+                let columns = q * w..((q + 1) * w).min(n);
+                let got: f64 = columns.map(|j| c.get(lo + i, j) * x[j]).sum();
+                let s = scale[i * blocks + q];
+                let bound =
+                    kf * eps * s + 4.0 * (kf + w as f64) * f64::EPSILON * s + kf * w as f64 * tiny;
+                ratio_worst = worse(
+                    ratio_worst,
+                    ratio((got - want[i * blocks + q]).abs(), bound),
+                );
+            }
+        }
+        ratio_worst
     });
+    // Sampled elements, each against its own bound.
     let samples = 256.min(m * n);
     let elements = (0..samples as u64).into_par_iter().map(|s| {
         let index =
@@ -318,19 +386,19 @@ pub fn worst_error_ratio(a: &Matrix, b: &Matrix, c: &Matrix) -> f64 {
             want += a.get(i, p) * b.get(p, j);
             scale += (a.get(i, p) * b.get(p, j)).abs();
         }
-        let bound = kf * eps * scale + 2.0 * kf * f64::EPSILON * scale + f64::MIN_POSITIVE;
+        let bound = kf * eps * scale + 2.0 * kf * f64::EPSILON * scale + kf * tiny;
         ratio((c.get(i, j) - want).abs(), bound)
     });
-    rows.chain(elements).reduce(
-        || 0.0,
-        |x, y| {
-            if x.is_nan() || y.is_nan() {
-                f64::NAN
-            } else {
-                x.max(y)
-            }
-        },
-    )
+    rows.chain(elements).reduce(|| 0.0, worse)
+}
+
+/// The larger ratio, NaN if either is.
+fn worse(x: f64, y: f64) -> f64 {
+    if x.is_nan() || y.is_nan() {
+        f64::NAN
+    } else {
+        x.max(y)
+    }
 }
 
 fn ratio(error: f64, bound: f64) -> f64 {
@@ -375,7 +443,36 @@ mod tests {
     }
 
     #[test]
+    fn a_small_wrong_tile_fails_where_whole_row_sums_would_hide_it() {
+        // Row sums over N = 1024 columns allow K·ε·Σ|A||B| ≈ 128 a row, far
+        // more than a zeroed 4×4 tile moves one (about 30); blocks of 16 allow ≈ 2.
+        let (m, n, k) = (256, 1024, 2048);
+        let a = Matrix::random(m, k, Float::F32, 3).unwrap();
+        let b = Matrix::random(k, n, Float::F32, 4).unwrap();
+        let cpu = Device::select(&crate::DeviceSpec::Cpu).unwrap();
+        let (mut c, _) = matmul(&cpu, &a, &b, 1, false).unwrap();
+        assert!(worst_error_ratio(&a, &b, &c) <= 1.0);
+        let FloatVec::F32(data) = &mut c.data else {
+            unreachable!()
+        };
+        for i in 100..104 {
+            data[i * n + 200..i * n + 204].fill(0.0);
+        }
+        let worst = worst_error_ratio(&a, &b, &c);
+        assert!(worst > 1.0, "a zeroed tile passed: {worst}");
+    }
+
+    #[test]
     fn shapes_are_checked() {
+        let cpu = Device::select(&crate::DeviceSpec::Cpu).unwrap();
+        let a = Matrix {
+            rows: 2,
+            cols: 3,
+            data: FloatVec::F32(vec![0.0; 5]),
+        };
+        let b = Matrix::random(3, 2, Float::F32, 1).unwrap();
+        let err = matmul(&cpu, &a, &b, 1, true).unwrap_err().to_string();
+        assert_eq!(err, "matrix A is 2x3 but holds 5 elements");
         assert!(Matrix::new(2, 3, FloatVec::F32(vec![0.0; 5])).is_err());
         assert!(Matrix::new(usize::MAX, 3, FloatVec::F32(vec![])).is_err());
     }

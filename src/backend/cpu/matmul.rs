@@ -40,8 +40,11 @@ pub(crate) fn matmul(
     (0..reps).map(|_| run()).collect()
 }
 
+/// C = A·B once (row-major, A is m×k, B is k×n, C overwritten), with
+/// `parallelism`: the CPU backend's product, and the f64 products of the
+/// verification in [`crate::workloads::matmul`].
 #[allow(clippy::too_many_arguments)]
-fn product<T: Real>(
+pub(crate) fn product<T: Real>(
     a: &[T],
     b: &[T],
     c: &mut [T],

@@ -9,6 +9,7 @@ mod simd;
 mod stream;
 mod sysinfo;
 
+pub(crate) use matmul::product;
 pub use pi::reference_hits;
 
 use rayon::prelude::*;
