@@ -215,10 +215,25 @@ where
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("gpucalc: error: {e:#}");
+            eprintln!("gpucalc: error: {}", chain_line(&e));
             ExitCode::from(exit_code(&e))
         }
     }
+}
+
+/// The error and its causes on one line, `outer: cause: cause`, as anyhow's
+/// `{:#}` prints them, less a cause whose text its parent already ends with
+/// (errors such as [`crate::Error::Io`] show their source and return it too).
+fn chain_line(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
 }
 
 /// Bad requests (out-of-range or conflicting arguments, a malformed device
@@ -375,6 +390,19 @@ mod tests {
         let line = fold(&["gpucalc", "devic"]);
         assert!(line.contains("'devices'"), "{line}");
         assert!(line.ends_with("(see `gpucalc --help`)"), "{line}");
+    }
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let missing = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let io = crate::Error::Io {
+            path: "x.npy".to_string(),
+            source: missing,
+        };
+        let e = anyhow::Error::new(io).context("reading the input");
+        assert_eq!(chain_line(&e), "reading the input: x.npy: no such file");
+        let e = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(chain_line(&e), "outer: inner");
     }
 
     #[test]
