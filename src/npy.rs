@@ -94,48 +94,115 @@ pub struct NpyArray<T> {
     pub data: Vec<T>,
 }
 
-/// Reads an `.npy` file of element type `T` (`f32` or `f64`). Fortran-order
-/// arrays are refused with a message saying how to convert them.
-pub fn read_npy<T: npyz::Deserialize>(path: &Path) -> Result<NpyArray<T>> {
+/// A problem with a file's contents, as an [`Error::Io`] naming the file.
+fn bad_file(path: &Path, message: String) -> Error {
+    io_error(
+        path,
+        std::io::Error::new(std::io::ErrorKind::InvalidData, message),
+    )
+}
+
+/// Opens an `.npy` file for npyz after checking its header's shape: npyz
+/// multiplies the dimensions unchecked (a panic in debug builds, a wrapped
+/// count in release, and then an array read short of its shape), so a shape
+/// of more than 2^64 elements is refused here first.
+fn open(path: &Path) -> Result<npyz::NpyFile<BufReader<File>>> {
+    use std::io::Read;
+    let mut file = File::open(path).map_err(|e| io_error(path, e))?;
+    let mut head = [0u8; 12];
+    let got = file.read(&mut head).map_err(|e| io_error(path, e))?;
+    if got == head.len() && head.starts_with(b"\x93NUMPY") {
+        let (length, start) = match head[6] {
+            1 => (u64::from(u16::from_le_bytes([head[8], head[9]])), 10),
+            _ => (
+                u64::from(u32::from_le_bytes([head[8], head[9], head[10], head[11]])),
+                12,
+            ),
+        };
+        let mut text = head[start..].to_vec();
+        (&mut file)
+            .take(length.saturating_sub((head.len() - start) as u64))
+            .read_to_end(&mut text)
+            .map_err(|e| io_error(path, e))?;
+        if let Some(shape) = header_shape(&String::from_utf8_lossy(&text)) {
+            if shape
+                .iter()
+                .try_fold(1u64, |n, &d| n.checked_mul(d))
+                .is_none()
+            {
+                return Err(bad_file(
+                    path,
+                    format!("the header's shape {shape:?} has more than 2^64 elements"),
+                ));
+            }
+        }
+    }
     let file = File::open(path).map_err(|e| io_error(path, e))?;
-    let npy = npyz::NpyFile::new(BufReader::new(file)).map_err(|e| io_error(path, e))?;
+    npyz::NpyFile::new(BufReader::new(file)).map_err(|e| io_error(path, e))
+}
+
+/// The `'shape': (a, b, ...)` of an `.npy` header dict, where it parses (npyz
+/// reports the headers that do not).
+fn header_shape(header: &str) -> Option<Vec<u64>> {
+    let after = &header[header.find("'shape'")? + "'shape'".len()..];
+    let tuple = after
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start()
+        .strip_prefix('(')?;
+    let tuple = &tuple[..tuple.find(')')?];
+    tuple
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| d.trim_end_matches('L').parse().ok())
+        .collect()
+}
+
+/// Reads an `.npy` file of element type `T` (`f32` or `f64`, either byte
+/// order). Fortran-order arrays are refused with a message saying how to
+/// convert them; so is any content npyz cannot read as `T`. Every problem
+/// with the file is an [`Error::Io`] naming it.
+pub fn read_npy<T: npyz::Deserialize>(path: &Path) -> Result<NpyArray<T>> {
+    let npy = open(path)?;
     if npy.order() == npyz::Order::Fortran && npy.shape().len() > 1 {
-        return Err(Error::InvalidArgument(format!(
-            "{}: Fortran-order array; save it with numpy.ascontiguousarray(x) first",
-            path.display()
-        )));
+        return Err(bad_file(
+            path,
+            "Fortran-order array; save it with numpy.ascontiguousarray(x) first".to_string(),
+        ));
     }
     let shape = npy.shape().to_vec();
     let dtype = npy.dtype().descr();
     let data = npy.into_vec::<T>().map_err(|e| {
-        Error::InvalidArgument(format!(
-            "{}: cannot read dtype {dtype} as {} ({e})",
-            path.display(),
-            std::any::type_name::<T>()
-        ))
+        bad_file(
+            path,
+            format!(
+                "cannot read dtype {dtype} as {} ({e})",
+                std::any::type_name::<T>()
+            ),
+        )
     })?;
     Ok(NpyArray { shape, data })
 }
 
-/// Reads an `.npy` file of `f32` or `f64` elements (little-endian), whichever it holds.
+/// Reads an `.npy` file of `f32` or `f64` elements (either byte order), whichever it holds.
 pub fn read_npy_float(path: &Path) -> Result<(Vec<u64>, crate::dtype::FloatVec)> {
-    let file = File::open(path).map_err(|e| io_error(path, e))?;
-    let npy = npyz::NpyFile::new(BufReader::new(file)).map_err(|e| io_error(path, e))?;
-    let descr = npy.dtype().descr();
-    let descr = descr.trim_matches('\'');
-    match descr {
-        "<f4" => {
+    let descr = open(path)?.dtype().descr();
+    match descr.trim_matches('\'') {
+        "<f4" | ">f4" | "=f4" => {
             let a = read_npy::<f32>(path)?;
             Ok((a.shape, crate::dtype::FloatVec::F32(a.data)))
         }
-        "<f8" => {
+        "<f8" | ">f8" | "=f8" => {
             let a = read_npy::<f64>(path)?;
             Ok((a.shape, crate::dtype::FloatVec::F64(a.data)))
         }
-        other => Err(Error::InvalidArgument(format!(
-            "{}: dtype {other} is not float32 or float64; convert with x.astype(numpy.float64)",
-            path.display()
-        ))),
+        other => Err(bad_file(
+            path,
+            format!(
+                "dtype {other} is not float32 or float64; convert with x.astype(numpy.float64)"
+            ),
+        )),
     }
 }
 
