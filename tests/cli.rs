@@ -367,3 +367,112 @@ fn signals_while_writing_leave_no_files_behind() {
         assert!(left.is_empty(), "{args:?} {signals:?} left {left:?}");
     }
 }
+
+/// An `.npy` file written byte by byte (header format 1.0), for arrays NumPy
+/// would write but gpucalc's writer does not: any dtype, order and shape.
+fn raw_npy(path: &std::path::Path, descr: &str, fortran: bool, shape: &str, data: &[u8]) {
+    let fortran = if fortran { "True" } else { "False" };
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': {fortran}, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(data);
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn matrix_files_gpucalc_cannot_take_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, descr: &str, fortran: bool, shape: &str, data: &[u8]| {
+        let path = dir.path().join(name);
+        raw_npy(&path, descr, fortran, shape, data);
+        path.to_str().unwrap().to_string()
+    };
+    let f64s = |values: &[f64]| {
+        values
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>()
+    };
+    let square = file(
+        "square.npy",
+        "<f8",
+        false,
+        "(2, 2)",
+        &f64s(&[1.0, 2.0, 3.0, 4.0]),
+    );
+    let cases = [
+        (
+            file("fortran.npy", "<f8", true, "(2, 2)", &f64s(&[1.0; 4])),
+            "Fortran-order",
+        ),
+        (
+            file("int.npy", "<i8", false, "(2, 2)", &[0; 32]),
+            "dtype <i8 is not float32 or float64",
+        ),
+        (
+            file("huge.npy", "<f8", false, "(8589934592, 2147483648)", &[]),
+            "more than 2^64 elements",
+        ),
+        (
+            file("scalar.npy", "<f8", false, "()", &f64s(&[1.0])),
+            "must be 2-D",
+        ),
+        (
+            file("cube.npy", "<f8", false, "(2, 2, 2)", &f64s(&[1.0; 8])),
+            "must be 2-D",
+        ),
+        (
+            file("short.npy", "<f8", false, "(2, 2)", &f64s(&[1.0; 3])),
+            "short.npy",
+        ),
+    ];
+    for (path, want) in &cases {
+        let out = gpucalc(&["--device", "cpu", "matmul", "--a", path, "--b", &square]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{path}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(want), "{path}: {err}");
+        assert_eq!(err.matches(want).count(), 1, "said twice: {err}");
+    }
+    // Requests that do not fit the matrices: bad arguments.
+    let wide = file("wide.npy", "<f8", false, "(2, 3)", &f64s(&[1.0; 6]));
+    let single = file("single.npy", "<f4", false, "(2, 2)", &[0; 16]);
+    for (a, b, want) in [
+        (&wide, &square, "inner dimensions differ"),
+        (&square, &single, "A is f64 but B is f32"),
+    ] {
+        let out = gpucalc(&["--device", "cpu", "matmul", "--a", a, "--b", b]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{}", stderr(&out));
+    }
+    // Big-endian floats, as NumPy writes `>f8`, are read in either byte order.
+    let be: Vec<u8> = [1.0f64, 2.0, 3.0, 4.0]
+        .iter()
+        .flat_map(|v| v.to_be_bytes())
+        .collect();
+    let big = file("big.npy", ">f8", false, "(2, 2)", &be);
+    let c = dir.path().join("c.npy");
+    let out = gpucalc(&[
+        "--device",
+        "cpu",
+        "matmul",
+        "--a",
+        &big,
+        "--b",
+        &square,
+        "-o",
+        c.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json(&out)["verification"], "passed");
+    let (shape, data) = gpucalc::npy::read_npy_float(&c).unwrap();
+    assert_eq!(shape, vec![2, 2]);
+    assert_eq!(data, gpucalc::FloatVec::F64(vec![7.0, 10.0, 15.0, 22.0]));
+}

@@ -8,9 +8,10 @@ use serde_json::json;
 
 use super::output::{require_npy, verification_word};
 use super::{number, Globals, EXIT_VERIFY_FAILED};
+use crate::device::Device;
 use crate::dtype::Float;
 use crate::npy::{read_npy_float, write_npy_float};
-use crate::workloads::matmul::{matmul_with, MatmulOptions, Matrix};
+use crate::workloads::matmul::{matmul_with, MatmulOptions, Matrix, MAX_REPS};
 
 #[derive(Debug, Args)]
 pub(crate) struct MatmulArgs {
@@ -33,7 +34,7 @@ pub(crate) struct MatmulArgs {
     seed: u64,
 
     /// Left matrix from a 2-D .npy file (C order, float32 or float64).
-    #[arg(long, requires = "b", conflicts_with_all = ["m", "n", "k"])]
+    #[arg(long, requires = "b", conflicts_with_all = ["m", "n", "k", "seed"])]
     a: Option<PathBuf>,
 
     /// Right matrix from a 2-D .npy file.
@@ -45,7 +46,7 @@ pub(crate) struct MatmulArgs {
     output: Option<PathBuf>,
 
     /// Timed runs after one warm-up run; the fastest gives GFLOP/s.
-    #[arg(long, default_value_t = 3, value_parser = number::parse_count)]
+    #[arg(long, default_value_t = 3, value_parser = parse_reps)]
     reps: u64,
 
     /// Skip the check against the f64 reference.
@@ -57,6 +58,10 @@ pub(crate) struct MatmulArgs {
     /// keeping the fastest.
     #[arg(long, value_name = "NAME")]
     kernel: Option<String>,
+}
+
+fn parse_reps(text: &str) -> Result<u64, String> {
+    number::parse_in_range(text, 1, MAX_REPS as u64, "100000")
 }
 
 fn parse_float(s: &str) -> Result<Float, String> {
@@ -78,7 +83,9 @@ fn load(path: &std::path::Path) -> Result<Matrix> {
     )?)
 }
 
-fn inputs(args: &MatmulArgs) -> Result<(Matrix, Matrix)> {
+/// A and B: read from the user's files, or generated once the product is
+/// known to fit in host memory and on `device`.
+fn inputs(args: &MatmulArgs, device: &Device) -> Result<(Matrix, Matrix)> {
     if let (Some(a), Some(b)) = (&args.a, &args.b) {
         let (a, b) = (load(a)?, load(b)?);
         if let Some(dtype) = args.dtype.filter(|&d| d != a.data.float()) {
@@ -96,16 +103,21 @@ fn inputs(args: &MatmulArgs) -> Result<(Matrix, Matrix)> {
         usize::try_from(k)?,
     );
     let host = crate::backend::cpu::describe().memory_bytes;
-    let elements =
-        (m as u128) * (k as u128) + (k as u128) * (n as u128) + (m as u128) * (n as u128);
-    let needed = elements.saturating_mul(float.size() as u128);
-    if host > 0 && needed > u128::from(host) {
+    let elements = [(m, k), (k, n), (m, n)].iter().fold(0u128, |sum, &(r, c)| {
+        sum.saturating_add(r as u128 * c as u128)
+    });
+    let needed = u64::try_from(elements.saturating_mul(float.size() as u128)).unwrap_or(u64::MAX);
+    if host > 0 && needed > host {
         bail!(
             "{m}x{n}x{k} {float} matrices need {} of host memory, but this machine has {}",
-            crate::human_bytes(u64::try_from(needed).unwrap_or(u64::MAX)),
+            crate::human_bytes(needed),
             crate::human_bytes(host)
         );
     }
+    device.check_fits(
+        &format!("A, B and C ({m}x{k}, {k}x{n}, {m}x{n} {float})"),
+        needed,
+    )?;
     Ok((
         Matrix::random(m, k, float, args.seed)?,
         Matrix::random(k, n, float, args.seed.wrapping_add(1))?,
@@ -114,8 +126,8 @@ fn inputs(args: &MatmulArgs) -> Result<(Matrix, Matrix)> {
 
 pub(crate) fn run(globals: &Globals, args: &MatmulArgs) -> Result<u8> {
     require_npy(args.output.as_deref())?;
-    let (a, b) = inputs(args)?;
     let device = globals.open_device()?;
+    let (a, b) = inputs(args, &device)?;
     let mut options = MatmulOptions::new(usize::try_from(args.reps)?).verify(!args.no_verify);
     if let Some(kernel) = &args.kernel {
         options = options.kernel(kernel.as_str());

@@ -253,9 +253,10 @@ pub fn matmul_with(
         &format!("A, B and C ({m}x{k}, {k}x{n}, {m}x{n} {float})"),
         bytes,
     )?;
+    let what = format!("matrix C ({m}x{n} {float})");
     let mut c = match float {
-        Float::F32 => FloatVec::F32(vec![f32::NAN; m * n]),
-        Float::F64 => FloatVec::F64(vec![f64::NAN; m * n]),
+        Float::F32 => FloatVec::F32(cpu::host_vec(m * n, f32::NAN, &what)?),
+        Float::F64 => FloatVec::F64(cpu::host_vec(m * n, f64::NAN, &what)?),
     };
     let runs = device.backend().matmul(
         &a.data,

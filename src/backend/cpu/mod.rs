@@ -83,6 +83,32 @@ pub(crate) fn isa_name() -> &'static str {
     }
 }
 
+/// The host's memory in bytes, where the system says.
+pub(crate) fn host_memory_bytes() -> Option<u64> {
+    sysinfo::total_memory()
+}
+
+/// `len` copies of `value`, or an [`Error::OutOfMemory`] for `what` where the
+/// host cannot hold them (more than its memory, or the allocator refuses),
+/// rather than the process aborting.
+pub(crate) fn host_vec<T: Copy>(len: usize, value: T, what: &str) -> Result<Vec<T>> {
+    let needed = (len as u64).saturating_mul(std::mem::size_of::<T>() as u64);
+    let available = host_memory_bytes().unwrap_or(u64::MAX);
+    let refuse = || Error::OutOfMemory {
+        what: what.to_string(),
+        device: "the host".to_string(),
+        needed,
+        available,
+    };
+    if needed > available {
+        return Err(refuse());
+    }
+    let mut data = Vec::new();
+    data.try_reserve_exact(len).map_err(|_| refuse())?;
+    data.resize(len, value);
+    Ok(data)
+}
+
 /// The CPU row of `gpucalc devices`: model, cores, hardware threads, memory.
 pub(crate) fn describe() -> DeviceInfo {
     let threads = sysinfo::hardware_threads();
@@ -91,7 +117,7 @@ pub(crate) fn describe() -> DeviceInfo {
     info.vendor = sysinfo::cpu_vendor();
     info.compute_units = sysinfo::physical_cores().unwrap_or(threads) as u32;
     info.threads = Some(threads as u32);
-    info.memory_bytes = sysinfo::total_memory().unwrap_or(0);
+    info.memory_bytes = host_memory_bytes().unwrap_or(0);
     info.clock_mhz = sysinfo::max_clock_mhz();
     info.fp64 = true;
     info
@@ -202,5 +228,20 @@ impl Backend for CpuDevice {
                 })
                 .collect())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_vectors_past_the_hosts_memory_are_refused() {
+        assert_eq!(host_vec(3, 1.5f32, "x").unwrap(), vec![1.5; 3]);
+        let err = host_vec(usize::MAX / 8, 0.0f64, "matrix C").unwrap_err();
+        assert!(
+            matches!(err, Error::OutOfMemory { ref what, .. } if what == "matrix C"),
+            "{err}"
+        );
     }
 }
