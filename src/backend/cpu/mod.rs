@@ -175,8 +175,18 @@ impl Backend for CpuDevice {
         reps: usize,
     ) -> Result<Vec<f64>> {
         let block = (bytes / self.threads()).clamp(4096, 1 << 22);
-        let source = vec![1u8; bytes];
-        let mut target = vec![0u8; bytes];
+        // Both buffers at once: each alone may fit where the two do not.
+        let needed = (bytes as u64).saturating_mul(2);
+        if let Some(available) = host_memory_bytes().filter(|&host| needed > host) {
+            return Err(Error::OutOfMemory {
+                what: "the copy (a source and a target buffer)".to_string(),
+                device: "the host".to_string(),
+                needed,
+                available,
+            });
+        }
+        let source = host_vec(bytes, 1u8, "the copy's source buffer")?;
+        let mut target = host_vec(bytes, 0u8, "the copy's target buffer")?;
         Ok(self.pool.install(|| {
             (0..reps)
                 .map(|_| {

@@ -36,7 +36,11 @@ pub(crate) fn transfer(
     let device = gpu.alloc::<u8>(bytes, "the transfer buffer")?;
     let mut host = match memory {
         // Written once, so every page is mapped before the first copy.
-        HostMemory::Pageable => HostBuffer::Pageable(vec![1u8; bytes]),
+        HostMemory::Pageable => HostBuffer::Pageable(crate::backend::cpu::host_vec(
+            bytes,
+            1u8,
+            "the transfer's host buffer",
+        )?),
         HostMemory::Pinned => {
             let mut pinned = gpu.pinned::<u8>(bytes, "the transfer buffer")?;
             pinned.fill(1);

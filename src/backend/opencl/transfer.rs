@@ -141,7 +141,7 @@ pub(super) fn run(
     let mut pinned;
     let mut hosts: Vec<&mut [u8]> = match memory {
         HostMemory::Pageable => {
-            pageable = vec![1u8; bytes];
+            pageable = crate::backend::cpu::host_vec(bytes, 1u8, "the transfer's host buffer")?;
             pageable.chunks_mut(piece).collect()
         }
         HostMemory::Pinned => {
