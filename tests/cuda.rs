@@ -768,6 +768,34 @@ fn an_element_the_chosen_kernel_leaves_unwritten_fails_verification() {
 }
 
 #[test]
+fn auto_says_why_it_passed_over_a_gpu_that_would_not_open() {
+    let test = "auto_says_why_it_passed_over_a_gpu_that_would_not_open";
+    let Some(gpu) = gpu(test) else {
+        return;
+    };
+    if !gpu.info().name.starts_with("Fake GPU") {
+        eprintln!("{test}: skipped, needs the fake driver");
+        return;
+    }
+    // A driver too old for the kernels' PTX: listed, but the kernels do not load.
+    let out = common::gpucalc()
+        .args(["pi", "1000", "--json"])
+        .env("FAKE_CUDA_LOAD", "222")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_ne!(v["device"]["backend"], "cuda", "{v}");
+    assert_one_line(&stderr);
+    assert!(
+        stderr.starts_with("gpucalc: note: auto passed over cuda:0 (Fake GPU 0): ")
+            && stderr.contains("CUDA_ERROR_UNSUPPORTED_PTX_VERSION"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn the_binary_runs_matmul_on_the_gpu() {
     let Some(_) = gpu("the_binary_runs_matmul_on_the_gpu") else {
         return;

@@ -162,11 +162,17 @@ pub(crate) struct Globals {
 
 impl Globals {
     /// Opens the device the user asked for.
+    /// Opens the device; for `auto`, a note on stderr for each device it
+    /// passed over because it would not open.
     pub fn open_device(&self) -> crate::Result<Device> {
         let options = DeviceOptions {
             threads: self.threads,
         };
-        Device::select_with(&self.device, &options)
+        let (device, passed_over) = Device::select_explained(&self.device, &options)?;
+        for (name, why) in passed_over {
+            eprintln!("gpucalc: note: auto passed over {name}: {why}");
+        }
+        Ok(device)
     }
 }
 

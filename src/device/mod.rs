@@ -201,6 +201,17 @@ impl Device {
     /// the first OpenCL GPU or accelerator, else the CPU: the first of these
     /// that opens.
     pub fn select_with(spec: &DeviceSpec, options: &DeviceOptions) -> Result<Device> {
+        Device::select_explained(spec, options).map(|(device, _)| device)
+    }
+
+    /// As [`Device::select_with`], and for `auto` also why each device it
+    /// passed over did not open: a GPU that is listed but cannot be used (a
+    /// driver too old for the kernels, say), which a user would expect to be
+    /// picked. A backend with no device at all is not in the list.
+    pub fn select_explained(
+        spec: &DeviceSpec,
+        options: &DeviceOptions,
+    ) -> Result<(Device, Vec<(String, Error)>)> {
         if options.threads == Some(0) {
             return Err(Error::InvalidArgument(
                 "--threads must be at least 1".to_string(),
@@ -210,34 +221,37 @@ impl Device {
             DeviceSpec::All => Err(Error::InvalidArgument(
                 "--device all runs on every device, which only `gpucalc bench` does; pick one device".to_string(),
             )),
-            DeviceSpec::Cpu => Ok(Device::Cpu(CpuDevice::open(options.threads)?)),
+            DeviceSpec::Cpu => Ok((Device::Cpu(CpuDevice::open(options.threads)?), Vec::new())),
             DeviceSpec::Cuda(index) => {
                 let list = cuda::list()?;
                 let index = resolve_index(spec, &list, index, |_| true)?;
-                Ok(Device::Cuda(CudaDevice::open(index)?))
+                Ok((Device::Cuda(CudaDevice::open(index)?), Vec::new()))
             }
             DeviceSpec::OpenCl(index) => {
                 let list = opencl::list()?;
                 let index = resolve_index(spec, &list, index, DeviceInfo::is_accelerator)?;
-                Ok(Device::OpenCl(OpenClDevice::open(index)?))
+                Ok((Device::OpenCl(OpenClDevice::open(index)?), Vec::new()))
             }
             DeviceSpec::Auto => {
                 // The first device that opens: a GPU that is listed but cannot be
-                // used (a driver too old for the kernels, say) passes the turn on.
-                // `--device cuda` or `opencl` shows why it failed.
-                if cuda::list().is_ok_and(|list| !list.is_empty()) {
-                    if let Ok(device) = CudaDevice::open(0) {
-                        return Ok(Device::Cuda(device));
+                // used passes the turn on, and says why.
+                let mut passed_over = Vec::new();
+                let name = |info: &DeviceInfo| format!("{} ({})", info.spec, info.name);
+                if let Some(gpu) = cuda::list().ok().and_then(|list| list.into_iter().next()) {
+                    match CudaDevice::open(0) {
+                        Ok(device) => return Ok((Device::Cuda(device), passed_over)),
+                        Err(e) => passed_over.push((name(&gpu), e)),
                     }
                 }
                 if let Ok(list) = opencl::list() {
                     for gpu in list.iter().filter(|d| d.is_accelerator()) {
-                        if let Ok(device) = OpenClDevice::open(gpu.index) {
-                            return Ok(Device::OpenCl(device));
+                        match OpenClDevice::open(gpu.index) {
+                            Ok(device) => return Ok((Device::OpenCl(device), passed_over)),
+                            Err(e) => passed_over.push((name(gpu), e)),
                         }
                     }
                 }
-                Ok(Device::Cpu(CpuDevice::open(options.threads)?))
+                Ok((Device::Cpu(CpuDevice::open(options.threads)?), passed_over))
             }
         }
     }
