@@ -33,7 +33,9 @@ pub(crate) struct RngArgs {
     #[arg(long, default_value_t = 0, value_parser = number::parse_whole, allow_negative_numbers = true)]
     seed: u64,
 
-    /// Start at element K of the sequence (pieces with different offsets concatenate).
+    /// Start at element K of the sequence, not word K (pieces with different
+    /// offsets concatenate): element k of raw and f32 uniform is stream word
+    /// k, of f64 uniform words 2k and 2k+1.
     #[arg(long, default_value_t = 0, value_parser = number::parse_whole, allow_negative_numbers = true)]
     offset: u64,
 
@@ -190,7 +192,7 @@ pub(crate) fn run(globals: &Globals, args: &RngArgs) -> Result<u8> {
             (None, checked) => println!(
                 "verification passed ({checked} sampled elements {} the CPU reference)",
                 if spec.dist == Dist::Normal {
-                    format!("within {NORMAL_ULP_BOUND} ulp of")
+                    format!("within {NORMAL_ULP_BOUND}·ε·max(|x|, 1) of")
                 } else {
                     "bit for bit equal to".to_string()
                 }
