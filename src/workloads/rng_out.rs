@@ -54,8 +54,8 @@ pub struct RngReport {
     pub max: f64,
     /// True when stopped early.
     pub partial: bool,
-    /// Elements compared with the CPU reference ([`SampledCheck`]); 0 when
-    /// verification was off.
+    /// Elements compared with the CPU reference (the first and last 256 of
+    /// every chunk and 256 spread through it); 0 when verification was off.
     pub checked: u64,
     /// Index (in the sequence, offset included) of the first element that did
     /// not match the reference, if any.
@@ -216,7 +216,8 @@ impl Moments {
 
 /// Generates elements `first .. first + n` of `spec`'s sequence into `sink`;
 /// with `verify`, checks a sample of every chunk against the CPU reference
-/// ([`SampledCheck`]: the result says, and the elements are written all the same).
+/// (its first and last 256 elements and 256 spread through it: the result
+/// says, and the elements are written all the same).
 pub fn rng_write(
     device: &Device,
     spec: &RngSpec,
