@@ -54,6 +54,9 @@ step "cargo clippy (default features, then all features)"
 cargo clippy --all-targets -- -D warnings
 cargo clippy --all-targets --all-features -- -D warnings
 
+step "cargo doc (all features, warnings are errors: broken links, missing docs)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features --quiet
+
 step "CUDA kernels: ptxas for sm_75, sm_80, sm_90, and the SASS of the Philox multiplies"
 REQUIRE_SASS=1 bash scripts/check-kernels.sh
 

@@ -476,3 +476,55 @@ fn matrix_files_gpucalc_cannot_take_are_one_line_errors() {
     assert_eq!(shape, vec![2, 2]);
     assert_eq!(data, gpucalc::FloatVec::F64(vec![7.0, 10.0, 15.0, 22.0]));
 }
+
+#[test]
+fn stream_and_transfer_run_on_the_cpu_in_every_format() {
+    let out = gpucalc(&["--device", "cpu", "stream", "-s", "10000", "-n", "3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for kernel in ["Copy", "Mul", "Add", "Triad", "Dot", "Init"] {
+        assert!(text.contains(kernel), "{text}");
+    }
+    assert!(text.contains("verification passed"), "{text}");
+
+    let out = gpucalc(&[
+        "--device", "cpu", "stream", "-s", "10000", "-n", "3", "--float", "--csv",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("function,num_times,n_elements,sizeof,max_mbytes_per_sec,min_runtime,max_runtime,avg_runtime")
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert!(
+        rows.iter().any(|r| r.starts_with("Triad,3,10000,4,")),
+        "{text}"
+    );
+
+    let v = json(&gpucalc(&[
+        "--device", "cpu", "stream", "-s", "10000", "-n", "3", "--json",
+    ]));
+    assert_eq!(v["verification"], "passed", "{v}");
+    assert_eq!(v["result"]["verified"], true, "{v}");
+    assert_eq!(v["result"]["kernels"].as_array().unwrap().len(), 5, "{v}");
+
+    let out = gpucalc(&[
+        "--device",
+        "cpu",
+        "transfer",
+        "--max-bytes",
+        "5000",
+        "--reps",
+        "2",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    let text = v.to_string();
+    // 1 KiB, 4 KiB and the --max-bytes size itself, each way.
+    for bytes in ["1024", "4096", "5000"] {
+        assert!(text.contains(&format!("\"bytes\":{bytes}")), "{text}");
+    }
+}
