@@ -8,7 +8,7 @@
 //! host). `dot` leaves one partial sum per block, which the host reads once
 //! after the last iteration and adds in f64.
 
-use super::launch::{Arg, Gpu, GpuFloat, Kernel};
+use super::launch::{stop_and_wait, Arg, Gpu, GpuFloat, Kernel};
 use super::stream::{DeviceBuffer, Event, Stream};
 use crate::error::Result;
 use crate::workloads::stream::{StreamRaw, INIT, SCALAR};
@@ -119,10 +119,7 @@ impl Timer {
         // SAFETY: the caller vouches for `args`; the synchronize below waits for the
         // kernel before any buffer it uses can be dropped.
         unsafe { kernel.launch(&self.stream, grid, args)? };
-        self.stop
-            .record(&self.stream)
-            .map_err(|e| e.during("cuEventRecord"))?;
-        self.stream.synchronize().map_err(kernel.fault(grid))?;
+        stop_and_wait(&self.stream, &self.stop, kernel.fault(grid))?;
         let elapsed = self
             .start
             .elapsed_until(&self.stop)

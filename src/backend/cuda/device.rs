@@ -12,6 +12,7 @@ use cust::sys::CUdevice_attribute_enum as Attr;
 
 use super::driver::{self, Context, Current, DeviceHandle, Function, Module};
 use super::launch::Gpu;
+use super::memory::Plain;
 use super::pi::{LaunchConfig, PiState};
 use super::status::DriverError;
 use super::stream::DeviceBuffer;
@@ -261,7 +262,7 @@ fn nvcc_release() -> (String, i32) {
 }
 
 /// `len` values of device memory, refused with [`Error::OutOfMemory`] when they do not fit.
-pub(crate) fn allocate<T: Copy>(
+pub(crate) fn allocate<T: Plain>(
     context: &Arc<Context>,
     current: &Current<'_>,
     len: usize,

@@ -123,6 +123,20 @@ pub(crate) enum Arg {
 
 /// `cuLaunchKernel`'s parameter array: a pointer to each of `values`, valid
 /// while `values` is (the driver copies the values at launch).
+/// Records `stop` after the work queued on `stream`, then waits for the
+/// stream whatever the record did, so no queued kernel or copy outlives the
+/// buffers it uses (as [`DeviceBuffer`]'s drop relies on). The wait's error
+/// (a kernel fault, named by `fault`) comes first, then the record's.
+pub(crate) fn stop_and_wait(
+    stream: &Stream,
+    stop: &Event,
+    fault: impl FnOnce(DriverError) -> Error,
+) -> Result<()> {
+    let recorded = stop.record(stream);
+    stream.synchronize().map_err(fault)?;
+    recorded.map_err(|e| e.during("cuEventRecord"))
+}
+
 pub(crate) fn param_pointers(values: &mut [Arg]) -> Vec<*mut c_void> {
     values
         .iter_mut()
@@ -135,7 +149,7 @@ pub(crate) fn param_pointers(values: &mut [Arg]) -> Vec<*mut c_void> {
         .collect()
 }
 
-impl<T: Copy> From<&DeviceBuffer<T>> for Arg {
+impl<T: Plain> From<&DeviceBuffer<T>> for Arg {
     /// The buffer's device address.
     fn from(buffer: &DeviceBuffer<T>) -> Arg {
         Arg::U64(buffer.device_ptr())

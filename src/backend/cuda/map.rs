@@ -14,7 +14,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::device::CudaDevice;
-use super::launch::{chunk_len, Arg, Gpu, GpuFloat, Kernel};
+use super::launch::{chunk_len, stop_and_wait, Arg, Gpu, GpuFloat, Kernel};
 use super::memory::PinnedBuffer;
 use super::stream::{DeviceBuffer, Event, Stream};
 use crate::dtype::{Float, FloatVec};
@@ -247,9 +247,7 @@ fn device_seconds<T: GpuFloat>(
             // SAFETY: gc_map_T(const T *x, T *y, u64 n, u32 code); x and y hold n
             // values of T each; synchronized below.
             unsafe { kernel.launch(&stream, grid, &args)? };
-            stop.record(&stream)
-                .map_err(|e| e.during("cuEventRecord"))?;
-            stream.synchronize().map_err(kernel.fault(grid))?;
+            stop_and_wait(&stream, &stop, kernel.fault(grid))?;
             Ok(start
                 .elapsed_until(&stop)
                 .map_err(|e| e.during("cuEventElapsedTime"))?

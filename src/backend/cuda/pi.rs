@@ -111,7 +111,9 @@ impl PiState {
         first: u64,
         count: u64,
     ) -> Result<u64> {
-        debug_assert!(first.is_multiple_of(2), "pi chunks start on a Philox block");
+        // The kernel counts whole Philox blocks from `first / 2`: an odd start
+        // would be miscounted silently, so this holds in release builds too.
+        assert!(first.is_multiple_of(2), "pi chunks start on a Philox block");
         let (mut done, mut hits) = (0u64, 0u64);
         while done < count {
             let n = (count - done).min(launch.max_samples);
@@ -156,9 +158,11 @@ impl PiState {
         // holds max_grid >= grid values and outlives the launch: `read` below waits for it.
         unsafe { kernel.launch(&self.stream, grid, block, &mut params) }
             .map_err(|e| e.during(format!("launching kernel {name}")))?;
-        self.stop.record(&self.stream).map_err(fault)?;
+        // The read waits for the stream whatever the record did.
+        let recorded = self.stop.record(&self.stream);
         let host = &mut self.host[..grid as usize];
         self.stream.read(&self.partials, host).map_err(fault)?;
+        recorded.map_err(|e| e.during("cuEventRecord"))?;
         self.kernel_time += self
             .start
             .elapsed_until(&self.stop)

@@ -7,7 +7,7 @@
 //! offset, and the kernels place every element by its absolute index, so the
 //! pieces join to exactly the sequence one launch would give.
 
-use super::launch::{chunk_len, Arg, Gpu, Kernel};
+use super::launch::{chunk_len, stop_and_wait, Arg, Gpu, Kernel};
 use super::memory::Plain;
 use crate::error::{Error, Result};
 use crate::workloads::rng::{Dist, RngSlice, RngSpec, RngType};
@@ -118,9 +118,7 @@ pub(crate) fn device_times(
         // SAFETY: (u64 seed, u64 first, u64 n, T *out) as above; the buffer holds n
         // elements of the spec's type (n * size bytes); synchronized below.
         unsafe { kernel.launch(&stream, grid, &args)? };
-        stop.record(&stream)
-            .map_err(|e| e.during("cuEventRecord"))?;
-        stream.synchronize().map_err(kernel.fault(grid))?;
+        stop_and_wait(&stream, &stop, kernel.fault(grid))?;
         let elapsed = start
             .elapsed_until(&stop)
             .map_err(|e| e.during("cuEventElapsedTime"))?;

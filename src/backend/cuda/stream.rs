@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::driver::{Context, Current, DriverResult};
+use super::memory::Plain;
 use super::status::check;
 use super::sys;
 
@@ -50,7 +51,7 @@ impl Stream {
 
     /// Queues a copy of `host.len()` values from the start of `buffer` into `host`,
     /// and waits for the stream, so `host` holds them on return.
-    pub(crate) fn read<T: Copy>(
+    pub(crate) fn read<T: Plain>(
         &self,
         buffer: &DeviceBuffer<T>,
         host: &mut [T],
@@ -149,7 +150,7 @@ pub(crate) struct DeviceBuffer<T> {
 // the buffer is used only under the device's lock, with the context current.
 unsafe impl<T: Send> Send for DeviceBuffer<T> {}
 
-impl<T: Copy> DeviceBuffer<T> {
+impl<T: Plain> DeviceBuffer<T> {
     /// Allocates room for `len` values (uninitialized; kernels write before reading).
     /// The caller checks the size against free memory first, for a better message.
     pub(crate) fn uninit(

@@ -40,7 +40,7 @@ use cust::sys::CUdevice_attribute_enum as Attr;
 pub(crate) use self::choice::Choices;
 use self::choice::{choose, takes_tensor_cores, usable, Config, Fit, GemmFloat, Measured};
 use super::driver::{DeviceHandle, Function};
-use super::launch::{param_pointers, Arg, Gpu, GpuFloat};
+use super::launch::{param_pointers, stop_and_wait, Arg, Gpu, GpuFloat};
 use super::stream::{DeviceBuffer, Event, Stream};
 use crate::backend::MatmulRuns;
 use crate::dtype::FloatVec;
@@ -366,10 +366,7 @@ impl Timer {
                 .launch(&self.stream, launch.grid, launch.block, &mut params)
         }
         .map_err(|e| e.during(format!("launching kernel {name}")))?;
-        self.stop
-            .record(&self.stream)
-            .map_err(|e| e.during("cuEventRecord"))?;
-        self.stream.synchronize().map_err(|e| {
+        stop_and_wait(&self.stream, &self.stop, |e| {
             e.during(format!(
                 "kernel {name} (grid {} x block {})",
                 launch.grid, launch.block
