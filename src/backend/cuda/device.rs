@@ -128,12 +128,31 @@ fn describe(index: usize, device: DeviceHandle, driver_version: i32) -> Result<D
         positive(Attr::CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE).map(|khz| (khz / 1000) as u32);
     info.memory_bus_width_bits =
         positive(Attr::CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH).map(|bits| bits as u32);
-    info.driver_version = Some(format!("CUDA {}", driver::version_string(driver_version)));
+    let api = driver::version_string(driver_version);
+    info.driver_version = Some(match driver_release() {
+        Some(release) => format!("{release} (CUDA {api})"),
+        None => format!("CUDA {api}"),
+    });
     let major = attribute(Attr::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)?;
     let minor = attribute(Attr::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)?;
     info.compute_capability = Some(format!("{major}.{minor}"));
     info.fp64 = true;
     Ok(info)
+}
+
+/// The NVIDIA driver's release (`580.65.06`, as nvidia-smi shows it), from
+/// the kernel module's version file where the system has one; the driver API
+/// itself reports only the CUDA version it supports.
+fn driver_release() -> Option<String> {
+    parse_driver_release(&std::fs::read_to_string("/proc/driver/nvidia/version").ok()?)
+}
+
+/// The release in `NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.65.06  ...`.
+fn parse_driver_release(text: &str) -> Option<String> {
+    let line = text.lines().find(|l| l.starts_with("NVRM version:"))?;
+    line.split_whitespace()
+        .find(|word| word.starts_with(|c: char| c.is_ascii_digit()) && word.contains('.'))
+        .map(str::to_string)
 }
 
 /// What every [`CudaDevice`] on one GPU shares. Field order is drop order.
@@ -453,6 +472,20 @@ impl Backend for CudaDevice {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_driver_release_is_read_from_the_modules_version_line() {
+        let proprietary = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.65.06  \
+                           Sun Jul 27 06:54:38 UTC 2025\nGCC version:  gcc version 12.2.0\n";
+        assert_eq!(
+            parse_driver_release(proprietary).as_deref(),
+            Some("580.65.06")
+        );
+        let open = "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.82.07  \
+                    Release Build  (dvs-builder@U16-I3-B03-4-3)  Wed Aug 27 2025\n";
+        assert_eq!(parse_driver_release(open).as_deref(), Some("580.82.07"));
+        assert_eq!(parse_driver_release("GCC version: 12.2.0\n"), None);
+    }
 
     fn card(cc: &str) -> DeviceInfo {
         let mut info = DeviceInfo::new(BackendKind::Cuda, 0, "Card".into(), DeviceType::Gpu);
