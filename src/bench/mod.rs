@@ -156,7 +156,7 @@ pub fn run_suite(
             if !applies(device, row) {
                 continue;
             }
-            let size = options.size(row);
+            let size = row.size_on(device.info(), options.size(row));
             let result = if options
                 .max_time
                 .is_some_and(|limit| start.elapsed() > limit)

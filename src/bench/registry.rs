@@ -255,6 +255,20 @@ pub fn registry() -> Vec<BenchRow> {
     rows
 }
 
+impl BenchRow {
+    /// The size this row runs at on a device, from `size` (the suite's
+    /// quick or full size): stream rows grow to leave a large last-level
+    /// cache ([`crate::workloads::stream::default_array_size`]).
+    pub fn size_on(&self, info: &crate::DeviceInfo, size: u64) -> u64 {
+        match self.job {
+            Job::Stream(_, float) => {
+                size.max(crate::workloads::stream::default_array_size(info, float) as u64)
+            }
+            _ => size,
+        }
+    }
+}
+
 /// What running one row produced.
 #[derive(Debug)]
 pub struct Outcome {

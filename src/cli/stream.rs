@@ -7,14 +7,15 @@ use serde_json::json;
 use super::{number, Globals, EXIT_VERIFY_FAILED};
 use crate::dtype::Float;
 use crate::workloads::stream::{
-    stream, CSV_HEADER, DEFAULT_ARRAY_SIZE, DEFAULT_NUM_TIMES, MAX_NUM_TIMES,
+    default_array_size, stream, CSV_HEADER, DEFAULT_NUM_TIMES, MAX_NUM_TIMES,
 };
 
 #[derive(Debug, Args)]
 pub(crate) struct StreamArgs {
-    /// Elements per array (BabelStream's default 2^25).
-    #[arg(short = 's', long = "arraysize", value_parser = number::parse_count, default_value_t = DEFAULT_ARRAY_SIZE as u64)]
-    array_size: u64,
+    /// Elements per array [default: BabelStream's 2^25, or more so that each
+    /// array is at least 4 times the device's last-level cache].
+    #[arg(short = 's', long = "arraysize", value_parser = number::parse_count)]
+    array_size: Option<u64>,
 
     /// Iterations, 2 to 1000000; the first is not counted.
     #[arg(short = 'n', long = "numtimes", value_parser = parse_num_times, default_value_t = DEFAULT_NUM_TIMES as u64)]
@@ -49,9 +50,12 @@ pub(crate) fn run(globals: &Globals, args: &StreamArgs) -> Result<u8> {
         (true, _) => Float::F32,
         (false, dtype) => dtype.unwrap_or(Float::F64),
     };
-    let array_size = usize::try_from(args.array_size)?;
     let num_times = usize::try_from(args.num_times)?;
     let device = globals.open_device()?;
+    let array_size = match args.array_size {
+        Some(size) => usize::try_from(size)?,
+        None => default_array_size(device.info(), float),
+    };
     let result = stream(&device, float, array_size, num_times)?;
     let info = device.info();
     if globals.json {

@@ -68,6 +68,9 @@ pub struct DeviceInfo {
     pub memory_clock_mhz: Option<u32>,
     /// Memory bus width in bits, where the runtime reports it (CUDA).
     pub memory_bus_width_bits: Option<u32>,
+    /// Last-level cache in bytes, where known: the CPU's last-level caches
+    /// together (every socket and core complex), a GPU's L2.
+    pub cache_bytes: Option<u64>,
     /// Driver version, where there is a driver.
     pub driver_version: Option<String>,
     /// OpenCL only: the platform's name.
@@ -101,6 +104,7 @@ impl DeviceInfo {
             clock_mhz: None,
             memory_clock_mhz: None,
             memory_bus_width_bits: None,
+            cache_bytes: None,
             driver_version: None,
             platform: None,
             compute_capability: None,

@@ -15,7 +15,7 @@
 
 use serde::Serialize;
 
-use crate::device::Device;
+use crate::device::{Device, DeviceInfo};
 use crate::dtype::{Float, FloatVec};
 use crate::error::{Error, Result};
 
@@ -23,8 +23,32 @@ use crate::error::{Error, Result};
 pub const SCALAR: f64 = 0.4;
 /// BabelStream's initial values of a, b, c.
 pub const INIT: [f64; 3] = [0.1, 0.2, 0.0];
-/// BabelStream's default array size (elements): leaves the caches of CPUs and GPUs.
+/// BabelStream's default array size (elements); see [`default_array_size`].
 pub const DEFAULT_ARRAY_SIZE: usize = 1 << 25;
+
+/// The array size `stream` uses unless told: BabelStream's 2^25 elements, or
+/// more where the device's last-level cache is large, so that each array is
+/// at least four times the cache (STREAM's rule; a large EPYC has 384 MiB of
+/// L3 a socket, more than 2^25 f32 elements in all three arrays), rounded up
+/// to a power of two, and the three arrays within a quarter of its memory.
+///
+/// ```
+/// use gpucalc::workloads::stream::default_array_size;
+/// use gpucalc::{list_devices, Float};
+///
+/// let cpu = &list_devices().devices[0];
+/// assert!(default_array_size(cpu, Float::F64) >= 1 << 25);
+/// ```
+pub fn default_array_size(info: &DeviceInfo, float: Float) -> usize {
+    let element = float.size() as u64;
+    let covers_cache = (4 * info.cache_bytes.unwrap_or(0) / element).next_power_of_two();
+    let fits = match info.memory_bytes {
+        0 => u64::MAX,
+        memory => memory / 4 / (3 * element),
+    };
+    let size = (DEFAULT_ARRAY_SIZE as u64).max(covers_cache.min(fits));
+    usize::try_from(size).unwrap_or(DEFAULT_ARRAY_SIZE)
+}
 /// The most iterations a run takes (each kernel's times are kept).
 pub const MAX_NUM_TIMES: usize = 1_000_000;
 /// BabelStream's default iteration count.
@@ -366,6 +390,22 @@ mod tests {
         let mut wrong_dot = raw(Float::F64, 100, 5, 0.0);
         wrong_dot.dot *= 1.0 + 1e-9;
         assert!(!evaluate(Float::F64, 100, 5, &wrong_dot).verified);
+    }
+
+    #[test]
+    fn the_default_size_leaves_a_large_cache_and_fits_the_memory() {
+        use crate::{BackendKind, DeviceType};
+        let mut info = DeviceInfo::new(BackendKind::Cpu, 0, "big".into(), DeviceType::Cpu);
+        assert_eq!(default_array_size(&info, Float::F64), DEFAULT_ARRAY_SIZE);
+        info.cache_bytes = Some(32 << 20);
+        assert_eq!(default_array_size(&info, Float::F32), DEFAULT_ARRAY_SIZE);
+        // 384 MiB of L3: each f32 array at least 1.5 GiB, so 2^29 elements.
+        info.cache_bytes = Some(384 << 20);
+        info.memory_bytes = 128 << 30;
+        assert_eq!(default_array_size(&info, Float::F32), 1 << 29);
+        // Within a quarter of 8 GiB for the three arrays.
+        info.memory_bytes = 8 << 30;
+        assert_eq!(default_array_size(&info, Float::F32), (8 << 30) / 4 / 12);
     }
 
     #[test]

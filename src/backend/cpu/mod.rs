@@ -118,6 +118,7 @@ pub(crate) fn describe() -> DeviceInfo {
     info.compute_units = sysinfo::physical_cores().unwrap_or(threads) as u32;
     info.threads = Some(threads as u32);
     info.memory_bytes = host_memory_bytes().unwrap_or(0);
+    info.cache_bytes = sysinfo::total_last_level_cache_bytes();
     info.clock_mhz = sysinfo::max_clock_mhz();
     info.fp64 = true;
     info

@@ -80,6 +80,43 @@ pub(crate) fn last_level_cache_bytes() -> usize {
     })
 }
 
+/// All of the machine's last-level caches together, in bytes: each instance
+/// once (CPUs that share one list the same `shared_cpu_list`), from sysfs.
+pub(crate) fn total_last_level_cache_bytes() -> Option<u64> {
+    let read = |path: std::path::PathBuf| std::fs::read_to_string(path).ok();
+    let mut caches = Vec::new(); // (level, shared_cpu_list, bytes)
+    for cpu in std::fs::read_dir("/sys/devices/system/cpu").ok()?.flatten() {
+        let name = cpu.file_name();
+        let name = name.to_string_lossy();
+        if name
+            .strip_prefix("cpu")
+            .is_none_or(|n| n.parse::<u32>().is_err())
+        {
+            continue;
+        }
+        for index in std::fs::read_dir(cpu.path().join("cache"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let path = index.path();
+            let (Some(level), Some(size), Some(shared)) = (
+                read(path.join("level")).and_then(|l| l.trim().parse::<u32>().ok()),
+                read(path.join("size")).and_then(|s| parse_cache_size(s.trim())),
+                read(path.join("shared_cpu_list")),
+            ) else {
+                continue;
+            };
+            caches.push((level, shared.trim().to_string(), size as u64));
+        }
+    }
+    let last = caches.iter().map(|c| c.0).max()?;
+    caches.retain(|c| c.0 == last);
+    caches.sort();
+    caches.dedup();
+    Some(caches.iter().map(|c| c.2).sum())
+}
+
 /// `266240K`, `32M`, `1024` (sysfs cache sizes) in bytes.
 fn parse_cache_size(text: &str) -> Option<usize> {
     let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {

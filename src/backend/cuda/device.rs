@@ -128,6 +128,7 @@ fn describe(index: usize, device: DeviceHandle, driver_version: i32) -> Result<D
         positive(Attr::CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE).map(|khz| (khz / 1000) as u32);
     info.memory_bus_width_bits =
         positive(Attr::CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH).map(|bits| bits as u32);
+    info.cache_bytes = positive(Attr::CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE).map(|bytes| bytes as u64);
     let api = driver::version_string(driver_version);
     info.driver_version = Some(match driver_release() {
         Some(release) => format!("{release} (CUDA {api})"),
