@@ -84,6 +84,7 @@ fn bad_requests_exit_2_and_failed_runs_exit_1() {
         &["rng", "10", "-o", "x.txt"],
         &["map", "sqrt"],
         &["matmul", "8", "8", "8", "--kernel", "x"],
+        &["map", "sqrt", "100", "--seed", "3"],
     ];
     for args in bad {
         let out = gpucalc(args);

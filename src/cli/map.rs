@@ -40,9 +40,9 @@ pub(crate) struct MapArgs {
     #[arg(long = "gen", value_enum, default_value = "range")]
     generate: Generate,
 
-    /// Seed for `--gen uniform`.
-    #[arg(long, default_value_t = 0, value_parser = number::parse_whole)]
-    seed: u64,
+    /// Seed for `--gen uniform` [default: 0].
+    #[arg(long, value_parser = number::parse_whole, conflicts_with = "input")]
+    seed: Option<u64>,
 
     /// Element type of generated input: f32 or f64 [default: f64].
     #[arg(long, value_parser = parse_float)]
@@ -91,6 +91,9 @@ fn input(args: &MapArgs) -> Result<(Vec<u64>, FloatVec)> {
             crate::human_bytes(host)
         );
     }
+    if args.seed.is_some() && args.generate == Generate::Range {
+        usage_bail!("--seed seeds `--gen uniform`; 0, 1, 2, ... (`--gen range`) take none");
+    }
     let n = usize::try_from(n)?;
     let data = match (args.generate, float) {
         (Generate::Range, Float::F32) => FloatVec::F32((0..n).map(|i| i as f32).collect()),
@@ -102,7 +105,12 @@ fn input(args: &MapArgs) -> Result<(Vec<u64>, FloatVec)> {
                 RngType::F64
             };
             let cpu = crate::Device::select(&crate::DeviceSpec::Cpu)?;
-            match rng_generate(&cpu, &RngSpec::new(Dist::Uniform, dtype, args.seed)?, 0, n)? {
+            match rng_generate(
+                &cpu,
+                &RngSpec::new(Dist::Uniform, dtype, args.seed.unwrap_or(0))?,
+                0,
+                n,
+            )? {
                 RngVec::F32(v) => FloatVec::F32(v),
                 RngVec::F64(v) => FloatVec::F64(v),
                 RngVec::U32(_) => bail!("uniform generation gave integers"),
