@@ -12,7 +12,8 @@
 #   export LD_LIBRARY_PATH=OUTDIR/lib64/stubs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}  # gpucalc opens the stub
 #   cargo test --features cuda                            # exercises the "no usable driver" path
 #
-# Where the CUDA toolkit is installed, its lib64/stubs/libcuda.so does the same job.
+# Where the CUDA toolkit is installed, its lib64/stubs/libcuda.so does the same job
+# for linking; gpucalc opens libcuda.so.1 at run time, which that folder lacks.
 set -euo pipefail
 
 out=${1:?usage: scripts/cuda-stub.sh OUTDIR}

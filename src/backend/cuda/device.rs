@@ -54,7 +54,7 @@ fn start_driver() -> Result<(usize, i32)> {
     driver::open_library().map_err(|why| Error::Unavailable {
         backend: BackendKind::Cuda,
         reason: format!(
-            "no NVIDIA driver: {why}; install the NVIDIA driver (CUDA {} or newer), or put the \
+            "no usable NVIDIA driver: {why}; install the NVIDIA driver (CUDA {} or newer), or put the \
              folder holding its {} on LD_LIBRARY_PATH",
             nvcc_release().0,
             super::sys::LIBRARY

@@ -121,8 +121,6 @@ pub(crate) enum Arg {
     F64(f64),
 }
 
-/// `cuLaunchKernel`'s parameter array: a pointer to each of `values`, valid
-/// while `values` is (the driver copies the values at launch).
 /// Records `stop` after the work queued on `stream`, then waits for the
 /// stream whatever the record did, so no queued kernel or copy outlives the
 /// buffers it uses (as [`DeviceBuffer`]'s drop relies on). The wait's error
@@ -137,6 +135,8 @@ pub(crate) fn stop_and_wait(
     recorded.map_err(|e| e.during("cuEventRecord"))
 }
 
+/// `cuLaunchKernel`'s parameter array: a pointer to each of `values`, valid
+/// while `values` is (the driver copies the values at launch).
 pub(crate) fn param_pointers(values: &mut [Arg]) -> Vec<*mut c_void> {
     values
         .iter_mut()

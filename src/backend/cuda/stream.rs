@@ -63,15 +63,17 @@ impl Stream {
         let bytes = std::mem::size_of_val(host);
         // SAFETY: `host` is writable for `bytes` and stays borrowed until the
         // synchronize below returns; the buffer holds at least that many bytes.
-        check(unsafe {
+        let queued = check(unsafe {
             sys::cuMemcpyDtoHAsync_v2(
                 host.as_mut_ptr().cast::<c_void>(),
                 buffer.raw,
                 bytes,
                 self.raw,
             )
-        })?;
-        self.synchronize()
+        });
+        // Wait whatever the copy did: callers rely on the stream being idle.
+        let done = self.synchronize();
+        queued.and(done)
     }
 }
 
