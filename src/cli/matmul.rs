@@ -11,7 +11,7 @@ use super::{number, Globals, EXIT_VERIFY_FAILED};
 use crate::device::Device;
 use crate::dtype::Float;
 use crate::npy::{read_npy_float, write_npy_float};
-use crate::workloads::matmul::{matmul_with, MatmulOptions, Matrix, MAX_REPS};
+use crate::workloads::matmul::{check_fits, matmul_with, MatmulOptions, Matrix, MAX_REPS};
 
 #[derive(Debug, Args)]
 pub(crate) struct MatmulArgs {
@@ -102,22 +102,7 @@ fn inputs(args: &MatmulArgs, device: &Device) -> Result<(Matrix, Matrix)> {
         usize::try_from(n)?,
         usize::try_from(k)?,
     );
-    let host = crate::backend::cpu::describe().memory_bytes;
-    let elements = [(m, k), (k, n), (m, n)].iter().fold(0u128, |sum, &(r, c)| {
-        sum.saturating_add(r as u128 * c as u128)
-    });
-    let needed = u64::try_from(elements.saturating_mul(float.size() as u128)).unwrap_or(u64::MAX);
-    if host > 0 && needed > host {
-        bail!(
-            "{m}x{n}x{k} {float} matrices need {} of host memory, but this machine has {}",
-            crate::human_bytes(needed),
-            crate::human_bytes(host)
-        );
-    }
-    device.check_fits(
-        &format!("A, B and C ({m}x{k}, {k}x{n}, {m}x{n} {float})"),
-        needed,
-    )?;
+    check_fits(device, (m, n, k), float)?;
     Ok((
         Matrix::random(m, k, float, args.seed)?,
         Matrix::random(k, n, float, args.seed.wrapping_add(1))?,

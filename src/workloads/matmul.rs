@@ -189,6 +189,33 @@ pub fn matmul(
     matmul_with(device, a, b, &MatmulOptions::new(reps).verify(verify))
 }
 
+/// Refuses a product whose A (M×K), B (K×N) and C do not fit in the host's
+/// memory (where all three live) or on `device`: before anything is generated
+/// or copied, so a refusal costs nothing. [`matmul_with`] checks it too.
+pub fn check_fits(device: &Device, (m, n, k): (usize, usize, usize), float: Float) -> Result<()> {
+    let elements = m
+        .checked_mul(n)
+        .and_then(|mn| {
+            m.checked_mul(k)?
+                .checked_add(k.checked_mul(n)?)?
+                .checked_add(mn)
+        })
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!("{m}x{n}x{k} matrices have too many elements"))
+        })?;
+    let bytes = (elements as u64).saturating_mul(float.size() as u64);
+    let what = format!("A, B and C ({m}x{k}, {k}x{n}, {m}x{n} {float})");
+    if let Some(available) = cpu::host_memory_bytes().filter(|&host| bytes > host) {
+        return Err(Error::OutOfMemory {
+            what,
+            device: "the host".to_string(),
+            needed: bytes,
+            available,
+        });
+    }
+    device.check_fits(&what, bytes)
+}
+
 /// Multiplies `a` (M×K) by `b` (K×N) on `device` as `options` say.
 ///
 /// Where several kernels could take the product (CUDA) and `options` names
@@ -238,21 +265,7 @@ pub fn matmul_with(
         )));
     }
     let float = a.data.float();
-    let elements = m
-        .checked_mul(n)
-        .and_then(|mn| {
-            m.checked_mul(k)?
-                .checked_add(k.checked_mul(n)?)?
-                .checked_add(mn)
-        })
-        .ok_or_else(|| {
-            Error::InvalidArgument(format!("{m}x{n}x{k} matrices have too many elements"))
-        })?;
-    let bytes = (elements as u64).saturating_mul(float.size() as u64);
-    device.check_fits(
-        &format!("A, B and C ({m}x{k}, {k}x{n}, {m}x{n} {float})"),
-        bytes,
-    )?;
+    check_fits(device, (m, n, k), float)?;
     let what = format!("matrix C ({m}x{n} {float})");
     let mut c = match float {
         Float::F32 => FloatVec::F32(cpu::host_vec(m * n, f32::NAN, &what)?),
@@ -290,7 +303,8 @@ pub fn matmul_with(
 /// Columns of C per Freivalds check (see the module's notes).
 pub const CHECK_COLUMNS: usize = 16;
 
-/// Rows of A widened to f64 at a time by the check (two R×K buffers per worker).
+/// Rows of A widened to f64 at a time by the check (two R×K buffers per
+/// worker), fewer where K is long: at most 2^20 elements (8 MiB) a buffer.
 const CHECK_ROWS: usize = 32;
 
 /// The largest |error| / bound over the Freivalds blocks and the sampled
@@ -343,8 +357,9 @@ pub fn worst_error_ratio(a: &Matrix, b: &Matrix, c: &Matrix) -> f64 {
     // block. The block's elements each err by at most K·ε·Σ|A||B| (any
     // summation order, fused or not) plus K underflows; the f64 check itself
     // by a few (K + w)·ε_f64 of the same scale.
-    let rows = (0..m.div_ceil(CHECK_ROWS)).into_par_iter().map(|chunk| {
-        let (lo, hi) = (chunk * CHECK_ROWS, ((chunk + 1) * CHECK_ROWS).min(m));
+    let chunk_rows = ((1 << 20) / k).clamp(1, CHECK_ROWS);
+    let rows = (0..m.div_ceil(chunk_rows)).into_par_iter().map(|chunk| {
+        let (lo, hi) = (chunk * chunk_rows, ((chunk + 1) * chunk_rows).min(m));
         let r = hi - lo;
         let mut a64 = vec![0.0; r * k];
         let mut aabs = vec![0.0; r * k];
