@@ -132,7 +132,7 @@ fn open(path: &Path) -> Result<npyz::NpyFile<BufReader<File>>> {
             {
                 return Err(bad_file(
                     path,
-                    format!("the header's shape {shape:?} has more than 2^64 elements"),
+                    format!("the header's shape {shape:?} has 2^64 elements or more"),
                 ));
             }
         }
@@ -164,7 +164,14 @@ fn header_shape(header: &str) -> Option<Vec<u64>> {
 /// convert them; so is any content npyz cannot read as `T`. Every problem
 /// with the file is an [`Error::Io`] naming it.
 pub fn read_npy<T: npyz::Deserialize>(path: &Path) -> Result<NpyArray<T>> {
-    let npy = open(path)?;
+    read_opened(path, open(path)?)
+}
+
+/// [`read_npy`] of a file already opened.
+fn read_opened<T: npyz::Deserialize>(
+    path: &Path,
+    npy: npyz::NpyFile<BufReader<File>>,
+) -> Result<NpyArray<T>> {
     if npy.order() == npyz::Order::Fortran && npy.shape().len() > 1 {
         return Err(bad_file(
             path,
@@ -187,14 +194,15 @@ pub fn read_npy<T: npyz::Deserialize>(path: &Path) -> Result<NpyArray<T>> {
 
 /// Reads an `.npy` file of `f32` or `f64` elements (either byte order), whichever it holds.
 pub fn read_npy_float(path: &Path) -> Result<(Vec<u64>, crate::dtype::FloatVec)> {
-    let descr = open(path)?.dtype().descr();
+    let npy = open(path)?;
+    let descr = npy.dtype().descr();
     match descr.trim_matches('\'') {
         "<f4" | ">f4" | "=f4" => {
-            let a = read_npy::<f32>(path)?;
+            let a = read_opened::<f32>(path, npy)?;
             Ok((a.shape, crate::dtype::FloatVec::F32(a.data)))
         }
         "<f8" | ">f8" | "=f8" => {
-            let a = read_npy::<f64>(path)?;
+            let a = read_opened::<f64>(path, npy)?;
             Ok((a.shape, crate::dtype::FloatVec::F64(a.data)))
         }
         other => Err(bad_file(
