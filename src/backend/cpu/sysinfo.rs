@@ -58,63 +58,59 @@ pub(crate) fn total_memory() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// Size of the largest (last-level) cache, in bytes, from sysfs; 32 MiB where
-/// it is not reported. Read once.
+/// One CPU's caches from sysfs (`cpu_dir` is `/sys/devices/system/cpu/cpuN`):
+/// (level, identity, bytes), the identity being the cache's `id` within its
+/// level or, where sysfs has none, the CPUs that share it.
+fn cpu_caches(cpu_dir: &std::path::Path) -> Vec<(u32, String, usize)> {
+    let read = |path: std::path::PathBuf| std::fs::read_to_string(path).ok();
+    std::fs::read_dir(cpu_dir.join("cache"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|index| {
+            let path = index.path();
+            let level = read(path.join("level"))?.trim().parse().ok()?;
+            let bytes = parse_cache_size(read(path.join("size"))?.trim())?;
+            let identity = read(path.join("id"))
+                .map(|id| format!("id {}", id.trim()))
+                .or_else(|| read(path.join("shared_cpu_list")))?;
+            Some((level, identity.trim().to_string(), bytes))
+        })
+        .collect()
+}
+
+/// Size of the largest (last-level) cache cpu0 uses, in bytes, from sysfs;
+/// 32 MiB where it is not reported. Read once.
 pub(crate) fn last_level_cache_bytes() -> usize {
     static BYTES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *BYTES.get_or_init(|| {
-        let dir = std::path::Path::new("/sys/devices/system/cpu/cpu0/cache");
-        let read =
-            |index: &std::path::Path, name: &str| std::fs::read_to_string(index.join(name)).ok();
-        std::fs::read_dir(dir)
+        cpu_caches(std::path::Path::new("/sys/devices/system/cpu/cpu0"))
             .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|entry| {
-                let size = read(&entry.path(), "size")?;
-                let level: u32 = read(&entry.path(), "level")?.trim().parse().ok()?;
-                Some((level, parse_cache_size(size.trim())?))
-            })
+            .map(|(level, _, bytes)| (level, bytes))
             .max()
             .map_or(32 << 20, |(_, bytes)| bytes)
     })
 }
 
 /// All of the machine's last-level caches together, in bytes: each instance
-/// once (CPUs that share one list the same `shared_cpu_list`), from sysfs.
+/// once (an EPYC has one L3 per core complex, a two-socket machine two sets).
 pub(crate) fn total_last_level_cache_bytes() -> Option<u64> {
-    let read = |path: std::path::PathBuf| std::fs::read_to_string(path).ok();
-    let mut caches = Vec::new(); // (level, shared_cpu_list, bytes)
+    let mut caches = Vec::new();
     for cpu in std::fs::read_dir("/sys/devices/system/cpu").ok()?.flatten() {
         let name = cpu.file_name();
-        let name = name.to_string_lossy();
-        if name
+        let is_cpu = name
+            .to_string_lossy()
             .strip_prefix("cpu")
-            .is_none_or(|n| n.parse::<u32>().is_err())
-        {
-            continue;
-        }
-        for index in std::fs::read_dir(cpu.path().join("cache"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let path = index.path();
-            let (Some(level), Some(size), Some(shared)) = (
-                read(path.join("level")).and_then(|l| l.trim().parse::<u32>().ok()),
-                read(path.join("size")).and_then(|s| parse_cache_size(s.trim())),
-                read(path.join("shared_cpu_list")),
-            ) else {
-                continue;
-            };
-            caches.push((level, shared.trim().to_string(), size as u64));
+            .is_some_and(|n| n.parse::<u32>().is_ok());
+        if is_cpu {
+            caches.extend(cpu_caches(&cpu.path()));
         }
     }
     let last = caches.iter().map(|c| c.0).max()?;
     caches.retain(|c| c.0 == last);
     caches.sort();
     caches.dedup();
-    Some(caches.iter().map(|c| c.2).sum())
+    Some(caches.iter().map(|c| c.2 as u64).sum())
 }
 
 /// `266240K`, `32M`, `1024` (sysfs cache sizes) in bytes.
