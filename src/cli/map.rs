@@ -81,8 +81,11 @@ fn input(args: &MapArgs) -> Result<(Vec<u64>, FloatVec)> {
     let Some(n) = args.count else {
         usage_bail!("give a number of elements (e.g. `map sqrt 1e8`) or --input FILE.npy");
     };
+    if args.seed.is_some() && args.generate == Generate::Range {
+        usage_bail!("--seed seeds `--gen uniform`; 0, 1, 2, ... (`--gen range`) take none");
+    }
     let float = args.dtype.unwrap_or_default();
-    let host = crate::backend::cpu::describe().memory_bytes;
+    let host = crate::backend::cpu::host_memory_bytes().unwrap_or(0);
     let needed = n.saturating_mul(2 * float.size() as u64);
     if host > 0 && needed > host {
         bail!(
@@ -90,9 +93,6 @@ fn input(args: &MapArgs) -> Result<(Vec<u64>, FloatVec)> {
             crate::human_bytes(needed),
             crate::human_bytes(host)
         );
-    }
-    if args.seed.is_some() && args.generate == Generate::Range {
-        usage_bail!("--seed seeds `--gen uniform`; 0, 1, 2, ... (`--gen range`) take none");
     }
     let n = usize::try_from(n)?;
     let data = match (args.generate, float) {

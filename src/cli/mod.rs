@@ -161,8 +161,7 @@ pub(crate) struct Globals {
 }
 
 impl Globals {
-    /// Opens the device the user asked for.
-    /// Opens the device; for `auto`, a note on stderr for each device it
+    /// Opens the device the user asked for; for `auto`, a note on stderr for each device it
     /// passed over because it would not open.
     pub fn open_device(&self) -> crate::Result<Device> {
         let options = DeviceOptions {
