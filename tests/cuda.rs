@@ -46,6 +46,19 @@ fn gpu(test: &str) -> Option<Device> {
     }
 }
 
+/// True where the CUDA device is scripts/cuda-fake-driver.c's, whose knobs
+/// (FAKE_CUDA_*) a test can turn; otherwise prints why `test` is skipped.
+fn fake_driver(test: &str) -> bool {
+    let Some(gpu) = gpu(test) else {
+        return false;
+    };
+    let fake = gpu.info().name.starts_with("Fake GPU");
+    if !fake {
+        eprintln!("{test}: skipped, needs the fake driver");
+    }
+    fake
+}
+
 /// True (after printing why `test` is skipped) where a GPU is present.
 fn skip_with_gpu(test: &str) -> bool {
     let found = cuda_devices();
@@ -672,15 +685,9 @@ fn named_matmul_kernels_are_refused_where_they_cannot_run() {
 
 #[test]
 fn the_measured_choice_keeps_the_rule_or_a_clearly_faster_kernel() {
-    let test = "the_measured_choice_keeps_the_rule_or_a_clearly_faster_kernel";
-    let Some(gpu) = gpu(test) else {
-        return;
-    };
-    // Only the fake driver (scripts/cuda-fake-driver.c) can be told which
-    // kernel is fast or what the GPU is; on a GPU the other matmul tests
-    // check the choice.
-    if !gpu.info().name.starts_with("Fake GPU") {
-        eprintln!("{test}: skipped, needs the fake driver");
+    // Only the fake driver can be told which kernel is fast or what the GPU
+    // is; on a GPU the other matmul tests check the choice.
+    if !fake_driver("the_measured_choice_keeps_the_rule_or_a_clearly_faster_kernel") {
         return;
     }
     let run = |size: &str, env: &[(&str, &str)], extra: &[&str]| {
@@ -745,12 +752,7 @@ fn the_measured_choice_keeps_the_rule_or_a_clearly_faster_kernel() {
 
 #[test]
 fn an_element_the_chosen_kernel_leaves_unwritten_fails_verification() {
-    let test = "an_element_the_chosen_kernel_leaves_unwritten_fails_verification";
-    let Some(gpu) = gpu(test) else {
-        return;
-    };
-    if !gpu.info().name.starts_with("Fake GPU") {
-        eprintln!("{test}: skipped, needs the fake driver");
+    if !fake_driver("an_element_the_chosen_kernel_leaves_unwritten_fails_verification") {
         return;
     }
     // gc_gemm_f64_s is measured fastest and kept, and skips C's last element;
@@ -772,12 +774,7 @@ fn an_element_the_chosen_kernel_leaves_unwritten_fails_verification() {
 
 #[test]
 fn auto_says_why_it_passed_over_a_gpu_that_would_not_open() {
-    let test = "auto_says_why_it_passed_over_a_gpu_that_would_not_open";
-    let Some(gpu) = gpu(test) else {
-        return;
-    };
-    if !gpu.info().name.starts_with("Fake GPU") {
-        eprintln!("{test}: skipped, needs the fake driver");
+    if !fake_driver("auto_says_why_it_passed_over_a_gpu_that_would_not_open") {
         return;
     }
     // A driver too old for the kernels' PTX: listed, but the kernels do not load.
