@@ -107,11 +107,14 @@ fn bad_file(path: &Path, message: String) -> Error {
 /// count in release, and then an array read short of its shape), so a shape
 /// of more than 2^64 elements is refused here first.
 fn open(path: &Path) -> Result<npyz::NpyFile<BufReader<File>>> {
-    use std::io::Read;
+    use std::io::{Read, Seek};
     let mut file = File::open(path).map_err(|e| io_error(path, e))?;
-    let mut head = [0u8; 12];
-    let got = file.read(&mut head).map_err(|e| io_error(path, e))?;
-    if got == head.len() && head.starts_with(b"\x93NUMPY") {
+    let mut head = Vec::with_capacity(12);
+    (&mut file)
+        .take(12)
+        .read_to_end(&mut head)
+        .map_err(|e| io_error(path, e))?;
+    if head.len() == 12 && head.starts_with(b"\x93NUMPY") {
         let (length, start) = match head[6] {
             1 => (u64::from(u16::from_le_bytes([head[8], head[9]])), 10),
             _ => (
@@ -137,7 +140,8 @@ fn open(path: &Path) -> Result<npyz::NpyFile<BufReader<File>>> {
             }
         }
     }
-    let file = File::open(path).map_err(|e| io_error(path, e))?;
+    // npyz reads the same handle from the start: one open, one file.
+    file.rewind().map_err(|e| io_error(path, e))?;
     npyz::NpyFile::new(BufReader::new(file)).map_err(|e| io_error(path, e))
 }
 
