@@ -3,13 +3,19 @@
 /// Parses a non-negative whole number. Accepts `_` between digits, scientific
 /// notation that denotes a whole number, and powers written `B^K`.
 pub fn parse_whole(text: &str) -> Result<u64, String> {
+    whole(text, 0)
+}
+
+/// [`parse_whole`], where a negative number is told the least value allowed
+/// (`min`); the caller refuses values under `min` that parse.
+fn whole(text: &str, min: u64) -> Result<u64, String> {
     let t = text.trim();
     if t.is_empty() {
         return Err("expected a whole number, got an empty string".to_string());
     }
     if t.starts_with('-') {
         return Err(format!(
-            "`{t}` is negative; expected a whole number, 0 or more"
+            "`{t}` is negative; expected a whole number, {min} or more"
         ));
     }
     let t = t.strip_prefix('+').unwrap_or(t);
@@ -90,7 +96,7 @@ fn not_a_number(text: &str) -> String {
 
 /// Parses a count that must be at least 1.
 pub fn parse_count(text: &str) -> Result<u64, String> {
-    match parse_whole(text)? {
+    match whole(text, 1)? {
         0 => Err("must be at least 1".to_string()),
         n => Ok(n),
     }
@@ -106,7 +112,7 @@ pub(crate) fn parse_in_range(
     max_text: &str,
 ) -> Result<u64, String> {
     let over = || format!("`{text}` is too large: at most {max_text} = {max}");
-    match parse_whole(text) {
+    match whole(text, min) {
         Ok(n) if n > max => Err(over()),
         Ok(n) if n < min => Err(format!("must be at least {min}")),
         Ok(n) => Ok(n),
@@ -178,6 +184,13 @@ mod tests {
             assert!(err.contains(why), "{text}: {err}");
         }
         assert_eq!(parse_count("0").unwrap_err(), "must be at least 1");
+        // A negative count is told the least value its argument takes.
+        assert!(parse_whole("-5").unwrap_err().ends_with("0 or more"));
+        assert!(parse_count("-5").unwrap_err().ends_with("1 or more"));
+        assert!(parse_samples("-5").unwrap_err().ends_with("1 or more"));
+        assert!(parse_in_range("-1", 2, 9, "9")
+            .unwrap_err()
+            .ends_with("2 or more"));
         // One limit and one message for pi, however far past it a count is.
         assert_eq!(parse_samples("2^63"), Ok(1 << 63));
         for text in ["9223372036854775809", "2^64", "1e19", "1e30"] {
