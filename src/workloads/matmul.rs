@@ -372,9 +372,8 @@ pub fn worst_error_ratio(a: &Matrix, b: &Matrix, c: &Matrix) -> f64 {
         }
         let mut want = vec![0.0; r * blocks];
         let mut scale = vec![0.0; r * blocks];
-        let serial = gemm::Parallelism::None;
-        cpu::product(&a64, &bx, &mut want, r, blocks, k, serial);
-        cpu::product(&aabs, &babs, &mut scale, r, blocks, k, serial);
+        cpu::product(&a64, &bx, &mut want, r, blocks, k, 1);
+        cpu::product(&aabs, &babs, &mut scale, r, blocks, k, 1);
         let mut ratio_worst = 0.0;
         for i in 0..r {
             for q in 0..blocks {
@@ -476,6 +475,55 @@ mod tests {
         }
         let worst = worst_error_ratio(&a, &b, &c);
         assert!(worst > 1.0, "a zeroed tile passed: {worst}");
+    }
+
+    #[test]
+    fn the_cpu_product_is_right_for_awkward_shapes_and_thread_counts() {
+        // faer takes tiny products (M·N·K ≤ 16³) through nano-gemm and the rest
+        // through its x86 kernels, split over threads above 4096 M·N·K: cover
+        // both, on one thread and on more workers than this machine may have.
+        let shapes = [
+            (1, 1, 1),
+            (7, 13, 5),
+            (1, 1000, 1),
+            (1000, 1, 3),
+            (129, 65, 257),
+            (64, 128, 33),
+            (301, 299, 97),
+        ];
+        for threads in [1, 3] {
+            let options = crate::DeviceOptions::threads(threads);
+            let cpu = Device::select_with(&crate::DeviceSpec::Cpu, &options).unwrap();
+            for float in [Float::F32, Float::F64] {
+                for (seed, &(m, n, k)) in shapes.iter().enumerate() {
+                    let a = Matrix::random(m, k, float, 2 * seed as u64).unwrap();
+                    let b = Matrix::random(k, n, float, 2 * seed as u64 + 1).unwrap();
+                    let (c, result) = matmul(&cpu, &a, &b, 1, true).unwrap();
+                    let what = format!("{m}x{n}x{k} {float}, {threads} threads");
+                    assert_eq!(result.verified, Some(true), "{what}");
+                    // Every element, against a plain loop in f64 that shares
+                    // nothing with faer, within K·ε·Σ|A||B| of its own.
+                    let want = naive(&a, &b);
+                    let eps = match float {
+                        Float::F32 => f32::EPSILON as f64,
+                        Float::F64 => f64::EPSILON,
+                    };
+                    for i in 0..m {
+                        for j in 0..n {
+                            let scale: f64 =
+                                (0..k).map(|p| (a.get(i, p) * b.get(p, j)).abs()).sum();
+                            let error = (c.get(i, j) - want.get(i, j)).abs();
+                            assert!(
+                                error <= k as f64 * eps * scale,
+                                "{what}: C[{i}, {j}] = {} but the loop gives {}",
+                                c.get(i, j),
+                                want.get(i, j)
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

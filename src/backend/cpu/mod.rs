@@ -211,7 +211,7 @@ impl Backend for CpuDevice {
         reps: usize,
         kernel: Option<&str>,
     ) -> Result<MatmulRuns> {
-        self.no_kernel_choice(kernel, "the gemm crate")?;
+        self.no_kernel_choice(kernel, &format!("the {} crate", matmul::LIBRARY))?;
         let threads = self.threads();
         let times = self
             .pool
@@ -219,7 +219,8 @@ impl Backend for CpuDevice {
         Ok(MatmulRuns {
             times,
             kernel: format!(
-                "gemm crate, {threads} thread{}",
+                "{} crate, {threads} thread{}",
+                matmul::LIBRARY,
                 if threads == 1 { "" } else { "s" }
             ),
             tried: Vec::new(),
