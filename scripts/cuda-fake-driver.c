@@ -20,7 +20,8 @@
  * return: FAKE_CUDA_INIT (cuInit), FAKE_CUDA_LOAD (cuModuleLoadData),
  * FAKE_CUDA_OOM (cuMemAlloc: 2), FAKE_CUDA_FAULT (cuStreamSynchronize);
  * FAKE_CUDA_FAST=<kernel name>: events around that kernel read 0.5 ms;
- * FAKE_CUDA_SKIP=<kernel name>: that matmul kernel leaves C's last element unwritten;
+ * FAKE_CUDA_SKIP=<kernel name>: that kernel gets its output's last element wrong
+ *   (a matmul kernel leaves it unwritten; map and rng kernels write it plus one);
  * FAKE_CUDA_CC (90): compute capability, as 10·major + minor.
  * FAKE_CUDA_REPORT=1 prints resource counts at exit (every create matched by a
  * destroy, every context push by a pop). */
@@ -323,6 +324,9 @@ static void pi_hits(unsigned gx, unsigned bx, void **params)
 STREAM_KERNELS(float, stream_f32)
 STREAM_KERNELS(double, stream_f64)
 
+/* FAKE_CUDA_SKIP names the kernel being launched (set by cuLaunchKernel). */
+static int wrong_last;
+
 /* gc_map: the codes of MapFn::code(). */
 #define MAP_KERNEL(T, name, SQRT, EXP, LOG, SIN, COS, ABS)                                        \
     static void name(void **params)                                                               \
@@ -337,6 +341,8 @@ STREAM_KERNELS(double, stream_f64)
                  : code == 3 ? SIN(v) : code == 4 ? COS(v) : code == 5 ? ABS(v)                   \
                  : code == 6 ? v * v : (T)1 / v;                                                  \
         }                                                                                         \
+        if (wrong_last && n > 0)                                                                  \
+            y[n - 1] += 1;                                                                        \
     }
 MAP_KERNEL(float, map_f32, sqrtf, expf, logf, sinf, cosf, fabsf)
 MAP_KERNEL(double, map_f64, sqrt, exp, log, sin, cos, fabs)
@@ -374,6 +380,11 @@ static void rng(int kind, void **params)
         }
         }
     }
+    if (wrong_last && n > 0) {
+        if (kind == 0) ((uint32_t *)out)[n - 1] += 1;
+        else if (kind == 1 || kind == 3) ((float *)out)[n - 1] += 1;
+        else ((double *)out)[n - 1] += 1;
+    }
 }
 
 /* Runs the kernel whole, at once, on the calling thread. */
@@ -389,6 +400,8 @@ CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned
         extra || gx == 0 || bx == 0 || (bx & (bx - 1)) || bx > 1024)
         return 1;
     launches++;
+    const char *skip = getenv("FAKE_CUDA_SKIP");
+    wrong_last = skip && strcmp(skip, KERNELS[id]) == 0;
     if (id == 0)
         pi_hits(gx, bx, params);
     else if (id <= 6)
@@ -411,8 +424,7 @@ CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned
         if (id >= 24 && (k % 2 || n % 2)) { fprintf(stderr, "[fake] tensor-core gemm with odd k %u or n %u\n", k, n); return 1; }
         void *a = (void *)(uintptr_t) * (uint64_t *)params[0], *b = (void *)(uintptr_t) * (uint64_t *)params[1];
         void *c = (void *)(uintptr_t) * (uint64_t *)params[2];
-        const char *skip = getenv("FAKE_CUDA_SKIP");
-        int skip_last = skip && strcmp(skip, KERNELS[id]) == 0;
+        int skip_last = wrong_last;
         for (unsigned i = 0; i < m; i++) for (unsigned j = 0; j < n; j++) {
             if (skip_last && i == m - 1 && j == n - 1)
                 continue;

@@ -773,6 +773,65 @@ fn an_element_the_chosen_kernel_leaves_unwritten_fails_verification() {
 }
 
 #[test]
+fn a_result_that_fails_verification_does_not_replace_the_output_file() {
+    if !fake_driver("a_result_that_fails_verification_does_not_replace_the_output_file") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let kept = b"the user's file";
+    // Each workload with its kernel made to get the last element wrong, then
+    // the same run with a right kernel, which writes the file.
+    for (kernel, args) in [
+        ("gc_map_f64", &["map", "sqrt", "1000"][..]),
+        ("gc_rng_uniform_f32", &["rng", "5000", "--dtype", "f32"]),
+        (
+            "gc_gemm_f32_s",
+            &[
+                "matmul",
+                "70",
+                "50",
+                "30",
+                "--dtype",
+                "f32",
+                "--kernel",
+                "gc_gemm_f32_s",
+            ],
+        ),
+    ] {
+        let path = dir.path().join(format!("{}.npy", args[0]));
+        std::fs::write(&path, kept).unwrap();
+        let run = |skip: &str| {
+            let out = common::gpucalc()
+                .args(["--device", "cuda", "--json"])
+                .args(args)
+                .arg("-o")
+                .arg(&path)
+                .env("FAKE_CUDA_SKIP", skip)
+                .output()
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+                panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stderr))
+            });
+            (out.status.code(), v)
+        };
+        let (code, v) = run(kernel);
+        assert_eq!(code, Some(3), "{args:?}: {v}");
+        assert_eq!(v["verification"], "failed", "{args:?}: {v}");
+        assert_eq!(v["output_written"], false, "{args:?}: {v}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            kept,
+            "{args:?} replaced the file"
+        );
+        let (code, v) = run("none");
+        assert_eq!(code, Some(0), "{args:?}: {v}");
+        assert_eq!(v["output_written"], true, "{args:?}: {v}");
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.starts_with(b"\x93NUMPY"), "{args:?} wrote no .npy");
+    }
+}
+
+#[test]
 fn auto_says_why_it_passed_over_a_gpu_that_would_not_open() {
     if !fake_driver("auto_says_why_it_passed_over_a_gpu_that_would_not_open") {
         return;

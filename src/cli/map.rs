@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use super::output::{require_npy, si, verification_word};
+use super::output::{require_npy, si, verification_word, Saved};
 use super::{number, Globals, EXIT_VERIFY_FAILED};
 use crate::dtype::{Float, FloatVec};
 use crate::npy::{read_npy_float, write_npy_float};
@@ -129,10 +129,10 @@ pub(crate) fn run(globals: &Globals, args: &MapArgs) -> Result<u8> {
         Float::F64 => FloatVec::F64(vec![0.0; data.len()]),
     };
     let result = map(&device, args.function, &data, &mut out, !args.no_verify)?;
-    if let Some(path) = &args.output {
-        write_npy_float(path, &shape, &out)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    let saved = Saved::save(args.output.as_deref(), result.verified, |path| {
+        Ok(write_npy_float(path, &shape, &out)?)
+    })?;
+    let (output, output_written) = saved.json();
     let verification = verification_word(result.verified);
     let info = device.info();
     if globals.json {
@@ -151,7 +151,8 @@ pub(crate) fn run(globals: &Globals, args: &MapArgs) -> Result<u8> {
             "max_ulp": result.max_ulp,
             "ulp_bound": result.ulp_bound,
             "verification": verification,
-            "output": args.output.as_ref().map(|p| p.display().to_string()),
+            "output": output,
+            "output_written": output_written,
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
@@ -176,8 +177,8 @@ pub(crate) fn run(globals: &Globals, args: &MapArgs) -> Result<u8> {
             ),
             None => println!("verification skipped"),
         }
-        if let Some(path) = &args.output {
-            println!("output       {}", path.display());
+        if let Some(line) = saved.line() {
+            println!("{line}");
         }
     }
     Ok(if result.verified == Some(false) {

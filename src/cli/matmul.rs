@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use serde_json::json;
 
-use super::output::{require_npy, verification_word};
+use super::output::{require_npy, verification_word, Saved};
 use super::{number, Globals, EXIT_VERIFY_FAILED};
 use crate::device::Device;
 use crate::dtype::Float;
@@ -118,10 +118,14 @@ pub(crate) fn run(globals: &Globals, args: &MatmulArgs) -> Result<u8> {
         options = options.kernel(kernel.as_str());
     }
     let (c, result) = matmul_with(&device, &a, &b, &options)?;
-    if let Some(path) = &args.output {
-        write_npy_float(path, &[c.rows as u64, c.cols as u64], &c.data)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    let saved = Saved::save(args.output.as_deref(), result.verified, |path| {
+        Ok(write_npy_float(
+            path,
+            &[c.rows as u64, c.cols as u64],
+            &c.data,
+        )?)
+    })?;
+    let (output, output_written) = saved.json();
     let verification = verification_word(result.verified);
     let info = device.info();
     let fastest = result.times_s.iter().copied().fold(f64::INFINITY, f64::min);
@@ -138,7 +142,8 @@ pub(crate) fn run(globals: &Globals, args: &MatmulArgs) -> Result<u8> {
             "gflops": result.flops * 1e-9,
             "worst_error_ratio": result.worst_error_ratio,
             "verification": verification,
-            "output": args.output.as_ref().map(|p| p.display().to_string()),
+            "output": output,
+            "output_written": output_written,
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
@@ -167,8 +172,8 @@ pub(crate) fn run(globals: &Globals, args: &MatmulArgs) -> Result<u8> {
             Some(r) => println!("verification {verification} (worst error {r:.2e} of its bound)"),
             None => println!("verification skipped"),
         }
-        if let Some(path) = &args.output {
-            println!("output       {}", path.display());
+        if let Some(line) = saved.line() {
+            println!("{line}");
         }
     }
     Ok(if result.verified == Some(false) {

@@ -62,6 +62,60 @@ pub(crate) fn require_npy(path: Option<&std::path::Path>) -> anyhow::Result<()> 
     }
 }
 
+/// What became of a run's `-o PATH`. A result that failed verification is
+/// never written: it would replace whatever the path held with numbers known
+/// to be wrong.
+pub(crate) enum Saved<'a> {
+    /// No `-o`.
+    NotAsked,
+    /// Written to this path.
+    Written(&'a std::path::Path),
+    /// Not written, the file at this path left as it was: the check failed.
+    Withheld(&'a std::path::Path),
+}
+
+impl<'a> Saved<'a> {
+    /// Writes the result to `path` with `write` unless `verified` is
+    /// `Some(false)`.
+    pub(crate) fn save(
+        path: Option<&'a std::path::Path>,
+        verified: Option<bool>,
+        write: impl FnOnce(&std::path::Path) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Saved<'a>> {
+        use anyhow::Context;
+        Ok(match path {
+            None => Saved::NotAsked,
+            Some(path) if verified == Some(false) => Saved::Withheld(path),
+            Some(path) => {
+                write(path).with_context(|| format!("writing {}", path.display()))?;
+                Saved::Written(path)
+            }
+        })
+    }
+
+    /// For `--json`: `"output"` (the path asked for, or null) and
+    /// `"output_written"`.
+    pub(crate) fn json(&self) -> (Option<String>, bool) {
+        match self {
+            Saved::NotAsked => (None, false),
+            Saved::Written(p) => (Some(p.display().to_string()), true),
+            Saved::Withheld(p) => (Some(p.display().to_string()), false),
+        }
+    }
+
+    /// The text report's `output` line, if any.
+    pub(crate) fn line(&self) -> Option<String> {
+        match self {
+            Saved::NotAsked => None,
+            Saved::Written(p) => Some(format!("output       {}", p.display())),
+            Saved::Withheld(p) => Some(format!(
+                "output       not written: the result failed verification ({} left as it was)",
+                p.display()
+            )),
+        }
+    }
+}
+
 /// A progress bar on stderr that appears only on a terminal and only once a
 /// run has lasted longer than `delay`.
 pub(crate) struct LazyProgress {

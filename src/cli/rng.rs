@@ -135,6 +135,7 @@ pub(crate) fn run(globals: &Globals, args: &RngArgs) -> Result<u8> {
             "seed": spec.seed,
             "offset": args.offset,
             "output": output,
+            "output_written": result.written,
             "elements": result.elements,
             "requested": result.requested,
             "bytes": result.bytes,
@@ -169,12 +170,18 @@ pub(crate) fn run(globals: &Globals, args: &RngArgs) -> Result<u8> {
             args.offset
         );
         println!("device       {} ({})", info.spec, info.name);
-        println!(
-            "output       {}",
-            output
-                .as_deref()
-                .unwrap_or("none (generated and discarded)")
-        );
+        let why_not = if result.partial {
+            "interrupted"
+        } else {
+            "the result failed verification"
+        };
+        match (&output, result.written) {
+            (None, _) => println!("output       none (generated and discarded)"),
+            (Some(path), true) => println!("output       {path}"),
+            (Some(path), false) => {
+                println!("output       not written: {why_not} ({path} left as it was)")
+            }
+        }
         println!(
             "moments      mean {:.6}, std. dev. {:.6}, min {:.6}, max {:.6}",
             result.mean, result.std_dev, result.min, result.max

@@ -60,6 +60,10 @@ pub struct RngReport {
     /// Index (in the sequence, offset included) of the first element that did
     /// not match the reference, if any.
     pub first_mismatch: Option<u64>,
+    /// Whether a `.npy` sink's file was written. It is not when the run
+    /// stopped early or a checked element did not match: the path then keeps
+    /// whatever it held before.
+    pub written: bool,
 }
 
 impl RngReport {
@@ -216,8 +220,10 @@ impl Moments {
 
 /// Generates elements `first .. first + n` of `spec`'s sequence into `sink`;
 /// with `verify`, checks a sample of every chunk against the CPU reference
-/// (its first and last 256 elements and 256 spread through it: the result
-/// says, and the elements are written all the same).
+/// (its first and last 256 elements and 256 spread through it). A `.npy` file
+/// is written whole or not at all: not when the run stops early or the check
+/// finds a mismatch ([`RngReport::written`]). Bytes sent to a byte sink are
+/// gone by the time a later chunk's check fails; the report says so.
 pub fn rng_write(
     device: &Device,
     spec: &RngSpec,
@@ -321,12 +327,15 @@ pub fn rng_write(
         }
     }
     let partial = done < n;
+    let first_mismatch = check.as_ref().and_then(|c| c.first_mismatch);
+    let mut written = false;
     if let Some(out) = npy {
-        if partial {
+        if partial || first_mismatch.is_some() {
             // Dropping the writer removes the temporary file; the target is untouched.
             drop(out);
         } else {
             out.commit()?;
+            written = true;
         }
     }
     Ok(RngReport {
@@ -341,7 +350,8 @@ pub fn rng_write(
         max: moments.max,
         partial,
         checked: check.as_ref().map_or(0, |c| c.checked),
-        first_mismatch: check.and_then(|c| c.first_mismatch),
+        first_mismatch,
+        written,
     })
 }
 
