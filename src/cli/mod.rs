@@ -51,7 +51,8 @@ pub struct Cli {
     #[arg(long, global = true, value_parser = parse_spec)]
     device: Option<DeviceSpec>,
 
-    /// CPU worker threads [default: one per hardware thread].
+    /// CPU worker threads: the CPU device's, and those that generate inputs and
+    /// check results for any device [default: one per hardware thread].
     #[arg(long, global = true, value_parser = number::parse_threads)]
     threads: Option<usize>,
 
@@ -202,6 +203,14 @@ where
             }
         },
     };
+    if let Some(threads) = cli.threads {
+        // Input generation and the checks run on rayon's global pool: size it
+        // too, so `--threads 1` means one thread. It can be built once per
+        // process; a second `run` in the same process keeps the first size.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global();
+    }
     let globals = Globals {
         device,
         threads: cli.threads,
