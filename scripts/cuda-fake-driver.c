@@ -21,7 +21,7 @@
  * FAKE_CUDA_OOM (cuMemAlloc: 2), FAKE_CUDA_FAULT (cuStreamSynchronize);
  * FAKE_CUDA_FAST=<kernel name>: events around that kernel read 0.5 ms;
  * FAKE_CUDA_SKIP=<kernel name>: that kernel gets its output's last element wrong
- *   (a matmul kernel leaves it unwritten; map and rng kernels write it plus one);
+ *   (a matmul kernel leaves it unwritten; map and rng kernels write -2x - 1 for x);
  * FAKE_CUDA_CC (90): compute capability, as 10·major + minor.
  * FAKE_CUDA_REPORT=1 prints resource counts at exit (every create matched by a
  * destroy, every context push by a pop). */
@@ -342,7 +342,7 @@ static int wrong_last;
                  : code == 6 ? v * v : (T)1 / v;                                                  \
         }                                                                                         \
         if (wrong_last && n > 0)                                                                  \
-            y[n - 1] += 1;                                                                        \
+            y[n - 1] = isfinite(y[n - 1]) ? -2 * y[n - 1] - 1 : 0;                                \
     }
 MAP_KERNEL(float, map_f32, sqrtf, expf, logf, sinf, cosf, fabsf)
 MAP_KERNEL(double, map_f64, sqrt, exp, log, sin, cos, fabs)
@@ -382,8 +382,8 @@ static void rng(int kind, void **params)
     }
     if (wrong_last && n > 0) {
         if (kind == 0) ((uint32_t *)out)[n - 1] += 1;
-        else if (kind == 1 || kind == 3) ((float *)out)[n - 1] += 1;
-        else ((double *)out)[n - 1] += 1;
+        else if (kind == 1 || kind == 3) ((float *)out)[n - 1] = -2 * ((float *)out)[n - 1] - 1;
+        else ((double *)out)[n - 1] = -2 * ((double *)out)[n - 1] - 1;
     }
 }
 

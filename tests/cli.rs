@@ -90,6 +90,27 @@ fn bad_requests_exit_2_and_failed_runs_exit_1() {
         let out = gpucalc(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
     }
+    // A negative count or seed is told the least value it may take, wherever
+    // it is given.
+    for (args, least) in [
+        (&["pi", "-5"][..], 1),
+        (&["matmul", "-5", "2", "2"], 1),
+        (&["matmul", "2", "2", "2", "--reps", "-1"], 1),
+        (&["matmul", "2", "2", "2", "--seed", "-1"], 0),
+        (&["stream", "-n", "-3"], 2),
+        (&["--threads", "-2", "pi", "10"], 1),
+        (&["transfer", "--reps", "-1"], 1),
+    ] {
+        let out = gpucalc(args);
+        let text = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {text}");
+        assert!(
+            text.contains(&format!(
+                "is negative; expected a whole number, {least} or more"
+            )),
+            "{args:?}: {text}"
+        );
+    }
     // A 1-D array where a matrix belongs is a file problem, not an argument.
     let out = gpucalc(&[
         "matmul",

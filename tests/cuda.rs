@@ -829,6 +829,13 @@ fn a_result_that_fails_verification_does_not_replace_the_output_file() {
         let bytes = std::fs::read(&path).unwrap();
         assert!(bytes.starts_with(b"\x93NUMPY"), "{args:?} wrote no .npy");
     }
+    // No temporary file is left behind by the runs that wrote nothing.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["map.npy", "matmul.npy", "rng.npy"]);
 }
 
 #[test]

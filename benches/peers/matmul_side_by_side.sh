@@ -22,10 +22,11 @@ python3 -c 'import numpy' 2>/dev/null || { echo "needs NumPy: python3 -m pip ins
 for dtype in f32 f64; do
     best_g=0 best_n=0
     for ((r = 1; r <= rounds; r++)); do
-        g=$("$gpucalc" --device cpu "${threads[@]}" matmul "$size" "$size" "$size" --dtype "$dtype" \
+        g=$("$gpucalc" --device cpu ${threads[@]+"${threads[@]}"} matmul "$size" "$size" "$size" --dtype "$dtype" \
             --reps 3 --no-verify --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["gflops"])')
         n=$(python3 benches/peers/matmul_numpy.py "$size" --dtype "$dtype" --reps 3 |
             sed -n 's/.*, \([0-9.]*\) GFLOP\/s$/\1/p')
+        [ -n "$g" ] && [ -n "$n" ] || { echo "a run printed no GFLOP/s figure" >&2; exit 1; }
         printf '%s round %d: gpucalc %6.1f  numpy %6.1f GFLOP/s\n' "$dtype" "$r" "$g" "$n"
         best_g=$(python3 -c "print(max($best_g, $g))")
         best_n=$(python3 -c "print(max($best_n, $n))")

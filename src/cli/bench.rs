@@ -31,7 +31,7 @@ pub(crate) struct BenchArgs {
     only: Vec<String>,
 
     /// Start no new row after this many seconds; later rows are reported as skipped.
-    #[arg(long, value_parser = parse_seconds)]
+    #[arg(long, value_parser = parse_seconds, allow_negative_numbers = true)]
     max_time: Option<Duration>,
 
     /// Write the results as JSON to this file (whole or not at all).

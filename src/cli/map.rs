@@ -41,7 +41,7 @@ pub(crate) struct MapArgs {
     generate: Generate,
 
     /// Seed for `--gen uniform` [default: 0].
-    #[arg(long, value_parser = number::parse_whole, conflicts_with = "input")]
+    #[arg(long, value_parser = number::parse_whole, conflicts_with = "input", allow_negative_numbers = true)]
     seed: Option<u64>,
 
     /// Element type of generated input: f32 or f64 [default: f64].

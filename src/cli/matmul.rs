@@ -16,13 +16,13 @@ use crate::workloads::matmul::{check_fits, matmul_with, MatmulOptions, Matrix, M
 #[derive(Debug, Args)]
 pub(crate) struct MatmulArgs {
     /// Rows of A and C (not with --a/--b).
-    #[arg(value_parser = number::parse_count)]
+    #[arg(value_parser = number::parse_count, allow_negative_numbers = true)]
     m: Option<u64>,
     /// Columns of B and C.
-    #[arg(value_parser = number::parse_count)]
+    #[arg(value_parser = number::parse_count, allow_negative_numbers = true)]
     n: Option<u64>,
     /// Columns of A, rows of B.
-    #[arg(value_parser = number::parse_count)]
+    #[arg(value_parser = number::parse_count, allow_negative_numbers = true)]
     k: Option<u64>,
 
     /// Element type of the random matrices: f32 or f64 [default: f64].
@@ -30,7 +30,7 @@ pub(crate) struct MatmulArgs {
     dtype: Option<Float>,
 
     /// Seed of the random matrices (A uses it, B uses seed + 1).
-    #[arg(long, default_value_t = 0, value_parser = number::parse_whole)]
+    #[arg(long, default_value_t = 0, value_parser = number::parse_whole, allow_negative_numbers = true)]
     seed: u64,
 
     /// Left matrix from a 2-D .npy file (C order, float32 or float64).
@@ -46,7 +46,7 @@ pub(crate) struct MatmulArgs {
     output: Option<PathBuf>,
 
     /// Timed runs after one warm-up run; the fastest gives GFLOP/s.
-    #[arg(long, default_value_t = 3, value_parser = parse_reps)]
+    #[arg(long, default_value_t = 3, value_parser = parse_reps, allow_negative_numbers = true)]
     reps: u64,
 
     /// Skip the check against the f64 reference.

@@ -53,7 +53,7 @@ pub struct Cli {
 
     /// CPU worker threads: the CPU device's, and those that generate inputs and
     /// check results for any device [default: one per hardware thread].
-    #[arg(long, global = true, value_parser = number::parse_threads)]
+    #[arg(long, global = true, value_parser = number::parse_threads, allow_negative_numbers = true)]
     threads: Option<usize>,
 
     /// Print one JSON value instead of text.

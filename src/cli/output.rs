@@ -70,7 +70,7 @@ pub(crate) enum Saved<'a> {
     NotAsked,
     /// Written to this path.
     Written(&'a std::path::Path),
-    /// Not written, the file at this path left as it was: the check failed.
+    /// Not written, the file at this path untouched: the check failed.
     Withheld(&'a std::path::Path),
 }
 
@@ -108,12 +108,18 @@ impl<'a> Saved<'a> {
         match self {
             Saved::NotAsked => None,
             Saved::Written(p) => Some(format!("output       {}", p.display())),
-            Saved::Withheld(p) => Some(format!(
-                "output       not written: the result failed verification ({} left as it was)",
-                p.display()
-            )),
+            Saved::Withheld(p) => Some(not_written(&p.display().to_string(), FAILED_CHECK)),
         }
     }
+}
+
+/// Why a result that failed its check has no file, and how to get one.
+pub(crate) const FAILED_CHECK: &str =
+    "the result failed verification; --no-verify writes results unchecked";
+
+/// The text report's `output` line for a file not written, and why.
+pub(crate) fn not_written(path: &str, why: &str) -> String {
+    format!("output       not written: {why} ({path} untouched)")
 }
 
 /// A progress bar on stderr that appears only on a terminal and only once a
@@ -247,6 +253,25 @@ impl TermLike for EdgeMargin {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_check_never_calls_the_writer() {
+        let path = std::path::Path::new("out.npy");
+        let mut calls = 0;
+        for (verified, written) in [(Some(true), true), (None, true), (Some(false), false)] {
+            let saved = Saved::save(Some(path), verified, |_| {
+                calls += 1;
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(saved.json(), (Some("out.npy".to_string()), written));
+            let line = saved.line().unwrap();
+            assert_eq!(line.contains("not written"), !written, "{line}");
+        }
+        assert_eq!(calls, 2);
+        let saved = Saved::save(None, Some(false), |_| unreachable!()).unwrap();
+        assert_eq!((saved.json(), saved.line()), ((None, false), None));
+    }
 
     #[test]
     fn table_aligns_columns() {

@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 
-use super::output::{si, verification_word, LazyProgress};
+use super::output::{not_written, si, verification_word, LazyProgress, FAILED_CHECK};
 use super::{cancel_token, number, Globals, EXIT_INTERRUPTED, EXIT_VERIFY_FAILED};
 use crate::control::RunControl;
 use crate::error::human_bytes;
@@ -154,10 +154,17 @@ pub(crate) fn run(globals: &Globals, args: &RngArgs) -> Result<u8> {
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
+        let failed = result.verified() == Some(false);
         if result.partial {
             println!(
-                "PARTIAL: interrupted after {} of {} elements; no file was written",
-                result.elements, result.requested
+                "{} after {} of {} elements",
+                if failed {
+                    "STOPPED at the first chunk that failed verification"
+                } else {
+                    "PARTIAL: interrupted"
+                },
+                result.elements,
+                result.requested
             );
         }
         println!(
@@ -170,22 +177,20 @@ pub(crate) fn run(globals: &Globals, args: &RngArgs) -> Result<u8> {
             args.offset
         );
         println!("device       {} ({})", info.spec, info.name);
-        let why_not = if result.partial {
-            "interrupted"
-        } else {
-            "the result failed verification"
-        };
         match (&output, result.written) {
             (None, _) => println!("output       none (generated and discarded)"),
             (Some(path), true) => println!("output       {path}"),
-            (Some(path), false) => {
-                println!("output       not written: {why_not} ({path} left as it was)")
-            }
+            (Some(path), false) => println!(
+                "{}",
+                not_written(path, if failed { FAILED_CHECK } else { "interrupted" })
+            ),
         }
-        println!(
-            "moments      mean {:.6}, std. dev. {:.6}, min {:.6}, max {:.6}",
-            result.mean, result.std_dev, result.min, result.max
-        );
+        if result.elements > 0 {
+            println!(
+                "moments      mean {:.6}, std. dev. {:.6}, min {:.6}, max {:.6}",
+                result.mean, result.std_dev, result.min, result.max
+            );
+        }
         println!("wall time    {:.3} s", result.elapsed.as_secs_f64());
         println!(
             "generation   {:.3} s, {}B/s, {}elements/s",

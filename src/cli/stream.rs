@@ -14,11 +14,11 @@ use crate::workloads::stream::{
 pub(crate) struct StreamArgs {
     /// Elements per array [default: BabelStream's 2^25, or more so that each
     /// array is at least 4 times the device's last-level cache].
-    #[arg(short = 's', long = "arraysize", value_parser = number::parse_count)]
+    #[arg(short = 's', long = "arraysize", value_parser = number::parse_count, allow_negative_numbers = true)]
     array_size: Option<u64>,
 
     /// Iterations, 2 to 1000000; the first is not counted.
-    #[arg(short = 'n', long = "numtimes", value_parser = parse_num_times, default_value_t = DEFAULT_NUM_TIMES as u64)]
+    #[arg(short = 'n', long = "numtimes", value_parser = parse_num_times, default_value_t = DEFAULT_NUM_TIMES as u64, allow_negative_numbers = true)]
     num_times: u64,
 
     /// Use f32 instead of the default f64 (BabelStream's flag; `--dtype f32` says the same).

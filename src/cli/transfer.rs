@@ -13,11 +13,11 @@ use crate::workloads::transfer::transfer;
 pub(crate) struct TransferArgs {
     /// Largest copy in bytes (e.g. 2^28 or 1e9); sizes run in powers of 4 from 1 KiB up to it,
     /// then it.
-    #[arg(long, default_value = "2^28", value_parser = number::parse_count)]
+    #[arg(long, default_value = "2^28", value_parser = number::parse_count, allow_negative_numbers = true)]
     max_bytes: u64,
 
     /// Timed copies per size (after one warm-up copy).
-    #[arg(long, default_value_t = 10, value_parser = number::parse_count)]
+    #[arg(long, default_value_t = 10, value_parser = number::parse_count, allow_negative_numbers = true)]
     reps: u64,
 }
 

@@ -479,11 +479,14 @@ mod tests {
 
     #[test]
     fn the_cpu_product_is_right_for_awkward_shapes_and_thread_counts() {
-        // faer takes tiny products (M·N·K ≤ 16³) through nano-gemm and the rest
-        // through its x86 kernels, split over threads above 4096 M·N·K: cover
-        // both, on one thread and on more workers than this machine may have.
+        // faer takes one row or column through its matrix-vector code, K = 1
+        // as a rank-one update, tiny products (M·N·K ≤ 16³) through nano-gemm
+        // and the rest through its x86 kernels, split over threads above
+        // 4096·size_of::<T>() M·N·K: cover each, on one thread and on more
+        // workers than this machine may have.
         let shapes = [
             (1, 1, 1),
+            (40, 50, 1),
             (7, 13, 5),
             (1, 1000, 1),
             (1000, 1, 3),

@@ -32,8 +32,9 @@ pub enum RngSink<'a> {
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct RngReport {
-    /// Elements produced (fewer than asked if cancelled, or if the reader
-    /// of a byte stream went away).
+    /// Elements produced (fewer than asked if cancelled, if the reader of a
+    /// byte stream went away, or if a chunk failed the check: generation stops
+    /// there, and that chunk is not counted).
     pub elements: u64,
     /// Elements asked for.
     pub requested: u64,
@@ -52,7 +53,7 @@ pub struct RngReport {
     pub min: f64,
     /// Largest element.
     pub max: f64,
-    /// True when stopped early.
+    /// True when stopped early (cancelled, the reader gone, or a failed check).
     pub partial: bool,
     /// Elements compared with the CPU reference (the first and last 256 of
     /// every chunk and 256 spread through it); 0 when verification was off.
@@ -220,10 +221,10 @@ impl Moments {
 
 /// Generates elements `first .. first + n` of `spec`'s sequence into `sink`;
 /// with `verify`, checks a sample of every chunk against the CPU reference
-/// (its first and last 256 elements and 256 spread through it). A `.npy` file
-/// is written whole or not at all: not when the run stops early or the check
-/// finds a mismatch ([`RngReport::written`]). Bytes sent to a byte sink are
-/// gone by the time a later chunk's check fails; the report says so.
+/// (its first and last 256 elements and 256 spread through it) and stops at
+/// the first chunk that fails. A `.npy` file is written whole or not at all:
+/// not when the run stops early or the check fails ([`RngReport::written`]).
+/// A byte sink gets every chunk before the failing one.
 pub fn rng_write(
     device: &Device,
     spec: &RngSpec,
@@ -294,6 +295,11 @@ pub fn rng_write(
         generate_s += t.elapsed().as_secs_f64();
         if let Some(check) = check.as_mut() {
             check.chunk(&buffer, len, first + done);
+            if check.first_mismatch.is_some() {
+                // The result is wrong: the file will not be kept, and a byte
+                // stream gets nothing more, this chunk included.
+                break;
+            }
         }
         if let Some(out) = npy.as_mut() {
             out.push(&buffer, len)?;
