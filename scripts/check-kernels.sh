@@ -116,6 +116,39 @@ report()
 '
 }
 
+# Philox loop lengths: "kernel N" on stdout for every kernel of the SASS on stdin
+# with a loop that multiplies by a Philox constant, N being the instructions
+# of the shortest such loop (one Philox block per trip in gc_pi_hits).
+philox_loop_lengths() {
+    python3 -c '
+import re, sys
+name, ins = None, []
+def report():
+    if name is None:
+        return
+    where = {a: i for i, (a, _) in enumerate(ins)}
+    lengths = []
+    for i, (a, text) in enumerate(ins):
+        target = re.search(r"\bBRA\b.*?0x([0-9a-f]+)", text)
+        if target and int(target.group(1), 16) <= a and int(target.group(1), 16) in where:
+            body = ins[where[int(target.group(1), 16)]:i + 1]
+            if any(re.search(r"IMAD\.WIDE\.U32.*(-0x2daee0ad|0xd2511f53)", t, re.I) for _, t in body):
+                lengths.append(len(body))
+    if lengths:
+        print(name, min(lengths))
+for line in sys.stdin:
+    m = re.match(r"\s+Function : (\S+)", line)
+    if m:
+        report()
+        name, ins = m.group(1), []
+        continue
+    m = re.match(r"\s+/\*([0-9a-f]{4,})\*/\s+(.*?);", line)
+    if m:
+        ins.append((int(m.group(1), 16), m.group(2)))
+report()
+'
+}
+
 if cuobjdump=$(find_tool cuobjdump "${CUOBJDUMP:-}") && nvdisasm=$(find_tool nvdisasm "${NVDISASM:-}"); then
     export PATH="$(dirname "$nvdisasm"):$PATH"
     echo "SASS:  $cuobjdump"
@@ -158,6 +191,18 @@ if cuobjdump=$(find_tool cuobjdump "${CUOBJDUMP:-}") && nvdisasm=$(find_tool nvd
             echo "check-kernels: expected at least 16 IMAD.WIDE.U32 by Philox constants in $cu, found ${wide:-0}" >&2
             status=1
         fi
+        # pi is bound by instruction issue: an H100 issues 132 SMs x 4 x 32 lanes
+        # per clock at ~1.98 GHz, so 0.8e12 samples/s (issue 3's target), two
+        # samples per Philox block, needs at most 83 instructions per trip.
+        while read -r kernel length; do
+            [[ "$kernel" == gc_pi_hits ]] || continue
+            predicted=$(python3 -c "print(f'{132 * 128 * 1.98e9 * 2 / $length / 1e12:.2f}')")
+            echo "$name sm_90: gc_pi_hits: $length instructions per Philox block (issue-bound on an H100: $predicted x 10^12 samples/s)"
+            if ((length > 83)); then
+                echo "check-kernels: gc_pi_hits spends $length instructions per Philox block on sm_90; 0.8e12 samples/s on an H100 needs at most 83" >&2
+                status=1
+            fi
+        done < <("$cuobjdump" -sass "$cubin" | philox_loop_lengths)
         # Tensor-core kernels (gc_*_tc_*) must multiply with DMMA and copy with
         # cp.async (LDGSTS) on sm_90, not fall back to their warp-shuffle path.
         while read -r kernel dmma ldgsts; do
