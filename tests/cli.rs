@@ -552,3 +552,37 @@ fn stream_and_transfer_run_on_the_cpu_in_every_format() {
         assert!(text.contains(&format!("\"bytes\":{bytes}")), "{text}");
     }
 }
+
+/// A full standard output (`> /dev/full`) is a one-line error and exit 1 for
+/// every command, where `println!` would panic with exit 101.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_stdout_is_an_error_not_a_panic() {
+    let cases: &[&[&str]] = &[
+        &["devices"],
+        &["pi", "1000"],
+        &["pi", "1000", "--json"],
+        &["stream", "-s", "4096", "-n", "2", "--csv"],
+        &["map", "sqrt", "1000"],
+        &["matmul", "8", "8", "8"],
+        &["rng", "100"],
+        &["transfer", "--max-bytes", "4096", "--reps", "2"],
+        &["bench", "--quick", "--only", "pi"],
+    ];
+    for args in cases {
+        let full = std::fs::File::create("/dev/full").expect("open /dev/full");
+        let out = common::gpucalc()
+            .args(*args)
+            .args(["--device", "cpu"])
+            .stdout(full)
+            .output()
+            .expect("run gpucalc");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(
+            err.trim_end(),
+            "gpucalc: error: standard output: No space left on device (os error 28)",
+            "{args:?}"
+        );
+    }
+}

@@ -173,10 +173,13 @@ pub(crate) fn run(globals: &Globals, args: &BenchArgs) -> Result<u8> {
     let progress = std::io::stderr().is_terminal();
     if live {
         for info in &infos {
-            println!("device {}: {}", info.spec, info.name);
+            outln!("device {}: {}", info.spec, info.name);
         }
     }
     let mut printed_header = false;
+    // The live table's first failed write (stdout closed or full): the suite
+    // runs on and its files are written; the error is returned after them.
+    let mut live_error = None;
     let rows = run_suite(&devices, &options, |row, done, total| {
         if progress {
             eprint!(
@@ -187,12 +190,12 @@ pub(crate) fn run(globals: &Globals, args: &BenchArgs) -> Result<u8> {
                 eprint!("\r\x1b[K");
             }
         }
-        if live {
-            if !printed_header {
-                println!("{}", fixed(&HEADER.map(String::from)));
-                printed_header = true;
-            }
-            println!("{}", fixed(&table_row(row)));
+        if live && live_error.is_none() {
+            let header =
+                (!printed_header).then(|| format!("{}\n", fixed(&HEADER.map(String::from))));
+            printed_header = true;
+            let line = format!("{}{}\n", header.unwrap_or_default(), fixed(&table_row(row)));
+            live_error = super::output::stdout(format_args!("{line}")).err();
         }
     });
     let report = Report {
@@ -206,8 +209,11 @@ pub(crate) fn run(globals: &Globals, args: &BenchArgs) -> Result<u8> {
     if let Some(path) = &args.csv {
         write_csv(path, &report)?;
     }
+    if let Some(e) = live_error {
+        return Err(e);
+    }
     if globals.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     }
     if let Some(baseline) = &baseline {
         let comparisons = compare(&report.rows, baseline);
@@ -248,13 +254,13 @@ pub(crate) fn run(globals: &Globals, args: &BenchArgs) -> Result<u8> {
         if globals.json {
             eprint!("{out}");
         } else {
-            println!(
+            outln!(
                 "\ncompared with {}",
                 args.compare
                     .as_ref()
                     .map_or(String::new(), |p| p.display().to_string())
             );
-            print!("{out}");
+            out!("{out}");
         }
     }
     let failed = report

@@ -10,7 +10,7 @@ use crate::error::human_bytes;
 pub(crate) fn run(globals: &Globals) -> Result<u8> {
     let list = list_devices();
     if globals.json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        outln!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(0);
     }
     let mut rows = vec![[
@@ -42,9 +42,9 @@ pub(crate) fn run(globals: &Globals) -> Result<u8> {
             details.join(", "),
         ]);
     }
-    print!("{}", table(&rows));
+    out!("{}", table(&rows));
     for note in &list.notes {
-        println!("note: {note}");
+        outln!("note: {note}");
     }
     Ok(0)
 }

@@ -154,31 +154,31 @@ pub(crate) fn run(globals: &Globals, args: &MapArgs) -> Result<u8> {
             "output": output,
             "output_written": output_written,
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        println!(
+        outln!(
             "function     {} over {} {} elements",
             result.function,
             result.elements,
             data.float()
         );
-        println!("device       {} ({})", info.spec, info.name);
-        println!(
+        outln!("device       {} ({})", info.spec, info.name);
+        outln!(
             "kernel time  {:.4} s, {}B/s (read + write), {}elements/s",
             result.kernel_s,
             si(result.kernel_bandwidth),
             si(result.elements as f64 / result.kernel_s.max(1e-12))
         );
-        println!("wall time    {:.4} s (with transfers)", result.total_s);
+        outln!("wall time    {:.4} s (with transfers)", result.total_s);
         match result.max_ulp {
-            Some(ulp) => println!(
+            Some(ulp) => outln!(
                 "verification {verification} (max {ulp} ulp from the CPU, bound {})",
                 result.ulp_bound
             ),
-            None => println!("verification skipped"),
+            None => outln!("verification skipped"),
         }
         if let Some(line) = saved.line() {
-            println!("{line}");
+            outln!("{line}");
         }
     }
     Ok(if result.verified == Some(false) {

@@ -145,14 +145,18 @@ pub(crate) fn run(globals: &Globals, args: &MatmulArgs) -> Result<u8> {
             "output": output,
             "output_written": output_written,
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        println!(
+        outln!(
             "product      C = A·B, {}x{} by {}x{}, {}",
-            result.m, result.k, result.k, result.n, result.float
+            result.m,
+            result.k,
+            result.k,
+            result.n,
+            result.float
         );
-        println!("device       {} ({})", info.spec, info.name);
-        println!("kernel       {}", result.kernel);
+        outln!("device       {} ({})", info.spec, info.name);
+        outln!("kernel       {}", result.kernel);
         if !result.tried.is_empty() {
             // The measured choice: each candidate's timed run, fastest first.
             let tried: Vec<String> = result
@@ -160,20 +164,20 @@ pub(crate) fn run(globals: &Globals, args: &MatmulArgs) -> Result<u8> {
                 .iter()
                 .map(|t| format!("{} {:.3} ms", t.kernel, t.seconds * 1e3))
                 .collect();
-            println!("tried        {}", tried.join(", "));
+            outln!("tried        {}", tried.join(", "));
         }
-        println!(
+        outln!(
             "time         {:.4} s fastest of {} runs",
             fastest,
             result.times_s.len()
         );
-        println!("throughput   {:.1} GFLOP/s", result.flops * 1e-9);
+        outln!("throughput   {:.1} GFLOP/s", result.flops * 1e-9);
         match result.worst_error_ratio {
-            Some(r) => println!("verification {verification} (worst error {r:.2e} of its bound)"),
-            None => println!("verification skipped"),
+            Some(r) => outln!("verification {verification} (worst error {r:.2e} of its bound)"),
+            None => outln!("verification skipped"),
         }
         if let Some(line) = saved.line() {
-            println!("{line}");
+            outln!("{line}");
         }
     }
     Ok(if result.verified == Some(false) {

@@ -10,6 +10,22 @@ macro_rules! usage_bail {
     };
 }
 
+/// `println!` for what a command reports on standard output, except that a
+/// closed or full standard output returns an error (exit 1) from the enclosing
+/// function where `println!` would panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        crate::cli::output::stdout(format_args!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
+/// `print!` as [`outln!`] is `println!`.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        crate::cli::output::stdout(format_args!($($arg)*))?
+    };
+}
+
 mod bench;
 mod devices;
 mod map;
@@ -226,6 +242,12 @@ where
         Command::Transfer { args, .. } => transfer::run(&globals, args),
         Command::Bench(args) => bench::run(&globals, args),
     };
+    // The last of the report may still be buffered.
+    let outcome = outcome.and_then(|code| {
+        use std::io::Write;
+        std::io::stdout().flush().map_err(output::stdout_error)?;
+        Ok(code)
+    });
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

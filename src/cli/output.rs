@@ -7,6 +7,24 @@ use std::time::{Duration, Instant};
 use console::Term;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle, TermLike};
 
+/// Writes the text of a report to standard output (see `outln!`): a closed or
+/// full standard output is an error that names it, not a panic.
+pub(crate) fn stdout(text: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
+    use std::io::Write;
+    std::io::stdout()
+        .lock()
+        .write_fmt(text)
+        .map_err(stdout_error)
+}
+
+/// The error for a failed write to standard output.
+pub(crate) fn stdout_error(source: std::io::Error) -> anyhow::Error {
+    anyhow::Error::new(crate::Error::Io {
+        path: "standard output".to_string(),
+        source,
+    })
+}
+
 /// Renders rows as columns separated by two spaces, the first row a header.
 pub(crate) fn table(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);

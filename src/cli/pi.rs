@@ -87,29 +87,31 @@ pub(crate) fn run(globals: &Globals, args: &PiArgs) -> Result<u8> {
             "partial": result.partial,
             "verification": status,
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         if result.partial {
-            println!(
+            outln!(
                 "PARTIAL: interrupted after {} of {} samples",
-                result.samples, result.requested
+                result.samples,
+                result.requested
             );
         }
         let workers = info
             .threads
             .map(|t| format!(", {t} thread{}", if t == 1 { "" } else { "s" }))
             .unwrap_or_default();
-        println!(
+        outln!(
             "estimate     {:.10} ± {:.10} (1 std. error)",
-            result.estimate, result.std_error
+            result.estimate,
+            result.std_error
         );
-        println!("abs. error   {:.10}", result.abs_error);
-        println!("hits         {} of {} samples", result.hits, result.samples);
-        println!("seed         {}", result.seed);
-        println!("device       {} ({}{workers})", info.spec, info.name);
-        println!("wall time    {:.3} s", result.elapsed.as_secs_f64());
-        println!("throughput   {}samples/s", si(result.samples_per_second));
-        println!("verification {status}");
+        outln!("abs. error   {:.10}", result.abs_error);
+        outln!("hits         {} of {} samples", result.hits, result.samples);
+        outln!("seed         {}", result.seed);
+        outln!("device       {} ({}{workers})", info.spec, info.name);
+        outln!("wall time    {:.3} s", result.elapsed.as_secs_f64());
+        outln!("throughput   {}samples/s", si(result.samples_per_second));
+        outln!("verification {status}");
     }
     Ok(match status {
         "partial" => EXIT_INTERRUPTED,

@@ -152,11 +152,11 @@ pub(crate) fn run(globals: &Globals, args: &RngArgs) -> Result<u8> {
             "checked": result.checked,
             "first_mismatch": result.first_mismatch,
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         let failed = result.verified() == Some(false);
         if result.partial {
-            println!(
+            outln!(
                 "{} after {} of {} elements",
                 if failed {
                     "STOPPED at the first chunk that failed verification"
@@ -167,7 +167,7 @@ pub(crate) fn run(globals: &Globals, args: &RngArgs) -> Result<u8> {
                 result.requested
             );
         }
-        println!(
+        outln!(
             "generated    {} {} {} elements ({}), seed {}, offset {}",
             result.elements,
             spec.dist,
@@ -176,32 +176,35 @@ pub(crate) fn run(globals: &Globals, args: &RngArgs) -> Result<u8> {
             spec.seed,
             args.offset
         );
-        println!("device       {} ({})", info.spec, info.name);
+        outln!("device       {} ({})", info.spec, info.name);
         match (&output, result.written) {
-            (None, _) => println!("output       none (generated and discarded)"),
-            (Some(path), true) => println!("output       {path}"),
-            (Some(path), false) => println!(
+            (None, _) => outln!("output       none (generated and discarded)"),
+            (Some(path), true) => outln!("output       {path}"),
+            (Some(path), false) => outln!(
                 "{}",
                 not_written(path, if failed { FAILED_CHECK } else { "interrupted" })
             ),
         }
         if result.elements > 0 {
-            println!(
+            outln!(
                 "moments      mean {:.6}, std. dev. {:.6}, min {:.6}, max {:.6}",
-                result.mean, result.std_dev, result.min, result.max
+                result.mean,
+                result.std_dev,
+                result.min,
+                result.max
             );
         }
-        println!("wall time    {:.3} s", result.elapsed.as_secs_f64());
-        println!(
+        outln!("wall time    {:.3} s", result.elapsed.as_secs_f64());
+        outln!(
             "generation   {:.3} s, {}B/s, {}elements/s",
             result.generate_s,
             si(generate_rate),
             si(result.elements as f64 / result.generate_s.max(1e-9))
         );
         match (&mismatch, result.checked) {
-            (Some(mismatch), _) => println!("verification failed: {mismatch}"),
-            (None, 0) => println!("verification skipped"),
-            (None, checked) => println!(
+            (Some(mismatch), _) => outln!("verification failed: {mismatch}"),
+            (None, 0) => outln!("verification skipped"),
+            (None, checked) => outln!(
                 "verification passed ({checked} sampled elements {} the CPU reference)",
                 if spec.dist == Dist::Normal {
                     format!("within {NORMAL_ULP_BOUND}·ε·max(|x|, 1) of")

@@ -65,22 +65,26 @@ pub(crate) fn run(globals: &Globals, args: &StreamArgs) -> Result<u8> {
             "result": result,
             "verification": if result.verified { "passed" } else { "failed" },
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
     } else if args.csv {
-        println!("{CSV_HEADER}");
+        outln!("{CSV_HEADER}");
         for row in result.csv_rows() {
-            println!("{row}");
+            outln!("{row}");
         }
     } else {
         let mib = (array_size * float.size()) as f64 / (1 << 20) as f64;
-        println!("device       {} ({})", info.spec, info.name);
-        println!("precision    {float}, {array_size} elements per array ({mib:.1} MiB each), {num_times} iterations");
-        println!(
+        outln!("device       {} ({})", info.spec, info.name);
+        outln!("precision    {float}, {array_size} elements per array ({mib:.1} MiB each), {num_times} iterations");
+        outln!(
             "{:<10}{:>14}{:>12}{:>12}{:>12}",
-            "Function", "MBytes/sec", "Min (sec)", "Max", "Average"
+            "Function",
+            "MBytes/sec",
+            "Min (sec)",
+            "Max",
+            "Average"
         );
         for k in result.kernels.iter().chain([&result.init]) {
-            println!(
+            outln!(
                 "{:<10}{:>14.3}{:>12.5}{:>12.5}{:>12.5}",
                 k.kernel.name(),
                 k.bandwidth * 1e-6,
@@ -89,7 +93,7 @@ pub(crate) fn run(globals: &Globals, args: &StreamArgs) -> Result<u8> {
                 k.avg_s
             );
         }
-        println!(
+        outln!(
             "verification {} (max rel. error {:.2e} <= {:.2e}; dot {:.2e} <= {:.2e})",
             if result.verified { "passed" } else { "FAILED" },
             result.max_rel_error,

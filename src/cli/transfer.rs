@@ -27,10 +27,10 @@ pub(crate) fn run(globals: &Globals, args: &TransferArgs) -> Result<u8> {
     let info = device.info();
     if globals.json {
         let value = json!({ "workload": "transfer", "device": info, "rows": rows });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(0);
     }
-    println!("device       {} ({})", info.spec, info.name);
+    outln!("device       {} ({})", info.spec, info.name);
     let mut lines = vec![[
         "DIRECTION",
         "MEMORY",
@@ -51,6 +51,6 @@ pub(crate) fn run(globals: &Globals, args: &TransferArgs) -> Result<u8> {
             format!("{}B/s", si(r.bandwidth)),
         ]);
     }
-    print!("{}", table(&lines));
+    out!("{}", table(&lines));
     Ok(0)
 }
