@@ -43,6 +43,14 @@ impl Float {
         }
     }
 
+    /// The type's largest finite value, as an `f64`.
+    pub const fn max(self) -> f64 {
+        match self {
+            Float::F32 => f32::MAX as f64,
+            Float::F64 => f64::MAX,
+        }
+    }
+
     /// The type's machine epsilon, as an `f64`.
     pub const fn epsilon(self) -> f64 {
         match self {

@@ -142,6 +142,7 @@ pub(crate) fn run(globals: &Globals, args: &MatmulArgs) -> Result<u8> {
             "gflops": result.flops * 1e-9,
             "worst_error_ratio": result.worst_error_ratio,
             "verification": verification,
+            "checks": result.check.map(|c| json!({"checked": c.checked, "unchecked": c.unchecked})),
             "output": output,
             "output_written": output_written,
         });
@@ -172,9 +173,32 @@ pub(crate) fn run(globals: &Globals, args: &MatmulArgs) -> Result<u8> {
             result.times_s.len()
         );
         outln!("throughput   {:.1} GFLOP/s", result.flops * 1e-9);
-        match result.worst_error_ratio {
-            Some(r) => outln!("verification {verification} (worst error {r:.2e} of its bound)"),
+        // Blocks and samples with a NaN or infinity in their inputs, or sums
+        // that could overflow, have no bound to check against.
+        let why = format!(
+            "their inputs hold a NaN or infinity, or their sums could overflow {}",
+            result.float
+        );
+        match result.check {
             None => outln!("verification skipped"),
+            Some(c) if c.checked == 0 => {
+                outln!("verification not possible: no part of C can be checked, {why}")
+            }
+            Some(c) => {
+                let left_out = if c.unchecked > 0 {
+                    format!(
+                        "; {} of {} parts left out: {why}",
+                        c.unchecked,
+                        c.checked + c.unchecked
+                    )
+                } else {
+                    String::new()
+                };
+                outln!(
+                    "verification {verification} (worst error {:.2e} of its bound{left_out})",
+                    c.worst_error_ratio
+                );
+            }
         }
         if let Some(line) = saved.line() {
             outln!("{line}");

@@ -12,6 +12,13 @@
 //! their own f64 dot product within their own bound. The output is poisoned
 //! with NaN, on the device too, before the kernel runs, so an element nobody
 //! wrote fails the check.
+//!
+//! A block or sampled element whose magnitudes `Σ|A|·|B|` are not finite (a
+//! NaN or infinity in the user's A or B) or could reach the element type's
+//! largest value (so its sums may overflow, in a way that depends on their
+//! order) has no bound to check against: it is left out and counted in
+//! [`ProductCheck::unchecked`], and only an all-unchecked product goes
+//! unverified. NumPy gives NaN and infinities there too.
 
 use serde::Serialize;
 
@@ -107,8 +114,58 @@ pub struct MatmulResult {
     pub flops: f64,
     /// Worst ratio of an error to its bound (≤ 1 passes); `None` if not checked.
     pub worst_error_ratio: Option<f64>,
-    /// Whether the check passed; `None` if not checked.
+    /// Whether the check passed; `None` if not checked (`--no-verify`, or
+    /// no part of C could be: see [`ProductCheck`]).
     pub verified: Option<bool>,
+    /// The check's details; `None` with `--no-verify`.
+    pub check: Option<ProductCheck>,
+}
+
+/// What the check of C looked at: Freivalds blocks (a block of
+/// [`CHECK_COLUMNS`] columns in one row) and sampled elements.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ProductCheck {
+    /// Worst ratio of an error to its bound over what was checked (≤ 1
+    /// passes; NaN when C holds a NaN there); 0 when nothing was.
+    pub worst_error_ratio: f64,
+    /// Blocks and sampled elements checked.
+    pub checked: usize,
+    /// Blocks and sampled elements left out: their inputs are not finite or
+    /// their products could overflow the element type (see the module's notes).
+    pub unchecked: usize,
+}
+
+impl ProductCheck {
+    /// Whether C passed: something was checked and all of it within bounds.
+    pub fn passed(&self) -> Option<bool> {
+        (self.checked > 0).then_some(self.worst_error_ratio <= 1.0)
+    }
+
+    fn join(self, other: ProductCheck) -> ProductCheck {
+        ProductCheck {
+            worst_error_ratio: worse(self.worst_error_ratio, other.worst_error_ratio),
+            checked: self.checked + other.checked,
+            unchecked: self.unchecked + other.unchecked,
+        }
+    }
+
+    const NONE: ProductCheck = ProductCheck {
+        worst_error_ratio: 0.0,
+        checked: 0,
+        unchecked: 0,
+    };
+
+    /// Adds one block or element: `error` against `bound`, unless `scale`
+    /// (its Σ|A|·|B|) is not finite or within `limit` of overflowing.
+    fn add(&mut self, error: f64, bound: f64, scale: f64, limit: f64) {
+        if scale.is_finite() && scale <= limit {
+            self.worst_error_ratio = worse(self.worst_error_ratio, ratio(error, bound));
+            self.checked += 1;
+        } else {
+            self.unchecked += 1;
+        }
+    }
 }
 
 /// One kernel's time in the measured choice of a `matmul` kernel.
@@ -282,7 +339,7 @@ pub fn matmul_with(
     let times_s = runs.times;
     let c = Matrix::new(m, n, c)?;
     let fastest = times_s.iter().copied().fold(f64::INFINITY, f64::min);
-    let worst_error_ratio = verify.then(|| worst_error_ratio(a, b, &c));
+    let check = verify.then(|| check_product(a, b, &c));
     Ok((
         c,
         MatmulResult {
@@ -294,8 +351,9 @@ pub fn matmul_with(
             times_s,
             kernel: runs.kernel,
             tried: runs.tried,
-            worst_error_ratio,
-            verified: worst_error_ratio.map(|r| r <= 1.0),
+            worst_error_ratio: check.filter(|c| c.checked > 0).map(|c| c.worst_error_ratio),
+            verified: check.and_then(|c| c.passed()),
+            check,
         },
     ))
 }
@@ -308,12 +366,22 @@ pub const CHECK_COLUMNS: usize = 16;
 const CHECK_ROWS: usize = 32;
 
 /// The largest |error| / bound over the Freivalds blocks and the sampled
-/// elements (NaN when C holds a NaN; above 1 when C is wrong).
+/// elements that can be checked (NaN when C holds a NaN there; above 1 when C
+/// is wrong): [`check_product`]'s `worst_error_ratio`.
+///
+/// # Panics
+/// As [`check_product`].
+pub fn worst_error_ratio(a: &Matrix, b: &Matrix, c: &Matrix) -> f64 {
+    check_product(a, b, c).worst_error_ratio
+}
+
+/// Checks C = A·B: Freivalds' check on every row in blocks of
+/// [`CHECK_COLUMNS`] columns and 256 sampled elements (see the module's notes).
 ///
 /// # Panics
 /// If the shapes do not chain (A is M×K, B is K×N, C is M×N) or a matrix's
 /// data does not hold rows × cols elements.
-pub fn worst_error_ratio(a: &Matrix, b: &Matrix, c: &Matrix) -> f64 {
+pub fn check_product(a: &Matrix, b: &Matrix, c: &Matrix) -> ProductCheck {
     use rayon::prelude::*;
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert!(
@@ -332,6 +400,9 @@ pub fn worst_error_ratio(a: &Matrix, b: &Matrix, c: &Matrix) -> f64 {
     }
     let float = c.data.float();
     let (eps, tiny, kf) = (float.epsilon(), float.min_positive(), k as f64);
+    // A sum of products whose magnitudes total at most `limit` stays below the
+    // type's largest value in any order, rounding included.
+    let limit = float.max() / (1.0 + 2.0 * kf * eps);
     let w = CHECK_COLUMNS;
     let blocks = n.div_ceil(w);
     // Random ±1 vector from a fixed stream (not the inputs' seeds).
@@ -374,7 +445,7 @@ pub fn worst_error_ratio(a: &Matrix, b: &Matrix, c: &Matrix) -> f64 {
         let mut scale = vec![0.0; r * blocks];
         cpu::product(&a64, &bx, &mut want, r, blocks, k, 1);
         cpu::product(&aabs, &babs, &mut scale, r, blocks, k, 1);
-        let mut ratio_worst = 0.0;
+        let mut check = ProductCheck::NONE;
         for i in 0..r {
             for q in 0..blocks {
                 let columns = q * w..((q + 1) * w).min(n);
@@ -382,13 +453,10 @@ pub fn worst_error_ratio(a: &Matrix, b: &Matrix, c: &Matrix) -> f64 {
                 let s = scale[i * blocks + q];
                 let bound =
                     kf * eps * s + 4.0 * (kf + w as f64) * f64::EPSILON * s + kf * w as f64 * tiny;
-                ratio_worst = worse(
-                    ratio_worst,
-                    ratio((got - want[i * blocks + q]).abs(), bound),
-                );
+                check.add((got - want[i * blocks + q]).abs(), bound, s, limit);
             }
         }
-        ratio_worst
+        check
     });
     // Sampled elements, each against its own bound.
     let samples = 256.min(m * n);
@@ -402,9 +470,12 @@ pub fn worst_error_ratio(a: &Matrix, b: &Matrix, c: &Matrix) -> f64 {
             scale += (a.get(i, p) * b.get(p, j)).abs();
         }
         let bound = kf * eps * scale + 2.0 * kf * f64::EPSILON * scale + kf * tiny;
-        ratio((c.get(i, j) - want).abs(), bound)
+        let mut check = ProductCheck::NONE;
+        check.add((c.get(i, j) - want).abs(), bound, scale, limit);
+        check
     });
-    rows.chain(elements).reduce(|| 0.0, worse)
+    rows.chain(elements)
+        .reduce(|| ProductCheck::NONE, ProductCheck::join)
 }
 
 /// The larger ratio, NaN if either is.
@@ -455,6 +526,53 @@ mod tests {
         assert!(worst_error_ratio(&a, &b, &c) > 1.0);
         poke(&mut c, f64::NAN);
         assert!(worst_error_ratio(&a, &b, &c).is_nan());
+    }
+
+    #[test]
+    fn non_finite_inputs_leave_their_parts_unchecked_and_the_rest_checked() {
+        let (m, k, n) = (37, 29, 41);
+        let mut a = Matrix::random(m, k, Float::F64, 1).unwrap();
+        let b = Matrix::random(k, n, Float::F64, 2).unwrap();
+        let FloatVec::F64(data) = &mut a.data else {
+            unreachable!()
+        };
+        data[3 * k + 4] = f64::NAN; // row 3 of C is all NaN, as in NumPy
+        data[9 * k] = f64::INFINITY; // row 9 of C is ±inf
+        let mut c = naive(&a, &b);
+        assert!(c.get(3, 0).is_nan() && c.get(9, 0).is_infinite());
+        let check = check_product(&a, &b, &c);
+        assert_eq!(check.passed(), Some(true), "{check:?}");
+        // Two rows of blocks (3 blocks of 16 in 41 columns) and any sampled
+        // elements in those rows.
+        assert!(check.unchecked >= 2 * 3, "{check:?}");
+        assert!(check.checked >= (m - 2) * 3, "{check:?}");
+        // A wrong element elsewhere still fails, and so does an unwritten one.
+        let FloatVec::F64(cd) = &mut c.data else {
+            unreachable!()
+        };
+        cd[5 * n + 7] += 1e-9;
+        assert_eq!(check_product(&a, &b, &c).passed(), Some(false));
+        let FloatVec::F64(cd) = &mut c.data else {
+            unreachable!()
+        };
+        cd[5 * n + 7] = f64::NAN;
+        assert_eq!(check_product(&a, &b, &c).passed(), Some(false));
+    }
+
+    #[test]
+    fn products_that_may_overflow_are_not_checked() {
+        // Every element is 6·1e200² = inf in f64: nothing has a finite bound.
+        let big =
+            |rows, cols| Matrix::new(rows, cols, FloatVec::F64(vec![1e200; rows * cols])).unwrap();
+        let (a, b) = (big(5, 6), big(6, 7));
+        let check = check_product(&a, &b, &naive(&a, &b));
+        assert_eq!((check.checked, check.passed()), (0, None), "{check:?}");
+        // In f32, 1e20 · 1e20 overflows although f64 holds it.
+        let f32s =
+            |rows, cols| Matrix::new(rows, cols, FloatVec::F32(vec![1e20; rows * cols])).unwrap();
+        let (a, b) = (f32s(3, 4), f32s(4, 5));
+        let c = Matrix::new(3, 5, FloatVec::F32(vec![f32::INFINITY; 15])).unwrap();
+        assert_eq!(check_product(&a, &b, &c).passed(), None);
     }
 
     #[test]
