@@ -82,29 +82,146 @@ impl Drop for TempFile {
     }
 }
 
-/// A temporary file in `path`'s directory (so the final rename stays on one file system).
-pub(crate) fn temp_beside(path: &Path, suffix: &str) -> Result<TempFile> {
-    let dir = match path.parent() {
+/// Where a write to `path` lands: `path` itself or, where it is a symbolic
+/// link, the file the link leads to, as for `numpy.save` or a shell's `>`:
+/// the link stays a link and its target gets the new contents.
+fn landing(path: &Path) -> PathBuf {
+    let mut path = path.to_path_buf();
+    // Links to links, as far as the kernel follows them (ELOOP beyond).
+    for _ in 0..40 {
+        let is_link = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+        let Some(to) = is_link.then(|| std::fs::read_link(&path).ok()).flatten() else {
+            break;
+        };
+        // A relative link is relative to its own directory; `join` keeps an absolute one.
+        path = path
+            .parent()
+            .map_or_else(|| to.clone(), |dir| dir.join(&to));
+    }
+    path
+}
+
+/// The directory a new file at `path` goes in.
+fn directory_of(path: &Path) -> &Path {
+    match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
-    };
+    }
+}
+
+/// A temporary file beside where `path` lands (so the final rename stays on
+/// one file system). Errors name `path` and its directory, not the temporary file.
+pub(crate) fn temp_beside(path: &Path, suffix: &str) -> Result<TempFile> {
+    let target = landing(path);
+    let dir = directory_of(&target);
     let temp = tempfile::Builder::new()
         .prefix(".gpucalc-")
         .suffix(suffix)
         .tempfile_in(dir)
-        .map_err(|e| io_error(path, e))?;
+        .map_err(|e| {
+            let why = match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    format!("directory {} does not exist", dir.display())
+                }
+                kind => format!(
+                    "cannot create a file in {}: {}",
+                    dir.display(),
+                    std::io::Error::from(kind)
+                ),
+            };
+            io_error(path, std::io::Error::new(e.kind(), why))
+        })?;
     unfinished().push(temp.path().to_path_buf());
     Ok(TempFile(Some(temp)))
 }
 
-/// Moves a complete temporary file into place. It takes the mode of the file
-/// it replaces, or 0644 (temporary files are created 0600, which would hide
-/// results from the rest of a lab group).
+/// Fails now, before any work, where a result of `bytes` bytes could not be
+/// written to `path`: a directory there, a file this process may not write
+/// (one that `numpy.save` could not replace either), a missing or read-only
+/// directory, or too little free space on its file system.
+pub(crate) fn check_writable(path: &Path, bytes: u64) -> Result<()> {
+    let target = landing(path);
+    match std::fs::metadata(&target) {
+        Ok(m) if m.is_dir() => {
+            return Err(io_error(path, std::io::ErrorKind::IsADirectory.into()));
+        }
+        // Opened for writing, not truncated: only the permission is tested.
+        Ok(m) if m.is_file() => {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&target)
+                .map_err(|e| io_error(path, e))?;
+        }
+        _ => {}
+    }
+    drop(temp_beside(path, ".tmp")?);
+    match free_bytes(directory_of(&target)) {
+        Some(free) if free < bytes => Err(io_error(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                format!(
+                    "needs {:.2} GB but its file system has {:.2} GB free",
+                    bytes as f64 * 1e-9,
+                    free as f64 * 1e-9
+                ),
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Bytes an unprivileged process may still write on `dir`'s file system;
+/// `None` where that cannot be told.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+        let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+        // SAFETY: `path` is NUL-terminated and `stat` is a statvfs for the call to fill.
+        if unsafe { libc::statvfs(path.as_ptr(), stat.as_mut_ptr()) } != 0 {
+            return None;
+        }
+        // SAFETY: statvfs returned 0, so it filled `stat`.
+        let stat = unsafe { stat.assume_init() };
+        #[allow(clippy::useless_conversion)] // the field types differ between platforms
+        Some(u64::from(stat.f_bavail).saturating_mul(u64::from(stat.f_frsize)))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
+}
+
+/// The mode of a new file: 0666 less the process's umask, as for files other
+/// programs create (0644 under the usual umask 022). Read from
+/// /proc/self/status, since setting the umask to read it would race with
+/// other threads creating files; 022 where that is not there.
+#[cfg(unix)]
+fn new_file_mode() -> u32 {
+    let umask = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("Umask:"))?;
+            u32::from_str_radix(line["Umask:".len()..].trim(), 8).ok()
+        })
+        .unwrap_or(0o022);
+    0o666 & !umask
+}
+
+/// Moves a complete temporary file into place, where `path` lands (through a
+/// symbolic link, its target). It takes the mode of the file it replaces, or
+/// the mode of a new file ([`new_file_mode`]; temporary files are created
+/// 0600, which would hide results from the rest of a lab group).
 pub(crate) fn publish(temp: TempFile, path: &Path) -> Result<()> {
+    let target = landing(path);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o7777);
+        let mode = std::fs::metadata(&target)
+            .map_or_else(|_| new_file_mode(), |m| m.permissions().mode() & 0o7777);
         temp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(|e| io_error(path, e))?;
@@ -116,7 +233,7 @@ pub(crate) fn publish(temp: TempFile, path: &Path) -> Result<()> {
     let mut list = unfinished();
     let temp = temp.into_inner();
     let temp_path = temp.path().to_path_buf();
-    let persisted = temp.persist(path);
+    let persisted = temp.persist(&target);
     list.retain(|p| *p != temp_path);
     persisted.map(drop).map_err(|e| io_error(path, e.error))
 }
@@ -158,9 +275,15 @@ mod tests {
         let mut temp = temp_beside(&path, ".tmp").unwrap();
         temp.write_all(b"one").unwrap();
         publish(temp, &path).unwrap();
+        // 0644 under the usual umask 022 (tests/cli.rs runs the binary under 077).
         assert_eq!(
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o644
+            new_file_mode()
+        );
+        assert_eq!(
+            new_file_mode() & 0o600,
+            0o600,
+            "the owner can read and write"
         );
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
         let mut temp = temp_beside(&path, ".tmp").unwrap();
@@ -170,6 +293,52 @@ mod tests {
         assert_eq!(
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o640
+        );
+    }
+
+    #[test]
+    fn a_symbolic_link_keeps_pointing_at_the_file_it_names_which_gets_the_data() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        let target = dir.path().join("real/t.npy");
+        std::fs::write(&target, b"old").unwrap();
+        let link = dir.path().join("link.npy");
+        std::os::unix::fs::symlink("real/t.npy", &link).unwrap();
+        let hop = dir.path().join("hop.npy");
+        std::os::unix::fs::symlink(&link, &hop).unwrap();
+        let mut temp = temp_beside(&hop, ".tmp").unwrap();
+        assert_eq!(temp.path().parent().unwrap(), dir.path().join("real"));
+        temp.write_all(b"new").unwrap();
+        publish(temp, &hop).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+        for l in [&link, &hop] {
+            assert!(std::fs::symlink_metadata(l)
+                .unwrap()
+                .file_type()
+                .is_symlink());
+        }
+    }
+
+    #[test]
+    fn outputs_that_cannot_be_written_are_refused_before_any_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let message = |path: &Path, bytes| check_writable(path, bytes).unwrap_err().to_string();
+        std::fs::create_dir(dir.path().join("d.npy")).unwrap();
+        assert!(message(&dir.path().join("d.npy"), 0).ends_with("is a directory"));
+        let missing = dir.path().join("nodir/x.npy");
+        assert!(
+            message(&missing, 0).ends_with("nodir does not exist"),
+            "{}",
+            message(&missing, 0)
+        );
+        let fine = dir.path().join("x.npy");
+        check_writable(&fine, 1000).unwrap();
+        assert!(!fine.exists(), "the check leaves nothing behind");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert!(
+            message(&fine, u64::MAX).contains("GB free"),
+            "{}",
+            message(&fine, u64::MAX)
         );
     }
 }

@@ -9,7 +9,7 @@ use npyz::WriterBuilder;
 
 use crate::error::{Error, Result};
 
-use crate::atomic_file::{io_error, publish, temp_beside};
+use crate::atomic_file::{check_writable, io_error, publish, temp_beside};
 
 /// An `.npy` file being written: the data goes to a temporary file beside the
 /// target, which replaces the target only on [`NpyOut::commit`]. Dropped
@@ -22,8 +22,16 @@ pub struct NpyOut<T: npyz::AutoSerialize> {
 }
 
 impl<T: npyz::AutoSerialize> NpyOut<T> {
-    /// Starts an array of `shape` (C order) at `path`.
+    /// Starts an array of `shape` (C order) at `path`. Fails at once, before
+    /// any data, where the file could not be written whole: a directory or a
+    /// file this process may not write at `path`, a missing directory, or too
+    /// little free space for the array.
     pub fn create(path: &Path, shape: &[u64]) -> Result<NpyOut<T>> {
+        let elements = shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
+        let bytes = elements
+            .and_then(|n| n.checked_mul(std::mem::size_of::<T>() as u64))
+            .unwrap_or(u64::MAX);
+        check_writable(path, bytes.saturating_add(128))?;
         let temp = temp_beside(path, ".npy.tmp")?;
         let handle = temp.as_file().try_clone().map_err(|e| io_error(path, e))?;
         let writer = npyz::WriteOptions::new()

@@ -48,6 +48,10 @@ fn bad_input_is_one_line_and_nonzero() {
         (&["--threads", "many", "pi", "10"], "not a number"),
         (&["pi", "10", "--frobnicate"], "--frobnicate"),
         (&["frobnicate"], "frobnicate"),
+        (
+            &["bench", "--json", "r.out", "--csv", "r.out"],
+            "one would replace the other",
+        ),
     ];
     for (args, expected) in cases {
         let out = gpucalc(args);
@@ -356,9 +360,11 @@ fn wait_for_temp_file(dir: &std::path::Path) {
 #[cfg(unix)]
 #[test]
 fn signals_while_writing_leave_no_files_behind() {
+    // 2 GB: several seconds of work, and within the free space that rng now
+    // asks for up front.
     let cases: [(&[&str], &[&str]); 3] = [
-        (&["rng", "1e12"], &["TERM"]),
-        (&["rng", "1e12"], &["HUP", "HUP"]),
+        (&["rng", "5e8", "--dtype", "f32"], &["TERM"]),
+        (&["rng", "5e8", "--dtype", "f32"], &["HUP", "HUP"]),
         (&["map", "sqrt", "3e8", "--dtype", "f32"], &["TERM"]),
     ];
     for (args, signals) in cases {
@@ -585,4 +591,36 @@ fn a_full_stdout_is_an_error_not_a_panic() {
             "{args:?}"
         );
     }
+}
+
+/// New output files follow the umask (0600 under 077), and a symbolic link
+/// given as the output keeps pointing at its file, which gets the data.
+#[cfg(unix)]
+#[test]
+fn outputs_follow_the_umask_and_symbolic_links() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let private = dir.path().join("private.npy");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("umask 077 && exec \"$0\" --device cpu rng 5 -o \"$1\"")
+        .arg(common::bin())
+        .arg(&private)
+        .env_remove("GPUCALC_DEVICE")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mode = std::fs::metadata(&private).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let target = dir.path().join("target.npy");
+    std::fs::write(&target, b"old").unwrap();
+    let link = dir.path().join("link.npy");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let out = gpucalc(&["--device", "cpu", "rng", "7", "-o", link.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::metadata(&target).unwrap().len(), 128 + 7 * 8);
 }

@@ -122,7 +122,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Fails now, not after a long run, if a result file cannot be created at `path`.
 pub fn check_writable(path: &Path) -> Result<()> {
-    temp_beside(path, ".tmp").map(drop)
+    crate::atomic_file::check_writable(path, 0)
 }
 
 /// Writes the report as JSON.

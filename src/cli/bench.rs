@@ -153,6 +153,14 @@ pub(crate) fn run(globals: &Globals, args: &BenchArgs) -> Result<u8> {
         );
     }
     let baseline = args.compare.as_deref().map(read_report).transpose()?;
+    if let (Some(json), Some(csv)) = (&args.json, &args.csv) {
+        if json == csv {
+            usage_bail!(
+                "--json and --csv both name {}: one would replace the other",
+                json.display()
+            );
+        }
+    }
     // A typo in an output path should not cost a whole run.
     for path in [&args.json, &args.csv].into_iter().flatten() {
         check_writable(path)?;

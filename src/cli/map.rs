@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use super::output::{require_npy, si, verification_word, Saved};
+use super::output::{check_npy_output, require_npy, si, verification_word, Saved};
 use super::{number, Globals, EXIT_VERIFY_FAILED};
 use crate::dtype::{Float, FloatVec};
 use crate::npy::{read_npy_float, write_npy_float};
@@ -89,7 +89,7 @@ fn input(args: &MapArgs) -> Result<(Vec<u64>, FloatVec)> {
     let needed = n.saturating_mul(2 * float.size() as u64);
     if host > 0 && needed > host {
         bail!(
-            "{n} elements need {} for input and output, but this machine has {}",
+            "{n} elements need {} for input and output, but this machine has {} available",
             crate::human_bytes(needed),
             crate::human_bytes(host)
         );
@@ -123,6 +123,7 @@ fn input(args: &MapArgs) -> Result<(Vec<u64>, FloatVec)> {
 pub(crate) fn run(globals: &Globals, args: &MapArgs) -> Result<u8> {
     require_npy(args.output.as_deref())?;
     let (shape, data) = input(args)?;
+    check_npy_output(args.output.as_deref(), data.len(), data.float())?;
     let device = globals.open_device()?;
     let mut out = match data.float() {
         Float::F32 => FloatVec::F32(vec![0.0; data.len()]),

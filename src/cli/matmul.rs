@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 use serde_json::json;
 
-use super::output::{require_npy, verification_word, Saved};
+use super::output::{check_npy_output, require_npy, verification_word, Saved};
 use super::{number, Globals, EXIT_VERIFY_FAILED};
 use crate::device::Device;
 use crate::dtype::Float;
@@ -113,6 +113,11 @@ pub(crate) fn run(globals: &Globals, args: &MatmulArgs) -> Result<u8> {
     require_npy(args.output.as_deref())?;
     let device = globals.open_device()?;
     let (a, b) = inputs(args, &device)?;
+    check_npy_output(
+        args.output.as_deref(),
+        a.rows.saturating_mul(b.cols),
+        a.data.float(),
+    )?;
     let mut options = MatmulOptions::new(usize::try_from(args.reps)?).verify(!args.no_verify);
     if let Some(kernel) = &args.kernel {
         options = options.kernel(kernel.as_str());

@@ -80,6 +80,20 @@ pub(crate) fn require_npy(path: Option<&std::path::Path>) -> anyhow::Result<()> 
     }
 }
 
+/// Refuses, before the work, an `.npy` output of `elements` values of `float`
+/// that could not be written (see [`crate::atomic_file::check_writable`]).
+pub(crate) fn check_npy_output(
+    path: Option<&std::path::Path>,
+    elements: usize,
+    float: crate::dtype::Float,
+) -> anyhow::Result<()> {
+    if let Some(path) = path {
+        let bytes = (elements as u64).saturating_mul(float.size() as u64);
+        crate::atomic_file::check_writable(path, bytes.saturating_add(128))?;
+    }
+    Ok(())
+}
+
 /// What became of a run's `-o PATH`. A result that failed verification is
 /// never written: it would replace whatever the path held with numbers known
 /// to be wrong.
