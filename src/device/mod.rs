@@ -280,14 +280,19 @@ impl Device {
     }
 
     /// Refuses up front a job whose buffers would not fit in the device's memory.
+    /// On the CPU, against the memory available now rather than the total.
     pub fn check_fits(&self, what: &str, bytes: u64) -> Result<()> {
         let info = self.info();
-        if info.memory_bytes > 0 && bytes > info.memory_bytes {
+        let memory = match self {
+            Device::Cpu(_) => cpu::host_memory_bytes().unwrap_or(info.memory_bytes),
+            _ => info.memory_bytes,
+        };
+        if memory > 0 && bytes > memory {
             return Err(Error::OutOfMemory {
                 what: what.to_string(),
                 device: format!("{} ({})", info.spec, info.name),
                 needed: bytes,
-                available: info.memory_bytes,
+                available: memory,
             });
         }
         Ok(())

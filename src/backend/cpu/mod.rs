@@ -83,9 +83,11 @@ pub(crate) fn isa_name() -> &'static str {
     }
 }
 
-/// The host's memory in bytes, where the system says.
+/// The host memory a job can have now, in bytes, where the system says:
+/// what is available (free, plus caches the kernel can drop), else the total.
+/// A job beyond it would swap or be killed, so it is refused up front.
 pub(crate) fn host_memory_bytes() -> Option<u64> {
-    sysinfo::total_memory()
+    sysinfo::available_memory().or_else(sysinfo::total_memory)
 }
 
 /// `len` copies of `value`, or an [`Error::OutOfMemory`] for `what` where the
@@ -117,7 +119,7 @@ pub(crate) fn describe() -> DeviceInfo {
     info.vendor = sysinfo::cpu_vendor();
     info.compute_units = sysinfo::physical_cores().unwrap_or(threads) as u32;
     info.threads = Some(threads as u32);
-    info.memory_bytes = host_memory_bytes().unwrap_or(0);
+    info.memory_bytes = sysinfo::total_memory().unwrap_or(0);
     info.cache_bytes = sysinfo::total_last_level_cache_bytes();
     info.clock_mhz = sysinfo::max_clock_mhz();
     info.fp64 = true;

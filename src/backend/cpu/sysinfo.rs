@@ -52,8 +52,19 @@ pub(crate) fn physical_cores() -> Option<usize> {
 
 /// Physical memory in bytes, from /proc/meminfo.
 pub(crate) fn total_memory() -> Option<u64> {
+    meminfo("MemTotal:")
+}
+
+/// Memory a new allocation can have now without swapping (`MemAvailable`:
+/// free memory plus the caches the kernel can drop), in bytes.
+pub(crate) fn available_memory() -> Option<u64> {
+    meminfo("MemAvailable:")
+}
+
+/// A `/proc/meminfo` field in bytes.
+fn meminfo(field: &str) -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let line = text.lines().find(|l| l.starts_with(field))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
