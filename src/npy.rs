@@ -193,13 +193,18 @@ fn read_opened<T: npyz::Deserialize>(
     let shape = npy.shape().to_vec();
     let dtype = npy.dtype().descr();
     let data = npy.into_vec::<T>().map_err(|e| {
-        bad_file(
-            path,
+        let why = if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            format!(
+                "the file ends before the {} elements its header promises (truncated?)",
+                shape.iter().product::<u64>()
+            )
+        } else {
             format!(
                 "cannot read dtype {dtype} as {} ({e})",
                 std::any::type_name::<T>()
-            ),
-        )
+            )
+        };
+        bad_file(path, why)
     })?;
     Ok(NpyArray { shape, data })
 }
@@ -217,10 +222,12 @@ pub fn read_npy_float(path: &Path) -> Result<(Vec<u64>, crate::dtype::FloatVec)>
             let a = read_opened::<f64>(path, npy)?;
             Ok((a.shape, crate::dtype::FloatVec::F64(a.data)))
         }
+        // A record dtype's descr is a list, which npyz writes with a trailing ", ".
         other => Err(bad_file(
             path,
             format!(
-                "dtype {other} is not float32 or float64; convert with x.astype(numpy.float64)"
+                "dtype {} is not float32 or float64; convert with x.astype(numpy.float64)",
+                other.replace(", ]", "]")
             ),
         )),
     }
@@ -229,6 +236,20 @@ pub fn read_npy_float(path: &Path) -> Result<(Vec<u64>, crate::dtype::FloatVec)>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_truncated_file_is_called_that() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.npy");
+        write_npy(&path, &[10], &[0.5f64; 10]).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 12]).unwrap();
+        let err = read_npy_float(&path).unwrap_err().to_string();
+        assert!(
+            err.ends_with("the file ends before the 10 elements its header promises (truncated?)"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn round_trip_and_atomicity() {

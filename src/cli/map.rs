@@ -37,7 +37,12 @@ pub(crate) struct MapArgs {
     input: Option<PathBuf>,
 
     /// Generated input: range (0..N) or uniform (seeded).
-    #[arg(long = "gen", value_enum, default_value = "range")]
+    #[arg(
+        long = "gen",
+        value_enum,
+        default_value = "range",
+        conflicts_with = "input"
+    )]
     generate: Generate,
 
     /// Seed for `--gen uniform` [default: 0].

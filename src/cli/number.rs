@@ -111,7 +111,13 @@ pub(crate) fn parse_in_range(
     max: u64,
     max_text: &str,
 ) -> Result<u64, String> {
-    let over = || format!("`{text}` is too large: at most {max_text} = {max}");
+    let over = || {
+        if max_text == max.to_string() {
+            format!("`{text}` is too large: at most {max}")
+        } else {
+            format!("`{text}` is too large: at most {max_text} = {max}")
+        }
+    };
     match whole(text, min) {
         Ok(n) if n > max => Err(over()),
         Ok(n) if n < min => Err(format!("must be at least {min}")),

@@ -261,7 +261,7 @@ pub fn check_fits(device: &Device, (m, n, k): (usize, usize, usize), float: Floa
             Error::InvalidArgument(format!("{m}x{n}x{k} matrices have too many elements"))
         })?;
     let bytes = (elements as u64).saturating_mul(float.size() as u64);
-    let what = format!("A, B and C ({m}x{k}, {k}x{n}, {m}x{n} {float})");
+    let what = format!("the product (A, B and C: {m}x{k}, {k}x{n}, {m}x{n} {float})");
     if let Some(available) = cpu::host_memory_bytes().filter(|&host| bytes > host) {
         return Err(Error::OutOfMemory {
             what,

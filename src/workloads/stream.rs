@@ -206,7 +206,7 @@ pub fn stream(
     let needed = (array_size as u64)
         .checked_mul(3 * float.size() as u64)
         .ok_or_else(|| Error::InvalidArgument(format!("--arraysize {array_size} is too large")))?;
-    device.check_fits("stream's three arrays", needed)?;
+    device.check_fits("stream (three arrays)", needed)?;
     let raw = device.backend().stream(float, array_size, num_times)?;
     Ok(evaluate(float, array_size, num_times, &raw))
 }

@@ -24,7 +24,7 @@ pub(crate) fn run<T: GpuFloat>(gpu: &Gpu<'_>, n: usize, times: usize) -> Result<
     let size = std::mem::size_of::<T>() as u64;
     let dot_grid = dot.grid_for(n as u64);
     let needed = (3 * n as u64 + u64::from(dot_grid)) * size;
-    gpu.ensure_fits("stream's three arrays", needed)?;
+    gpu.ensure_fits("stream (three arrays)", needed)?;
     let a = gpu.alloc::<T>(n, "stream's array a")?;
     let b = gpu.alloc::<T>(n, "stream's array b")?;
     let c = gpu.alloc::<T>(n, "stream's array c")?;

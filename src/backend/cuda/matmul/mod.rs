@@ -112,7 +112,7 @@ impl Job<'_> {
         let total = (a.len() as u64 + b.len() as u64 + c.len() as u64).saturating_mul(size);
         let kind = T::NAME;
         gpu.ensure_fits(
-            &format!("A, B and C ({m}x{k}, {k}x{n}, {m}x{n} {kind})"),
+            &format!("the product (A, B and C: {m}x{k}, {k}x{n}, {m}x{n} {kind})"),
             total,
         )?;
         let a_dev = gpu.alloc::<T>(a.len(), &format!("matrix A ({m}x{k} {kind})"))?;
