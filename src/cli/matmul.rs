@@ -131,7 +131,10 @@ pub(crate) fn run(globals: &Globals, args: &MatmulArgs) -> Result<u8> {
         )?)
     })?;
     let (output, output_written) = saved.json();
-    let verification = verification_word(result.verified);
+    let verification = match result.check {
+        Some(c) if c.checked == 0 => "not possible",
+        _ => verification_word(result.verified),
+    };
     let info = device.info();
     let fastest = result.times_s.iter().copied().fold(f64::INFINITY, f64::min);
     if globals.json {
@@ -187,12 +190,12 @@ pub(crate) fn run(globals: &Globals, args: &MatmulArgs) -> Result<u8> {
         match result.check {
             None => outln!("verification skipped"),
             Some(c) if c.checked == 0 => {
-                outln!("verification not possible: no part of C can be checked, {why}")
+                outln!("verification not possible: no element of C can be checked, {why}")
             }
             Some(c) => {
                 let left_out = if c.unchecked > 0 {
                     format!(
-                        "; {} of {} parts left out: {why}",
+                        "; {} of {} elements left out: {why}",
                         c.unchecked,
                         c.checked + c.unchecked
                     )

@@ -13,12 +13,13 @@
 //! with NaN, on the device too, before the kernel runs, so an element nobody
 //! wrote fails the check.
 //!
-//! A block or sampled element whose magnitudes `Σ|A|·|B|` are not finite (a
-//! NaN or infinity in the user's A or B) or could reach the element type's
-//! largest value (so its sums may overflow, in a way that depends on their
-//! order) has no bound to check against: it is left out and counted in
-//! [`ProductCheck::unchecked`], and only an all-unchecked product goes
-//! unverified. NumPy gives NaN and infinities there too.
+//! Elements of C in a row of A or a column of B holding a NaN or infinity
+//! (NumPy gives NaN or ±inf there; a library that skips zero terms may not),
+//! and blocks whose magnitudes `Σ|A|·|B|` could reach the element type's
+//! largest value (so their sums may overflow, in a way that depends on the
+//! order), have no bound to check against: they are left out and counted in
+//! [`ProductCheck::unchecked`], the rest of C is checked as above, and only
+//! a product with nothing left to check goes unverified.
 
 use serde::Serialize;
 
@@ -121,18 +122,18 @@ pub struct MatmulResult {
     pub check: Option<ProductCheck>,
 }
 
-/// What the check of C looked at: Freivalds blocks (a block of
-/// [`CHECK_COLUMNS`] columns in one row) and sampled elements.
+/// What the check of C looked at, in elements of C.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct ProductCheck {
     /// Worst ratio of an error to its bound over what was checked (≤ 1
     /// passes; NaN when C holds a NaN there); 0 when nothing was.
     pub worst_error_ratio: f64,
-    /// Blocks and sampled elements checked.
+    /// Elements of C checked (by Freivalds blocks; some again one by one).
     pub checked: usize,
-    /// Blocks and sampled elements left out: their inputs are not finite or
-    /// their products could overflow the element type (see the module's notes).
+    /// Elements of C left out: in a row of A or a column of B that holds a
+    /// NaN or infinity, or in a block whose sums could overflow the element
+    /// type (see the module's notes).
     pub unchecked: usize,
 }
 
@@ -156,14 +157,15 @@ impl ProductCheck {
         unchecked: 0,
     };
 
-    /// Adds one block or element: `error` against `bound`, unless `scale`
-    /// (its Σ|A|·|B|) is not finite or within `limit` of overflowing.
-    fn add(&mut self, error: f64, bound: f64, scale: f64, limit: f64) {
-        if scale.is_finite() && scale <= limit {
+    /// Adds a block of `elements` elements of C (or an element checked again,
+    /// with 0): `error` against `bound`, unless `scale` (its Σ|A|·|B|) could
+    /// overflow the element type (beyond `limit`).
+    fn add(&mut self, error: f64, bound: f64, scale: f64, limit: f64, elements: usize) {
+        if scale <= limit {
             self.worst_error_ratio = worse(self.worst_error_ratio, ratio(error, bound));
-            self.checked += 1;
+            self.checked += elements;
         } else {
-            self.unchecked += 1;
+            self.unchecked += elements;
         }
     }
 }
@@ -250,6 +252,20 @@ pub fn matmul(
 /// memory (where all three live) or on `device`: before anything is generated
 /// or copied, so a refusal costs nothing. [`matmul_with`] checks it too.
 pub fn check_fits(device: &Device, (m, n, k): (usize, usize, usize), float: Float) -> Result<()> {
+    let (what, bytes) = footprint((m, n, k), float)?;
+    if let Some(available) = cpu::host_memory_bytes().filter(|&host| bytes > host) {
+        return Err(Error::OutOfMemory {
+            what,
+            device: "the host".to_string(),
+            needed: bytes,
+            available,
+        });
+    }
+    device.check_fits(&what, bytes)
+}
+
+/// What A, B and C are called in a refusal, and their bytes together.
+fn footprint((m, n, k): (usize, usize, usize), float: Float) -> Result<(String, u64)> {
     let elements = m
         .checked_mul(n)
         .and_then(|mn| {
@@ -262,15 +278,7 @@ pub fn check_fits(device: &Device, (m, n, k): (usize, usize, usize), float: Floa
         })?;
     let bytes = (elements as u64).saturating_mul(float.size() as u64);
     let what = format!("the product (A, B and C: {m}x{k}, {k}x{n}, {m}x{n} {float})");
-    if let Some(available) = cpu::host_memory_bytes().filter(|&host| bytes > host) {
-        return Err(Error::OutOfMemory {
-            what,
-            device: "the host".to_string(),
-            needed: bytes,
-            available,
-        });
-    }
-    device.check_fits(&what, bytes)
+    Ok((what, bytes))
 }
 
 /// Multiplies `a` (M×K) by `b` (K×N) on `device` as `options` say.
@@ -322,7 +330,12 @@ pub fn matmul_with(
         )));
     }
     let float = a.data.float();
-    check_fits(device, (m, n, k), float)?;
+    // A and B are in host memory already: the host need only find room for C
+    // (`host_vec` checks that), a GPU for all three.
+    let (all_three, bytes) = footprint((m, n, k), float)?;
+    if device.kind() != crate::BackendKind::Cpu {
+        device.check_fits(&all_three, bytes)?;
+    }
     let what = format!("matrix C ({m}x{n} {float})");
     let mut c = match float {
         Float::F32 => FloatVec::F32(cpu::host_vec(m * n, f32::NAN, &what)?),
@@ -403,6 +416,18 @@ pub fn check_product(a: &Matrix, b: &Matrix, c: &Matrix) -> ProductCheck {
     // A sum of products whose magnitudes total at most `limit` stays below the
     // type's largest value in any order, rounding included.
     let limit = float.max() / (1.0 + 2.0 * kf * eps);
+    // Rows of A and columns of B holding a NaN or infinity: their elements of
+    // C have no bound (NaN or ±inf as a rule, but a library may skip zero
+    // terms), so they are left out and the rest of C is checked as usual.
+    let bad_row: Vec<bool> = (0..m)
+        .into_par_iter()
+        .map(|i| (0..k).any(|p| !a.get(i, p).is_finite()))
+        .collect();
+    let bad_col: Vec<bool> = (0..n)
+        .into_par_iter()
+        .map(|j| (0..k).any(|p| !b.get(p, j).is_finite()))
+        .collect();
+    let good_cols = bad_col.iter().filter(|&&bad| !bad).count();
     let w = CHECK_COLUMNS;
     let blocks = n.div_ceil(w);
     // Random ±1 vector from a fixed stream (not the inputs' seeds).
@@ -410,14 +435,14 @@ pub fn check_product(a: &Matrix, b: &Matrix, c: &Matrix) -> ProductCheck {
         .map(|j| 1.0 - 2.0 * f64::from(stream_word(0x5eed, j) & 1))
         .collect();
     // K × blocks: each row of B summed over each block of columns, signed by
-    // x (bx) and in magnitude (babs).
+    // x (bx) and in magnitude (babs), bad columns left out.
     let mut bx = vec![0.0; k * blocks];
     let mut babs = vec![0.0; k * blocks];
     bx.par_chunks_mut(blocks)
         .zip(babs.par_chunks_mut(blocks))
         .enumerate()
         .for_each(|(p, (bx, babs))| {
-            for j in 0..n {
+            for j in (0..n).filter(|&j| !bad_col[j]) {
                 let v = b.get(p, j);
                 bx[j / w] += v * x[j];
                 babs[j / w] += v.abs();
@@ -425,16 +450,16 @@ pub fn check_product(a: &Matrix, b: &Matrix, c: &Matrix) -> ProductCheck {
         });
     // Per row i and block q: want = A·bx and scale = |A|·babs (f64 products
     // on CHECK_ROWS rows at a time), against got = Σ C[i, j]·x[j] over the
-    // block. The block's elements each err by at most K·ε·Σ|A||B| (any
-    // summation order, fused or not) plus K underflows; the f64 check itself
-    // by a few (K + w)·ε_f64 of the same scale.
+    // block's good columns. The block's elements each err by at most
+    // K·ε·Σ|A||B| (any summation order, fused or not) plus K underflows; the
+    // f64 check itself by a few (K + w)·ε_f64 of the same scale.
     let chunk_rows = ((1 << 20) / k).clamp(1, CHECK_ROWS);
     let rows = (0..m.div_ceil(chunk_rows)).into_par_iter().map(|chunk| {
         let (lo, hi) = (chunk * chunk_rows, ((chunk + 1) * chunk_rows).min(m));
         let r = hi - lo;
         let mut a64 = vec![0.0; r * k];
         let mut aabs = vec![0.0; r * k];
-        for i in 0..r {
+        for i in (0..r).filter(|&i| !bad_row[lo + i]) {
             for p in 0..k {
                 let v = a.get(lo + i, p);
                 a64[i * k + p] = v;
@@ -447,31 +472,48 @@ pub fn check_product(a: &Matrix, b: &Matrix, c: &Matrix) -> ProductCheck {
         cpu::product(&aabs, &babs, &mut scale, r, blocks, k, 1);
         let mut check = ProductCheck::NONE;
         for i in 0..r {
+            if bad_row[lo + i] {
+                check.unchecked += n;
+                continue;
+            }
+            check.unchecked += n - good_cols;
             for q in 0..blocks {
-                let columns = q * w..((q + 1) * w).min(n);
-                let got: f64 = columns.map(|j| c.get(lo + i, j) * x[j]).sum();
+                let columns = (q * w..((q + 1) * w).min(n)).filter(|&j| !bad_col[j]);
+                let (got, elements) = columns.fold((0.0, 0), |(sum, count), j| {
+                    (sum + c.get(lo + i, j) * x[j], count + 1)
+                });
                 let s = scale[i * blocks + q];
                 let bound =
                     kf * eps * s + 4.0 * (kf + w as f64) * f64::EPSILON * s + kf * w as f64 * tiny;
-                check.add((got - want[i * blocks + q]).abs(), bound, s, limit);
+                check.add(
+                    (got - want[i * blocks + q]).abs(),
+                    bound,
+                    s,
+                    limit,
+                    elements,
+                );
             }
         }
         check
     });
-    // Sampled elements, each against its own bound.
+    // Sampled elements, each against its own bound (counted by the blocks
+    // above: these check again, element by element).
     let samples = 256.min(m * n);
     let elements = (0..samples as u64).into_par_iter().map(|s| {
         let index =
             (stream_word(0x5a3e, s) as usize * 65_537 + stream_word(0x5a3f, s) as usize) % (m * n);
         let (i, j) = (index / n, index % n);
+        let mut check = ProductCheck::NONE;
+        if bad_row[i] || bad_col[j] {
+            return check;
+        }
         let (mut want, mut scale) = (0.0, 0.0);
         for p in 0..k {
             want += a.get(i, p) * b.get(p, j);
             scale += (a.get(i, p) * b.get(p, j)).abs();
         }
         let bound = kf * eps * scale + 2.0 * kf * f64::EPSILON * scale + kf * tiny;
-        let mut check = ProductCheck::NONE;
-        check.add((c.get(i, j) - want).abs(), bound, scale, limit);
+        check.add((c.get(i, j) - want).abs(), bound, scale, limit, 0);
         check
     });
     rows.chain(elements)
@@ -529,33 +571,37 @@ mod tests {
     }
 
     #[test]
-    fn non_finite_inputs_leave_their_parts_unchecked_and_the_rest_checked() {
+    fn non_finite_inputs_leave_their_rows_and_columns_unchecked_and_the_rest_checked() {
         let (m, k, n) = (37, 29, 41);
         let mut a = Matrix::random(m, k, Float::F64, 1).unwrap();
-        let b = Matrix::random(k, n, Float::F64, 2).unwrap();
+        let mut b = Matrix::random(k, n, Float::F64, 2).unwrap();
         let FloatVec::F64(data) = &mut a.data else {
             unreachable!()
         };
         data[3 * k + 4] = f64::NAN; // row 3 of C is all NaN, as in NumPy
         data[9 * k] = f64::INFINITY; // row 9 of C is ±inf
+        let FloatVec::F64(data) = &mut b.data else {
+            unreachable!()
+        };
+        data[5 * n + 17] = f64::NAN; // column 17, in the second block of 16
         let mut c = naive(&a, &b);
-        assert!(c.get(3, 0).is_nan() && c.get(9, 0).is_infinite());
+        assert!(c.get(3, 0).is_nan() && c.get(9, 0).is_infinite() && c.get(0, 17).is_nan());
         let check = check_product(&a, &b, &c);
         assert_eq!(check.passed(), Some(true), "{check:?}");
-        // Two rows of blocks (3 blocks of 16 in 41 columns) and any sampled
-        // elements in those rows.
-        assert!(check.unchecked >= 2 * 3, "{check:?}");
-        assert!(check.checked >= (m - 2) * 3, "{check:?}");
-        // A wrong element elsewhere still fails, and so does an unwritten one.
-        let FloatVec::F64(cd) = &mut c.data else {
-            unreachable!()
+        assert_eq!(check.unchecked, 2 * n + (m - 2), "{check:?}");
+        assert_eq!(check.checked, (m - 2) * (n - 1), "{check:?}");
+        // A wrong element beside the NaN column, in its block, still fails,
+        // and so does an unwritten one.
+        let poke = |c: &mut Matrix, value: f64| {
+            let FloatVec::F64(cd) = &mut c.data else {
+                unreachable!()
+            };
+            cd[5 * n + 18] = value;
         };
-        cd[5 * n + 7] += 1e-9;
+        let right = c.get(5, 18);
+        poke(&mut c, right + 1e-9);
         assert_eq!(check_product(&a, &b, &c).passed(), Some(false));
-        let FloatVec::F64(cd) = &mut c.data else {
-            unreachable!()
-        };
-        cd[5 * n + 7] = f64::NAN;
+        poke(&mut c, f64::NAN);
         assert_eq!(check_product(&a, &b, &c).passed(), Some(false));
     }
 
