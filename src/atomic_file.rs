@@ -114,23 +114,25 @@ fn directory_of(path: &Path) -> &Path {
 pub(crate) fn temp_beside(path: &Path, suffix: &str) -> Result<TempFile> {
     let target = landing(path);
     let dir = directory_of(&target);
-    let temp = tempfile::Builder::new()
-        .prefix(".gpucalc-")
-        .suffix(suffix)
-        .tempfile_in(dir)
-        .map_err(|e| {
-            let why = match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    format!("directory {} does not exist", dir.display())
-                }
-                kind => format!(
-                    "cannot create a file in {}: {}",
-                    dir.display(),
-                    std::io::Error::from(kind)
-                ),
-            };
-            io_error(path, std::io::Error::new(e.kind(), why))
-        })?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".gpucalc-").suffix(suffix);
+    // Created 0666 less the umask, as other programs' new files are (0644 as
+    // a rule): a new result is already as the user's umask wants it.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let temp = builder.tempfile_in(dir).map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                format!("directory {} does not exist", dir.display())
+            }
+            kind => format!(
+                "cannot create a file in {}: {}",
+                dir.display(),
+                std::io::Error::from(kind)
+            ),
+        };
+        io_error(path, std::io::Error::new(e.kind(), why))
+    })?;
     unfinished().push(temp.path().to_path_buf());
     Ok(TempFile(Some(temp)))
 }
@@ -152,7 +154,10 @@ pub(crate) fn check_writable(path: &Path, bytes: u64) -> Result<()> {
                 .open(&target)
                 .map_err(|e| io_error(path, e))?;
         }
-        _ => {}
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        // A loop of symbolic links (ELOOP), a path through a file, ...
+        Err(e) => return Err(io_error(path, e)),
     }
     drop(temp_beside(path, ".tmp")?);
     match free_bytes(directory_of(&target)) {
@@ -185,6 +190,10 @@ fn free_bytes(dir: &Path) -> Option<u64> {
         }
         // SAFETY: statvfs returned 0, so it filled `stat`.
         let stat = unsafe { stat.assume_init() };
+        // Some file systems (FUSE, procfs) report no blocks at all: unknown.
+        if stat.f_blocks == 0 {
+            return None;
+        }
         #[allow(clippy::useless_conversion)] // the field types differ between platforms
         Some(u64::from(stat.f_bavail).saturating_mul(u64::from(stat.f_frsize)))
     }
@@ -195,33 +204,15 @@ fn free_bytes(dir: &Path) -> Option<u64> {
     }
 }
 
-/// The mode of a new file: 0666 less the process's umask, as for files other
-/// programs create (0644 under the usual umask 022). Read from
-/// /proc/self/status, since setting the umask to read it would race with
-/// other threads creating files; 022 where that is not there.
-#[cfg(unix)]
-fn new_file_mode() -> u32 {
-    let umask = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            let line = status.lines().find(|l| l.starts_with("Umask:"))?;
-            u32::from_str_radix(line["Umask:".len()..].trim(), 8).ok()
-        })
-        .unwrap_or(0o022);
-    0o666 & !umask
-}
-
 /// Moves a complete temporary file into place, where `path` lands (through a
-/// symbolic link, its target). It takes the mode of the file it replaces, or
-/// the mode of a new file ([`new_file_mode`]; temporary files are created
-/// 0600, which would hide results from the rest of a lab group).
+/// symbolic link, its target). A file it replaces keeps its mode; a new one
+/// has the mode it was created with (see [`temp_beside`]).
 pub(crate) fn publish(temp: TempFile, path: &Path) -> Result<()> {
     let target = landing(path);
     #[cfg(unix)]
-    {
+    if let Ok(old) = std::fs::metadata(&target) {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&target)
-            .map_or_else(|_| new_file_mode(), |m| m.permissions().mode() & 0o7777);
+        let mode = old.permissions().mode() & 0o7777;
         temp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(|e| io_error(path, e))?;
@@ -275,16 +266,11 @@ mod tests {
         let mut temp = temp_beside(&path, ".tmp").unwrap();
         temp.write_all(b"one").unwrap();
         publish(temp, &path).unwrap();
-        // 0644 under the usual umask 022 (tests/cli.rs runs the binary under 077).
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            new_file_mode()
-        );
-        assert_eq!(
-            new_file_mode() & 0o600,
-            0o600,
-            "the owner can read and write"
-        );
+        // 0666 less the umask: 0644 under the usual 022 (tests/cli.rs runs
+        // the binary under 077). Others can read it unless the umask says no.
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o600, 0o600, "the owner reads and writes: {mode:o}");
+        assert_eq!(mode & 0o111, 0, "nothing is executable: {mode:o}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
         let mut temp = temp_beside(&path, ".tmp").unwrap();
         temp.write_all(b"two").unwrap();

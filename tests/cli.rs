@@ -367,8 +367,15 @@ fn signals_while_writing_leave_no_files_behind() {
         (&["rng", "5e8", "--dtype", "f32"], &["HUP", "HUP"]),
         (&["map", "sqrt", "3e8", "--dtype", "f32"], &["TERM"]),
     ];
+    // Beside the build, not in a /tmp that may be a small tmpfs (cargo's
+    // scratch folder, where it exists: not for a copied test executable).
+    let scratch = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
     for (args, signals) in cases {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = if scratch.is_dir() {
+            tempfile::tempdir_in(scratch).unwrap()
+        } else {
+            tempfile::tempdir().unwrap()
+        };
         let output = dir.path().join("out.npy");
         let child = common::gpucalc()
             .args(["--device", "cpu"])
