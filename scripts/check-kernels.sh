@@ -194,15 +194,20 @@ if cuobjdump=$(find_tool cuobjdump "${CUOBJDUMP:-}") && nvdisasm=$(find_tool nvd
         # pi is bound by instruction issue: an H100 issues 132 SMs x 4 x 32 lanes
         # per clock at ~1.98 GHz, so 0.8e12 samples/s (issue 3's target), two
         # samples per Philox block, needs at most 83 instructions per trip.
-        while read -r kernel length; do
-            [[ "$kernel" == gc_pi_hits ]] || continue
+        # The gate must not pass by finding nothing: gpucalc.cu must show the loop.
+        lengths=$("$cuobjdump" -sass "$cubin" | philox_loop_lengths)
+        length=$(awk '$1 == "gc_pi_hits" { print $2 }' <<<"$lengths")
+        if [[ -n "$length" ]]; then
             predicted=$(python3 -c "print(f'{132 * 128 * 1.98e9 * 2 / $length / 1e12:.2f}')")
             echo "$name sm_90: gc_pi_hits: $length instructions per Philox block (issue-bound on an H100: $predicted x 10^12 samples/s)"
             if ((length > 83)); then
                 echo "check-kernels: gc_pi_hits spends $length instructions per Philox block on sm_90; 0.8e12 samples/s on an H100 needs at most 83" >&2
                 status=1
             fi
-        done < <("$cuobjdump" -sass "$cubin" | philox_loop_lengths)
+        elif grep -q 'Function : gc_pi_hits' "$sass"; then
+            echo "check-kernels: found no loop with a Philox multiply (IMAD.WIDE.U32 by 0xD2511F53) in gc_pi_hits on sm_90" >&2
+            status=1
+        fi
         # Tensor-core kernels (gc_*_tc_*) must multiply with DMMA and copy with
         # cp.async (LDGSTS) on sm_90, not fall back to their warp-shuffle path.
         while read -r kernel dmma ldgsts; do
