@@ -82,12 +82,11 @@ find_tool() { # name, env value
     done
     return 1
 }
-# Local memory inside loops: lines "kernel: N local loads/stores in loops" of
-# the SASS on stdin, for every kernel with LDL/STL between a backward branch
-# and its target. For a kernel that spills, that is a spill in a loop; spills
-# outside loops (a value kept across the whole kernel, read once at its end)
-# cost a few instructions per thread and are allowed.
-spills_in_loops() {
+# The loops of the SASS on stdin: one line "kernel length local philox" per
+# loop (a backward branch and its target), with its instruction count, its
+# local-memory loads and stores (LDL/STL), and 1 if it multiplies by the
+# Philox constant M0 with IMAD.WIDE.U32 (else 0).
+sass_loops() {
     python3 -c '
 import re, sys
 name, ins = None, []
@@ -95,14 +94,13 @@ def report():
     if name is None:
         return
     where = {a: i for i, (a, _) in enumerate(ins)}
-    inside = set()
     for i, (a, text) in enumerate(ins):
         target = re.search(r"\bBRA\b.*?0x([0-9a-f]+)", text)
         if target and int(target.group(1), 16) <= a and int(target.group(1), 16) in where:
-            inside.update(range(where[int(target.group(1), 16)], i + 1))
-    local = [i for i in inside if re.search(r"\b(LDL|STL)\b", ins[i][1])]
-    if local:
-        print(f"{name}: {len(local)} local loads/stores in loops")
+            body = [t for _, t in ins[where[int(target.group(1), 16)]:i + 1]]
+            local = sum(1 for t in body if re.search(r"\b(LDL|STL)\b", t))
+            philox = any(re.search(r"IMAD\.WIDE\.U32.*(-0x2daee0ad|0xd2511f53)", t, re.I) for t in body)
+            print(name, len(body), local, int(philox))
 for line in sys.stdin:
     m = re.match(r"\s+Function : (\S+)", line)
     if m:
@@ -116,37 +114,19 @@ report()
 '
 }
 
-# Philox loop lengths: "kernel N" on stdout for every kernel of the SASS on stdin
-# with a loop that multiplies by a Philox constant, N being the instructions
-# of the shortest such loop (one Philox block per trip in gc_pi_hits).
+# Local memory inside loops: "kernel: N local loads/stores in loops" for every
+# kernel with LDL/STL in a loop. For a kernel that spills, that is a spill in a
+# loop; spills outside loops (a value kept across the whole kernel, read once
+# at its end) cost a few instructions per thread and are allowed.
+spills_in_loops() {
+    sass_loops | awk '$3 > 0 { n[$1] += $3 } END { for (k in n) print k ": " n[k] " local loads/stores in loops" }'
+}
+
+# "kernel N" for every kernel with a loop that multiplies by a Philox
+# constant, N the instructions of the shortest such loop (one Philox block
+# per trip in gc_pi_hits).
 philox_loop_lengths() {
-    python3 -c '
-import re, sys
-name, ins = None, []
-def report():
-    if name is None:
-        return
-    where = {a: i for i, (a, _) in enumerate(ins)}
-    lengths = []
-    for i, (a, text) in enumerate(ins):
-        target = re.search(r"\bBRA\b.*?0x([0-9a-f]+)", text)
-        if target and int(target.group(1), 16) <= a and int(target.group(1), 16) in where:
-            body = ins[where[int(target.group(1), 16)]:i + 1]
-            if any(re.search(r"IMAD\.WIDE\.U32.*(-0x2daee0ad|0xd2511f53)", t, re.I) for _, t in body):
-                lengths.append(len(body))
-    if lengths:
-        print(name, min(lengths))
-for line in sys.stdin:
-    m = re.match(r"\s+Function : (\S+)", line)
-    if m:
-        report()
-        name, ins = m.group(1), []
-        continue
-    m = re.match(r"\s+/\*([0-9a-f]{4,})\*/\s+(.*?);", line)
-    if m:
-        ins.append((int(m.group(1), 16), m.group(2)))
-report()
-'
+    sass_loops | awk '$4 == 1 && (!($1 in n) || $2 < n[$1]) { n[$1] = $2 } END { for (k in n) print k, n[k] }'
 }
 
 if cuobjdump=$(find_tool cuobjdump "${CUOBJDUMP:-}") && nvdisasm=$(find_tool nvdisasm "${NVDISASM:-}"); then
