@@ -138,10 +138,19 @@ pub(crate) fn temp_beside(path: &Path, suffix: &str) -> Result<TempFile> {
 }
 
 /// Fails now, before any work, where a result of `bytes` bytes could not be
-/// written to `path`: a directory there, a file this process may not write
-/// (one that `numpy.save` could not replace either), a missing or read-only
-/// directory, or too little free space on its file system.
+/// written to `path`: a missing or read-only directory (found by creating a
+/// temporary file there and removing it), or anything [`check_target`] finds.
 pub(crate) fn check_writable(path: &Path, bytes: u64) -> Result<()> {
+    check_target(path, bytes)?;
+    drop(temp_beside(path, ".tmp")?);
+    Ok(())
+}
+
+/// Fails where a result of `bytes` bytes could not replace what is at `path`
+/// (for a writer that holds its temporary file already): a directory there,
+/// a file this process may not write (one that `numpy.save` could not replace
+/// either), a loop of links, or too little free space on its file system.
+pub(crate) fn check_target(path: &Path, bytes: u64) -> Result<()> {
     let target = landing(path);
     match std::fs::metadata(&target) {
         Ok(m) if m.is_dir() => {
@@ -159,7 +168,6 @@ pub(crate) fn check_writable(path: &Path, bytes: u64) -> Result<()> {
         // A loop of symbolic links (ELOOP), a path through a file, ...
         Err(e) => return Err(io_error(path, e)),
     }
-    drop(temp_beside(path, ".tmp")?);
     match free_bytes(directory_of(&target)) {
         Some(free) if free < bytes => Err(io_error(
             path,

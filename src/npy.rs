@@ -9,7 +9,7 @@ use npyz::WriterBuilder;
 
 use crate::error::{Error, Result};
 
-use crate::atomic_file::{check_writable, io_error, publish, temp_beside};
+use crate::atomic_file::{check_target, io_error, publish, temp_beside};
 
 /// An `.npy` file being written: the data goes to a temporary file beside the
 /// target, which replaces the target only on [`NpyOut::commit`]. Dropped
@@ -27,12 +27,12 @@ impl<T: npyz::AutoSerialize> NpyOut<T> {
     /// file this process may not write at `path`, a missing directory, or too
     /// little free space for the array.
     pub fn create(path: &Path, shape: &[u64]) -> Result<NpyOut<T>> {
-        let elements = shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
-        let bytes = elements
-            .and_then(|n| n.checked_mul(std::mem::size_of::<T>() as u64))
+        let elements = shape
+            .iter()
+            .try_fold(1u64, |n, &d| n.checked_mul(d))
             .unwrap_or(u64::MAX);
-        check_writable(path, bytes.saturating_add(128))?;
         let temp = temp_beside(path, ".npy.tmp")?;
+        check_target(path, file_bytes(elements, std::mem::size_of::<T>()))?;
         let handle = temp.as_file().try_clone().map_err(|e| io_error(path, e))?;
         let writer = npyz::WriteOptions::new()
             .default_dtype()
@@ -76,6 +76,12 @@ impl<T: npyz::AutoSerialize> NpyOut<T> {
         self.writer.finish().map_err(|e| io_error(&path, e))?;
         publish(self.temp, &path)
     }
+}
+
+/// About the bytes of an `.npy` file of `elements` elements of `size` bytes:
+/// the data and a header of 128 bytes (what npyz writes for a few dimensions).
+pub(crate) fn file_bytes(elements: u64, size: usize) -> u64 {
+    elements.saturating_mul(size as u64).saturating_add(128)
 }
 
 /// Writes a whole array to `path`, atomically.

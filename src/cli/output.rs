@@ -88,8 +88,8 @@ pub(crate) fn check_npy_output(
     float: crate::dtype::Float,
 ) -> anyhow::Result<()> {
     if let Some(path) = path {
-        let bytes = (elements as u64).saturating_mul(float.size() as u64);
-        crate::atomic_file::check_writable(path, bytes.saturating_add(128))?;
+        let bytes = crate::npy::file_bytes(elements as u64, float.size());
+        crate::atomic_file::check_writable(path, bytes)?;
     }
     Ok(())
 }
