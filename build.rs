@@ -193,18 +193,29 @@ fn nvcc_args(gencode: &[String], common_dir: &Path) -> Vec<OsString> {
 fn compile(nvcc: &Path, args: &[OsString], source: &Path, fatbin: &Path) {
     let mut cmd = Command::new(nvcc);
     cmd.args(args).arg("-o").arg(fatbin).arg(source);
+    run_nvcc(
+        nvcc,
+        &mut cmd,
+        &format!("nvcc failed on {}", source.display()),
+    );
+}
+
+/// Runs `cmd` (nvcc at `nvcc`) and returns its output; a failure to start
+/// or a failing status stops the build with `failed`, the status and nvcc's
+/// output.
+fn run_nvcc(nvcc: &Path, cmd: &mut Command, failed: &str) -> std::process::Output {
     let output = cmd
         .output()
         .unwrap_or_else(|e| fail(&format!("cannot run {}: {e}", nvcc.display())));
     if !output.status.success() {
         fail(&format!(
-            "nvcc failed on {} ({}):\n{}{}",
-            source.display(),
+            "{failed} ({}):\n{}{}",
             output.status,
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         ));
     }
+    output
 }
 
 /// Files in `dir` (not recursive) whose extension is `ext` (any, if empty), sorted.
@@ -286,18 +297,11 @@ fn search_path(name: &Path) -> Option<PathBuf> {
 
 /// The release nvcc reports, e.g. `13.0.88` from "Cuda compilation tools, release 13.0, V13.0.88".
 fn nvcc_version(nvcc: &Path) -> String {
-    let output = Command::new(nvcc)
-        .arg("--version")
-        .output()
-        .unwrap_or_else(|e| fail(&format!("cannot run {}: {e}", nvcc.display())));
-    if !output.status.success() {
-        fail(&format!(
-            "{} --version failed ({}): {}",
-            nvcc.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
-    }
+    let output = run_nvcc(
+        nvcc,
+        Command::new(nvcc).arg("--version"),
+        &format!("{} --version failed", nvcc.display()),
+    );
     let text = String::from_utf8_lossy(&output.stdout);
     let full = text
         .split_whitespace()
