@@ -12,9 +12,10 @@
 # Then, if cuobjdump and nvdisasm are found (CUOBJDUMP / NVDISASM, next to
 # nvcc, on PATH, or in .tools/ as below), it disassembles the sm_90 cubin and
 # checks that every multiply by a Philox constant is one IMAD.WIDE.U32 (or
-# IMAD.HI.U32): the 32x32->64 multiplies must not be emulated, and that the
-# tensor-core GEMM kernels use DMMA and cp.async. No 13.0 wheels of
-# these two exist; 13.2 reads 13.0 cubins:
+# IMAD.HI.U32): the 32x32->64 multiplies must not be emulated, that pi's
+# loop and the f32 GEMM's interior loop fit their issue budgets (see below),
+# and that the tensor-core GEMM kernels use DMMA and cp.async. No 13.0 wheels of
+# cuobjdump and nvdisasm exist; 13.2 reads 13.0 cubins:
 #   pip install --target .tools/cuobjdump 'nvidia-cuda-cuobjdump==13.2.*'
 #   pip install --target .tools/nvdisasm 'nvidia-cuda-nvdisasm==13.2.*'
 # Without them the SASS step is skipped with a note (REQUIRE_SASS=1 makes that an error).
@@ -100,7 +101,8 @@ def report():
             body = [t for _, t in ins[where[int(target.group(1), 16)]:i + 1]]
             local = sum(1 for t in body if re.search(r"\b(LDL|STL)\b", t))
             philox = any(re.search(r"IMAD\.WIDE\.U32.*(-0x2daee0ad|0xd2511f53)", t, re.I) for t in body)
-            print(name, len(body), local, int(philox))
+            fma = sum(1 for t in body if re.search(r"\b[FD]FMA\b", t))
+            print(name, len(body), local, int(philox), fma)
 for line in sys.stdin:
     m = re.match(r"\s+Function : (\S+)", line)
     if m:
@@ -120,6 +122,12 @@ report()
 # at its end) cost a few instructions per thread and are allowed.
 spills_in_loops() {
     sass_loops | awk '$3 > 0 { n[$1] += $3 } END { for (k in n) print k ": " n[k] " local loads/stores in loops" }'
+}
+
+# "kernel FMAS LENGTH" for every kernel with a loop of f32/f64 fused
+# multiply-adds: the loop with the most of them (a GEMM's interior k loop).
+fma_loops() {
+    sass_loops | awk '$5 > 0 && (!($1 in f) || $5 > f[$1]) { f[$1] = $5; n[$1] = $2 } END { for (k in f) print k, f[k], n[k] }' | sort
 }
 
 # "kernel N" for every kernel with a loop that multiplies by a Philox
@@ -186,6 +194,23 @@ if cuobjdump=$(find_tool cuobjdump "${CUOBJDUMP:-}") && nvdisasm=$(find_tool nvd
             fi
         elif grep -q 'Function : gc_pi_hits' "$sass"; then
             echo "check-kernels: found no loop with a Philox multiply (IMAD.WIDE.U32 by 0xD2511F53) in gc_pi_hits on sm_90" >&2
+            status=1
+        fi
+        # The CUDA-core GEMMs are bound by instruction issue too: every other
+        # instruction in the interior k loop takes an FFMA's slot, so the share
+        # of FMAs there caps the fraction of the FP32 peak the kernel can reach.
+        # Issue 6 asks 90% of cuBLAS SGEMM; the big-tile f32 kernel (1024 FFMA
+        # in 1123 instructions: 0.91 when this gate was set) must keep >= 0.88.
+        while read -r kernel fmas length; do
+            share=$(python3 -c "print(f'{$fmas / $length:.2f}')")
+            echo "$name sm_90: $kernel: interior loop $fmas FMA of $length instructions ($share)"
+            if [[ "$kernel" == gc_gemm_f32_l ]] && python3 -c "import sys; sys.exit(not $fmas / $length < 0.88)"; then
+                echo "check-kernels: $kernel's interior loop is only $share FFMA on sm_90 (at least 0.88 wanted)" >&2
+                status=1
+            fi
+        done < <("$cuobjdump" -sass "$cubin" | fma_loops | grep '^gc_gemm_' || true)
+        if grep -q 'Function : gc_gemm_f32_l' "$sass" && ! "$cuobjdump" -sass "$cubin" | fma_loops | grep -q '^gc_gemm_f32_l '; then
+            echo "check-kernels: found no FFMA loop in gc_gemm_f32_l on sm_90" >&2
             status=1
         fi
         # Tensor-core kernels (gc_*_tc_*) must multiply with DMMA and copy with
