@@ -19,7 +19,8 @@
 # drivers refuse the kernels with a message saying so) and a glibc no older
 # than this machine's. run.sh runs every test executable (the GPU tests compare
 # with the CPU reference), then `gpucalc devices`, `gpucalc --device cuda pi 1e9`
-# (timed from process start), `pi 1e11`, PyTorch's peers of the suite where
+# (timed from process start), `pi 1e11` (on the GPU, then on every device at
+# once), PyTorch's peers of the suite where
 # python3 has torch (results/torch.json: cuBLAS with TF32 off, stream, rng, map
 # as tensor ops), `gpucalc --device cuda bench` compared with them
 # (results/bench-cuda.json), `gpucalc bench` on every device (results/bench.json
@@ -120,6 +121,7 @@ else
     step bin/gpucalc --device cuda pi 1e9
     if [[ "$mode" == all ]]; then
         step bin/gpucalc --device cuda pi 1e11 --verify
+        step bin/gpucalc --device all pi 1e11
         cuda_suite
         # The lab suite on every device, as files a later run can --compare against.
         step bin/gpucalc --device all bench --json results/bench.json --csv results/bench.csv

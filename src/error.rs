@@ -124,6 +124,16 @@ pub enum Error {
         message: String,
     },
 
+    /// One device of a run on several failed (the run stopped there).
+    #[error("{device}: {source}")]
+    OnDevice {
+        /// The device's spec and name: `cuda:1 (NVIDIA H200)`.
+        device: String,
+        /// What went wrong on it.
+        #[source]
+        source: Box<Error>,
+    },
+
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

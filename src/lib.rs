@@ -34,9 +34,10 @@ pub use cli::{parse_count, parse_whole};
 pub use control::{CancelToken, RunControl};
 pub use device::{
     list_devices, Device, DeviceInfo, DeviceList, DeviceOptions, DeviceSpec, DeviceType,
+    OpenedDevices,
 };
 pub use dtype::{Float, FloatVec};
 pub use error::{human_bytes, BackendKind, Error, Result};
-pub use workloads::pi::{pi, pi_with, PiResult};
+pub use workloads::pi::{pi, pi_on, pi_with, PiResult, PiShare};
 pub use workloads::stream::{stream, KernelStats, StreamKernel, StreamResult};
 pub use workloads::{map, matmul, rng, transfer};

@@ -84,7 +84,7 @@ fn bad_bench_requests_are_one_line_errors() {
         &["bench", "--max-time", "-3"][..],
         &["bench", "--quick", "--full"][..],
         &["bench", "--compare", "/nonexistent/base.json"][..],
-        &["--device", "all", "pi", "10"][..],
+        &["--device", "all", "stream", "-s", "10"][..],
     ] {
         let out = common::gpucalc().args(args).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);

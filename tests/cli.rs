@@ -159,6 +159,37 @@ fn pi_json_has_every_field_and_integer_counts() {
 }
 
 #[test]
+fn device_all_draws_the_hits_of_one_device_and_says_who_did_what() {
+    let out = gpucalc(&["--device", "all", "pi", "2000003", "--seed", "7", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["hits"], gpucalc::pi_reference_hits(7, 0, 2_000_003));
+    let shares = v["shares"].as_array().unwrap();
+    assert!(
+        !shares.is_empty() && shares[0]["device"] == "cpu",
+        "{shares:?}"
+    );
+    let total: u64 = shares.iter().map(|s| s["samples"].as_u64().unwrap()).sum();
+    assert_eq!(total, 2_000_003);
+    // OpenCL devices on the CPU's own cores are left out, and say so.
+    for info in gpucalc::list_devices().devices {
+        if info.backend == gpucalc::BackendKind::OpenCl
+            && info.device_type == gpucalc::DeviceType::Cpu
+        {
+            assert!(
+                stderr(&out).contains(&format!("skipping {}", info.spec)),
+                "{}",
+                stderr(&out)
+            );
+        }
+    }
+    let text = gpucalc(&["--device", "all", "pi", "1e6"]);
+    assert!(text.status.success(), "{}", stderr(&text));
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("hits ") && text.contains("cpu"), "{text}");
+}
+
+#[test]
 fn hits_do_not_depend_on_threads_or_flag_position() {
     let runs = [
         gpucalc(&[

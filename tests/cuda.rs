@@ -311,6 +311,39 @@ fn the_binary_runs_pi_on_the_gpu() {
 }
 
 #[test]
+fn the_binary_runs_pi_on_the_gpu_and_the_cpu_at_once() {
+    let Some(_) = gpu("the_binary_runs_pi_on_the_gpu_and_the_cpu_at_once") else {
+        return;
+    };
+    let out = gpucalc(&[
+        "--device", "all", "pi", "3e7", "--seed", "3", "--verify", "--json",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["hits"], pi_reference_hits(3, 0, 30_000_000));
+    assert_eq!(v["verification"], "passed");
+    let shares = v["shares"].as_array().expect("shares");
+    let specs: Vec<&str> = shares.iter().filter_map(|s| s["device"].as_str()).collect();
+    assert_eq!(specs[..2], ["cpu", "cuda:0"], "{shares:?}");
+    let total: u64 = shares.iter().filter_map(|s| s["samples"].as_u64()).sum();
+    assert_eq!(total, 30_000_000);
+    assert_eq!(v["device"].as_array().map(Vec::len), Some(shares.len()));
+
+    let out = gpucalc(&["--device", "all", "pi", "1e7"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("at once") && text.contains("cuda:0"),
+        "{text}"
+    );
+}
+
+#[test]
 fn stream_verifies_on_cuda() {
     let Some(gpu) = gpu("stream_verifies_on_cuda") else {
         return;

@@ -90,6 +90,21 @@ fn large_runs_over_many_chunks_equal_the_cpu_path() {
 }
 
 #[test]
+fn opencl_and_the_cpu_at_once_give_the_hits_of_one() {
+    let Some(devices) = opencl_devices() else {
+        return;
+    };
+    let farm = [cpu(), open(&devices[0])];
+    for n in [3u64, 1025, 100_000_001] {
+        let r = gpucalc::pi_on(&farm, n, 21, &RunControl::default()).unwrap();
+        assert_eq!(r.hits, pi_reference_hits(21, 0, n), "n {n}");
+        let specs: Vec<&str> = r.shares.iter().map(|s| s.device.as_str()).collect();
+        assert_eq!(specs, ["cpu", devices[0].spec.as_str()]);
+        assert_eq!(r.shares.iter().map(|s| s.samples).sum::<u64>(), n);
+    }
+}
+
+#[test]
 fn a_cancelled_run_is_a_prefix_of_the_stream() {
     let Some(devices) = opencl_devices() else {
         return;

@@ -1,7 +1,8 @@
 //! `pi` through the library: exact agreement with the reference at any thread count.
 
 use gpucalc::{
-    pi, pi_reference_hits, pi_with, CancelToken, Device, DeviceOptions, DeviceSpec, RunControl,
+    pi, pi_on, pi_reference_hits, pi_with, CancelToken, Device, DeviceOptions, DeviceSpec,
+    RunControl,
 };
 
 fn cpu(threads: usize) -> Device {
@@ -77,4 +78,53 @@ fn sample_counts_out_of_range_are_errors() {
     let device = cpu(1);
     assert!(pi(&device, 0, 0).is_err());
     assert!(pi(&device, (1 << 63) + 1, 0).is_err());
+    assert!(pi_on(&[], 10, 0, &RunControl::default()).is_err());
+}
+
+#[test]
+fn several_devices_at_once_give_the_hits_of_one() {
+    // Three CPU devices of different widths stand in for unequal GPUs.
+    let devices = [cpu(1), cpu(2), cpu(3)];
+    for n in [1u64, 2, 3, 1001, 65_537, 120_000_001] {
+        for seed in [0u64, u64::MAX] {
+            let r = pi_on(&devices, n, seed, &RunControl::default()).unwrap();
+            assert_eq!(r.hits, pi_reference_hits(seed, 0, n), "n {n} seed {seed}");
+            assert_eq!(r.shares.len(), 3);
+            let shares = |f: fn(&gpucalc::PiShare) -> u64| r.shares.iter().map(f).sum::<u64>();
+            assert_eq!(shares(|s| s.samples), n);
+            assert_eq!(shares(|s| s.hits), r.hits);
+            assert!(!r.partial);
+        }
+    }
+    // A run of many chunks is shared out (each device takes at least one).
+    let r = pi_on(&devices, 120_000_001, 4, &RunControl::default()).unwrap();
+    let chunks: Vec<u64> = r.shares.iter().map(|s| s.chunks).collect();
+    assert!(chunks.iter().sum::<u64>() > 3, "{chunks:?}");
+}
+
+#[test]
+fn a_cancelled_farm_is_a_prefix_of_the_stream() {
+    let devices = [cpu(1), cpu(1)];
+    let cancel = CancelToken::new();
+    let reports = std::sync::Mutex::new(Vec::new());
+    let stop_after_three = |done: u64, total: u64| {
+        let mut seen = reports.lock().unwrap();
+        seen.push((done, total));
+        if seen.len() == 3 {
+            cancel.cancel();
+        }
+    };
+    let control = RunControl {
+        cancel: Some(cancel.clone()),
+        progress: Some(&stop_after_three),
+    };
+    let n = 1 << 40;
+    let r = pi_on(&devices, n, 11, &control).unwrap();
+    assert!(r.partial);
+    assert!(r.samples > 0 && r.samples < n, "{} samples", r.samples);
+    // Whatever each device was doing when the flag went up was finished, so
+    // the samples drawn are exactly 0 .. samples.
+    assert_eq!(r.hits, pi(&devices[0], r.samples, 11).unwrap().hits);
+    let reports = reports.into_inner().unwrap();
+    assert_eq!(reports.iter().map(|r| r.0).max(), Some(r.samples));
 }

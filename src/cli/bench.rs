@@ -14,7 +14,7 @@ use crate::bench::{
     check_writable, compare, read_report, registry, run_suite, write_csv, write_json, Metadata,
     Report, ResultRow, Status, SuiteOptions, Verdict, SCHEMA_VERSION,
 };
-use crate::device::{list_devices, Device, DeviceOptions, DeviceSpec};
+use crate::device::list_devices;
 
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
@@ -52,25 +52,6 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         Ok(Ok(d)) if !d.is_zero() => Ok(d),
         _ => Err(format!("`{text}` is not a positive number of seconds")),
     }
-}
-
-/// The devices to run on: one spec, or every device with `--device all`.
-fn devices(globals: &Globals) -> Result<Vec<Device>> {
-    let options = DeviceOptions {
-        threads: globals.threads,
-    };
-    if globals.device != DeviceSpec::All {
-        return Ok(vec![Device::select_with(&globals.device, &options)?]);
-    }
-    let mut opened = Vec::new();
-    for info in list_devices().devices {
-        let spec: DeviceSpec = info.spec.parse()?;
-        match Device::select_with(&spec, &options) {
-            Ok(device) => opened.push(device),
-            Err(e) => eprintln!("gpucalc: note: skipping {}: {e}", info.spec),
-        }
-    }
-    Ok(opened)
 }
 
 fn fmt_opt(value: Option<f64>, f: impl Fn(f64) -> String) -> String {
@@ -165,7 +146,7 @@ pub(crate) fn run(globals: &Globals, args: &BenchArgs) -> Result<u8> {
     for path in [&args.json, &args.csv].into_iter().flatten() {
         check_writable(path)?;
     }
-    let devices = devices(globals)?;
+    let devices = globals.open_devices()?;
     if devices.is_empty() {
         bail!("no device could be opened");
     }

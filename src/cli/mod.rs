@@ -190,6 +190,21 @@ impl Globals {
         }
         Ok(device)
     }
+
+    /// The devices to run on: every one that opens with `--device all` (a note
+    /// on stderr for each that does not), else the one the spec names.
+    pub fn open_devices(&self) -> crate::Result<Vec<Device>> {
+        if self.device != DeviceSpec::All {
+            return Ok(vec![self.open_device()?]);
+        }
+        let opened = Device::open_all(&DeviceOptions {
+            threads: self.threads,
+        })?;
+        for (name, why) in opened.skipped {
+            eprintln!("gpucalc: note: skipping {name}: {why}");
+        }
+        Ok(opened.devices)
+    }
 }
 
 /// Runs `gpucalc` with these arguments (the first is the program name) and

@@ -174,6 +174,16 @@ impl DeviceOptions {
     }
 }
 
+/// What [`Device::open_all`] opened, and what it could not.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct OpenedDevices {
+    /// The devices that opened, CPU first.
+    pub devices: Vec<Device>,
+    /// Each listed device that did not open (spec and name), and why.
+    pub skipped: Vec<(String, Error)>,
+}
+
 /// A device opened for work. Every workload takes a `&Device`.
 ///
 /// ```
@@ -223,7 +233,7 @@ impl Device {
         }
         match *spec {
             DeviceSpec::All => Err(Error::InvalidArgument(
-                "--device all runs on every device, which only `gpucalc bench` does; pick one device".to_string(),
+                "--device all runs on every device at once, which only `gpucalc pi` and `gpucalc bench` do; pick one device".to_string(),
             )),
             DeviceSpec::Cpu => Ok((Device::Cpu(CpuDevice::open(options.threads)?), Vec::new())),
             DeviceSpec::Cuda(index) => {
@@ -258,6 +268,28 @@ impl Device {
                 Ok((Device::Cpu(CpuDevice::open(options.threads)?), passed_over))
             }
         }
+    }
+
+    /// Opens every device [`list_devices`] lists (`--device all`), CPU first.
+    /// A listed device that does not open is left out, and listed with why.
+    pub fn open_all(options: &DeviceOptions) -> Result<OpenedDevices> {
+        if options.threads == Some(0) {
+            return Err(Error::InvalidArgument(
+                "--threads must be at least 1".to_string(),
+            ));
+        }
+        let (mut opened, mut skipped) = (Vec::new(), Vec::new());
+        for info in list_devices().devices {
+            let spec: DeviceSpec = info.spec.parse()?;
+            match Device::select_with(&spec, options) {
+                Ok(device) => opened.push(device),
+                Err(e) => skipped.push((format!("{} ({})", info.spec, info.name), e)),
+            }
+        }
+        Ok(OpenedDevices {
+            devices: opened,
+            skipped,
+        })
     }
 
     /// The one place that dispatches to a backend.

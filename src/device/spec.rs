@@ -27,7 +27,8 @@ pub enum DeviceSpec {
     /// An OpenCL device: the first GPU or accelerator (else the first device),
     /// or the one at this index in the `gpucalc devices` list.
     OpenCl(Option<usize>),
-    /// Every device this build can see (for `gpucalc bench`; no single device).
+    /// Every device this build can see: `gpucalc bench` on each in turn, `gpucalc pi`
+    /// on all at once ([`crate::pi_on`]); no single device.
     All,
 }
 
