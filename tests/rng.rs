@@ -156,6 +156,24 @@ fn cli_refuses_bad_requests_without_touching_files() {
         assert!(!out.status.success(), "{args:?}");
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
     }
+    // The last raw word is element 2^64 - 1, one past what a u64 range reaches.
+    let out = Command::new(&gpucalc)
+        .args([
+            "rng",
+            "1",
+            "--dist",
+            "raw",
+            "--offset",
+            "18446744073709551615",
+        ])
+        .args(["-o", "-"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("first 2^64 - 1 = 18446744073709551615 raw u32"),
+        "{err}"
+    );
     // A write that fails (directory missing) leaves nothing behind.
     let out = Command::new(&gpucalc)
         .args(["rng", "10", "-o"])

@@ -301,8 +301,10 @@ pub fn rng_fill(device: &Device, spec: &RngSpec, first: u64, out: RngSlice<'_>) 
     device.backend().rng_fill(&spec, first, out)
 }
 
-/// How many elements of `spec`'s sequence exist before block indices pass 2^62
-/// (the stream has 2^64 words; block counts stay well inside a u64).
+/// How many elements of `spec`'s sequence gpucalc generates: the stream's
+/// 2^64 words make 2^63 f64 elements (two words each), and 2^64 of the others,
+/// of which the first 2^64 − 1 are reachable, since element ranges end at a
+/// `u64` (the last raw word needs `--offset` 2^64 − 1 and one element).
 pub fn max_elements(spec: &RngSpec) -> u64 {
     (1u64 << 62).saturating_mul(spec.dtype.per_block(spec.dist))
 }

@@ -237,12 +237,19 @@ pub fn rng_write(
         .checked_add(n)
         .is_none_or(|end| end > max_elements(spec))
     {
-        let holds = format!(
-            "the stream holds {} {} {} elements",
-            max_elements(spec),
-            spec.dist,
-            spec.dtype
-        );
+        let max = max_elements(spec);
+        let holds = if max == u64::MAX {
+            // 2^64 elements, one more than a u64 can count to.
+            format!(
+                "gpucalc generates the first 2^64 - 1 = {max} {} {} elements of the stream",
+                spec.dist, spec.dtype
+            )
+        } else {
+            format!(
+                "the stream holds {max} {} {} elements",
+                spec.dist, spec.dtype
+            )
+        };
         return Err(Error::InvalidArgument(if first == 0 {
             format!("{n} elements are more than {holds}")
         } else {
@@ -316,8 +323,9 @@ pub fn rng_write(
                 }
             }
         }
-        moments.add_chunk(&buffer, len);
+        // A chunk the reader never got counts in neither the total nor the statistics.
         if !reader_gone {
+            moments.add_chunk(&buffer, len);
             done += len as u64;
         }
         control.report(done, n);
@@ -402,6 +410,49 @@ mod tests {
     use super::{Moments, SampledCheck};
     use crate::rng::{rng_generate, Dist, RngSpec, RngType, RngVec};
     use crate::{Device, DeviceSpec};
+
+    /// Takes the first write whole, then says the reader is gone.
+    struct ClosesAfterOneWrite(usize);
+
+    impl std::io::Write for ClosesAfterOneWrite {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += 1;
+            if self.0 > 1 {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_reader_that_leaves_gets_statistics_of_what_it_read() {
+        let device = Device::select(&DeviceSpec::Cpu).unwrap();
+        let spec = RngSpec::new(Dist::Uniform, RngType::F32, 5).unwrap();
+        let mut reader = ClosesAfterOneWrite(0);
+        let n = 2 * super::CHUNK_ELEMENTS as u64 + 5;
+        let report = super::rng_write(
+            &device,
+            &spec,
+            (0, n),
+            super::RngSink::Bytes(&mut reader),
+            false,
+            &crate::RunControl::default(),
+        )
+        .unwrap();
+        assert!(report.partial);
+        assert_eq!(report.elements, super::CHUNK_ELEMENTS as u64);
+        let RngVec::F32(read) = rng_generate(&device, &spec, 0, super::CHUNK_ELEMENTS).unwrap()
+        else {
+            unreachable!("f32 spec")
+        };
+        let max = read.iter().copied().fold(0.0f32, f32::max);
+        assert_eq!(report.max, f64::from(max));
+        let mean = read.iter().map(|&x| f64::from(x)).sum::<f64>() / read.len() as f64;
+        assert!((report.mean - mean).abs() < 1e-9, "{} {mean}", report.mean);
+    }
 
     #[test]
     fn the_sampled_check_covers_every_chunk_edge_and_catches_slips() {
