@@ -316,6 +316,25 @@ mod tests {
     use crate::backend::opencl::program::Scalar;
 
     #[test]
+    fn a_command_that_failed_on_the_device_is_an_error() {
+        let Some(device) = open_or_skip() else {
+            return;
+        };
+        let event = ocl::core::create_user_event(&device.context).unwrap();
+        super::super::session::check_finished(&event, "nothing yet").unwrap();
+        // SAFETY: a live user event; a negative status marks it failed.
+        let rc = unsafe { ocl::core::ffi::clSetUserEventStatus(*event.as_ptr_ref(), -5) };
+        assert_eq!(rc, 0);
+        let err = super::super::session::check_finished(&event, "kernel gc_test")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "OpenCL error in kernel gc_test: CL_OUT_OF_RESOURCES (-5)"
+        );
+    }
+
+    #[test]
     fn a_failed_build_carries_the_full_log() {
         let Some(device) = open_or_skip() else {
             return;

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use ocl::core::{CommandQueue, Event, Mem, OclPrm};
 
-use super::session::{profiled_seconds, Arg, Launch, Session};
+use super::session::{check_finished, profiled_seconds, Arg, Launch, Session};
 use super::status::runtime;
 use crate::error::Result;
 
@@ -32,7 +32,10 @@ pub(super) fn piece_len(n: usize, chunk: usize) -> usize {
 /// Two queues taking pieces in turn; `'h` is the borrow of the host memory.
 pub(super) struct Pipeline<'h> {
     queues: [CommandQueue; 2],
-    kernels: Vec<Event>,
+    /// Each kernel's event and name.
+    kernels: Vec<(Event, String)>,
+    /// Each copy's event and what it copied.
+    copies: Vec<(Event, &'static str)>,
     start: Instant,
     host: PhantomData<&'h mut [u8]>,
 }
@@ -43,6 +46,7 @@ impl<'h> Pipeline<'h> {
         Ok(Pipeline {
             queues: [session.new_queue()?, session.new_queue()?],
             kernels: Vec::new(),
+            copies: Vec::new(),
             start: Instant::now(),
             host: PhantomData,
         })
@@ -60,6 +64,7 @@ impl<'h> Pipeline<'h> {
         buffer: &Mem,
         data: &'h [T],
     ) -> Result<()> {
+        let mut event = Event::null();
         // SAFETY: a non-blocking write from `data`, which is borrowed (shared)
         // for the pipeline's life, and the pipeline waits for the queue before
         // it ends; the caller's buffer holds `data.len()` elements.
@@ -71,10 +76,12 @@ impl<'h> Pipeline<'h> {
                 0,
                 data,
                 None::<&Event>,
-                None::<&mut Event>,
+                Some(&mut event),
             )
         }
-        .map_err(|e| runtime("clEnqueueWriteBuffer", &e))
+        .map_err(|e| runtime("clEnqueueWriteBuffer", &e))?;
+        self.copies.push((event, "a copy to the device"));
+        Ok(())
     }
 
     /// Runs `launch` with `args` over `groups` groups on piece `piece`'s queue.
@@ -92,7 +99,7 @@ impl<'h> Pipeline<'h> {
         // SAFETY: the caller vouches for `args` and `groups`; the pipeline
         // waits for its queues before it ends.
         let event = unsafe { launch.enqueue(self.queue(piece), args, groups)? };
-        self.kernels.push(event);
+        self.kernels.push((event, launch.name().to_string()));
         Ok(())
     }
 
@@ -104,6 +111,7 @@ impl<'h> Pipeline<'h> {
         offset: usize,
         out: &'h mut [T],
     ) -> Result<()> {
+        let mut event = Event::null();
         // SAFETY: a non-blocking read into `out`, which is borrowed (exclusively)
         // for the pipeline's life, and the pipeline waits for the queue before it
         // ends; the caller's buffer holds `offset + out.len()` elements.
@@ -115,21 +123,29 @@ impl<'h> Pipeline<'h> {
                 offset,
                 out,
                 None::<&Event>,
-                None::<&mut Event>,
+                Some(&mut event),
             )
         }
-        .map_err(|e| runtime("clEnqueueReadBuffer", &e))
+        .map_err(|e| runtime("clEnqueueReadBuffer", &e))?;
+        self.copies.push((event, "a copy to the host"));
+        Ok(())
     }
 
-    /// Waits for both queues; returns the kernels' seconds by the device's
-    /// clock (the whole pipeline's, by the host's, on a runtime that gives no
-    /// profiling information).
+    /// Waits for both queues and checks that every command succeeded; returns
+    /// the kernels' seconds by the device's clock (the whole pipeline's, by
+    /// the host's, on a runtime that gives no profiling information).
     pub(super) fn finish(self) -> Result<f64> {
         for queue in &self.queues {
             ocl::core::finish(queue).map_err(|e| runtime("clFinish", &e))?;
         }
         let wall = self.start.elapsed().as_secs_f64();
-        let device: Option<f64> = self.kernels.iter().map(profiled_seconds).sum();
+        for (event, name) in &self.kernels {
+            check_finished(event, &format!("kernel {name}"))?;
+        }
+        for (event, what) in &self.copies {
+            check_finished(event, what)?;
+        }
+        let device: Option<f64> = self.kernels.iter().map(|(e, _)| profiled_seconds(e)).sum();
         Ok(device.unwrap_or(wall))
     }
 }

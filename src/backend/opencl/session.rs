@@ -20,7 +20,7 @@ use ocl::core::{
 use super::device::OpenClDevice;
 use super::pi::launch_shape;
 use super::program::{BuildOptions, Scalar};
-use super::status::runtime;
+use super::status::{runtime, status_name};
 use crate::backend::Backend;
 use crate::device::{DeviceInfo, DeviceType};
 use crate::dtype::Real;
@@ -290,6 +290,11 @@ pub(super) struct Launch {
 }
 
 impl Launch {
+    /// The kernel's name.
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Work-items per group.
     pub(super) fn group_size(&self) -> usize {
         self.shape.group_size
@@ -394,6 +399,36 @@ pub(super) fn kernel_with_limit(
         Err(e) => return Err(runtime(format!("clGetKernelWorkGroupInfo({name})"), &e)),
     };
     Ok((kernel, limit))
+}
+
+/// The status a finished command ended with, as an error if it failed: a
+/// command that fails on the device gets a negative execution status, which
+/// `clFinish` need not report (`clWaitForEvents` does).
+pub(super) fn check_finished(event: &Event, what: &str) -> Result<()> {
+    let mut status: ffi::cl_int = 0;
+    // SAFETY: `event` is a live event; the output is one cl_int, and no size
+    // is asked back.
+    let rc = unsafe {
+        ffi::clGetEventInfo(
+            *event.as_ptr_ref(),
+            ffi::CL_EVENT_COMMAND_EXECUTION_STATUS,
+            std::mem::size_of::<ffi::cl_int>(),
+            &mut status as *mut ffi::cl_int as *mut c_void,
+            ptr::null_mut(),
+        )
+    };
+    let failed = |call: String, code| crate::error::Error::Runtime {
+        backend: crate::error::BackendKind::OpenCl,
+        call,
+        message: status_name(code),
+    };
+    if rc != 0 {
+        return Err(failed(format!("clGetEventInfo (status of {what})"), rc));
+    }
+    if status < 0 {
+        return Err(failed(what.to_string(), status));
+    }
+    Ok(())
 }
 
 /// Start to end of a finished command by the device's clock, if the runtime says.
