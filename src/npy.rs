@@ -116,19 +116,32 @@ fn bad_file(path: &Path, message: String) -> Error {
     )
 }
 
-/// Opens an `.npy` file for npyz after checking its header's shape: npyz
-/// multiplies the dimensions unchecked (a panic in debug builds, a wrapped
-/// count in release, and then an array read short of its shape), so a shape
-/// of more than 2^64 elements is refused here first.
-fn open(path: &Path) -> Result<npyz::NpyFile<BufReader<File>>> {
-    use std::io::{Read, Seek};
+/// What npyz reads: the bytes read to check the header, then the rest of the file.
+type Source = BufReader<std::io::Chain<std::io::Cursor<Vec<u8>>, File>>;
+
+/// Opens an `.npy` file for npyz after checking its header: one that ends
+/// early is called truncated, and a shape of 2^64 elements or more is refused
+/// (npyz multiplies the dimensions unchecked: a panic in debug builds, a
+/// wrapped count in release, and then an array read short of its shape).
+/// The file is read once from the start, so a pipe (`<(...)`, `/dev/stdin`)
+/// works too.
+fn open(path: &Path) -> Result<npyz::NpyFile<Source>> {
+    use std::io::Read;
+    const MAGIC: &[u8] = b"\x93NUMPY";
     let mut file = File::open(path).map_err(|e| io_error(path, e))?;
     let mut head = Vec::with_capacity(12);
     (&mut file)
         .take(12)
         .read_to_end(&mut head)
         .map_err(|e| io_error(path, e))?;
-    if head.len() == 12 && head.starts_with(b"\x93NUMPY") {
+    let mut header = None;
+    if head.len() < 12 && head.len() > 1 && MAGIC.starts_with(&head[..head.len().min(6)]) {
+        return Err(bad_file(
+            path,
+            "the file ends inside its .npy header (truncated?)".to_string(),
+        ));
+    }
+    if head.len() == 12 && head.starts_with(MAGIC) {
         let (length, start) = match head[6] {
             1 => (u64::from(u16::from_le_bytes([head[8], head[9]])), 10),
             _ => (
@@ -136,12 +149,19 @@ fn open(path: &Path) -> Result<npyz::NpyFile<BufReader<File>>> {
                 12,
             ),
         };
-        let mut text = head[start..].to_vec();
+        let before = head.len();
         (&mut file)
-            .take(length.saturating_sub((head.len() - start) as u64))
-            .read_to_end(&mut text)
+            .take(length.saturating_sub((before - start) as u64))
+            .read_to_end(&mut head)
             .map_err(|e| io_error(path, e))?;
-        if let Some(shape) = header_shape(&String::from_utf8_lossy(&text)) {
+        if ((head.len() - start) as u64) < length {
+            return Err(bad_file(
+                path,
+                "the file ends inside its .npy header (truncated?)".to_string(),
+            ));
+        }
+        let text = String::from_utf8_lossy(&head[start..]).trim().to_string();
+        if let Some(shape) = header_shape(&text) {
             if shape
                 .iter()
                 .try_fold(1u64, |n, &d| n.checked_mul(d))
@@ -153,10 +173,19 @@ fn open(path: &Path) -> Result<npyz::NpyFile<BufReader<File>>> {
                 ));
             }
         }
+        header = Some(text);
     }
-    // npyz reads the same handle from the start: one open, one file.
-    file.rewind().map_err(|e| io_error(path, e))?;
-    npyz::NpyFile::new(BufReader::new(file)).map_err(|e| io_error(path, e))
+    let source = BufReader::new(std::io::Cursor::new(head).chain(file));
+    npyz::NpyFile::new(source).map_err(|e| {
+        // npyz's parse errors span several lines (a caret under the column).
+        let first = e.to_string();
+        let first = first.lines().next().unwrap_or("").trim_end_matches(':');
+        let why = match header {
+            Some(text) => format!("malformed .npy header ({first}): {text}"),
+            None => format!("not an .npy file ({first})"),
+        };
+        bad_file(path, why)
+    })
 }
 
 /// The `'shape': (a, b, ...)` of an `.npy` header dict, where it parses (npyz
@@ -178,24 +207,19 @@ fn header_shape(header: &str) -> Option<Vec<u64>> {
 }
 
 /// Reads an `.npy` file of element type `T` (`f32` or `f64`, either byte
-/// order). Fortran-order arrays are refused with a message saying how to
-/// convert them; so is any content npyz cannot read as `T`. Every problem
-/// with the file is an [`Error::Io`] naming it.
-pub fn read_npy<T: npyz::Deserialize>(path: &Path) -> Result<NpyArray<T>> {
+/// order), from a file or a pipe. A Fortran-order array comes back in C
+/// order (the same array, as NumPy sees it). Content npyz cannot read as `T`
+/// is refused; every problem with the file is an [`Error::Io`] naming it.
+pub fn read_npy<T: npyz::Deserialize + Copy>(path: &Path) -> Result<NpyArray<T>> {
     read_opened(path, open(path)?)
 }
 
 /// [`read_npy`] of a file already opened.
-fn read_opened<T: npyz::Deserialize>(
+fn read_opened<T: npyz::Deserialize + Copy>(
     path: &Path,
-    npy: npyz::NpyFile<BufReader<File>>,
+    npy: npyz::NpyFile<Source>,
 ) -> Result<NpyArray<T>> {
-    if npy.order() == npyz::Order::Fortran && npy.shape().len() > 1 {
-        return Err(bad_file(
-            path,
-            "Fortran-order array; save it with numpy.ascontiguousarray(x) first".to_string(),
-        ));
-    }
+    let fortran = npy.order() == npyz::Order::Fortran && npy.shape().len() > 1;
     let shape = npy.shape().to_vec();
     let dtype = npy.dtype().descr();
     let data = npy.into_vec::<T>().map_err(|e| {
@@ -212,7 +236,65 @@ fn read_opened<T: npyz::Deserialize>(
         };
         bad_file(path, why)
     })?;
+    let data = if fortran {
+        fortran_to_c(&shape, data)
+    } else {
+        data
+    };
     Ok(NpyArray { shape, data })
+}
+
+/// The elements of a Fortran-order array of `shape` (what `np.save(x.T)`
+/// writes), in C order: the same array as NumPy sees it, laid out as gpucalc
+/// reads every input.
+fn fortran_to_c<T: Copy>(shape: &[u64], data: Vec<T>) -> Vec<T> {
+    let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    if data.is_empty() || dims.iter().filter(|&&d| d > 1).count() < 2 {
+        // At most one dimension longer than 1: both orders are the same.
+        return data;
+    }
+    if let [rows, cols] = dims[..] {
+        // Column-major rows×cols is row-major cols×rows: transpose it in tiles.
+        const TILE: usize = 32;
+        let mut out = Vec::with_capacity(data.len());
+        let spare = out.spare_capacity_mut();
+        for c0 in (0..cols).step_by(TILE) {
+            for r0 in (0..rows).step_by(TILE) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    for r in r0..(r0 + TILE).min(rows) {
+                        spare[r * cols + c].write(data[c * rows + r]);
+                    }
+                }
+            }
+        }
+        // SAFETY: the tiles cover every (r, c) of rows×cols = data.len() once,
+        // so every element of the spare capacity was written above.
+        unsafe { out.set_len(data.len()) };
+        return out;
+    }
+    // Any rank: walk C order with an odometer over the Fortran strides.
+    let strides: Vec<usize> = dims
+        .iter()
+        .scan(1usize, |stride, &d| {
+            let s = *stride;
+            *stride *= d;
+            Some(s)
+        })
+        .collect();
+    let mut index = vec![0usize; dims.len()];
+    let mut out = Vec::with_capacity(data.len());
+    for _ in 0..data.len() {
+        let offset: usize = index.iter().zip(&strides).map(|(i, s)| i * s).sum();
+        out.push(data[offset]);
+        for axis in (0..dims.len()).rev() {
+            index[axis] += 1;
+            if index[axis] < dims[axis] {
+                break;
+            }
+            index[axis] = 0;
+        }
+    }
+    out
 }
 
 /// Reads an `.npy` file of `f32` or `f64` elements (either byte order), whichever it holds.
@@ -220,11 +302,11 @@ pub fn read_npy_float(path: &Path) -> Result<(Vec<u64>, crate::dtype::FloatVec)>
     let npy = open(path)?;
     let descr = npy.dtype().descr();
     match descr.trim_matches('\'') {
-        "<f4" | ">f4" | "=f4" => {
+        "<f4" | ">f4" => {
             let a = read_opened::<f32>(path, npy)?;
             Ok((a.shape, crate::dtype::FloatVec::F32(a.data)))
         }
-        "<f8" | ">f8" | "=f8" => {
+        "<f8" | ">f8" => {
             let a = read_opened::<f64>(path, npy)?;
             Ok((a.shape, crate::dtype::FloatVec::F64(a.data)))
         }
@@ -254,6 +336,92 @@ mod tests {
         assert!(
             err.ends_with("the file ends before the 10 elements its header promises (truncated?)"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_header_cut_short_or_malformed_is_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.npy");
+        write_npy(&path, &[10], &[0.5f64; 10]).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        for cut in [4, 11, 40] {
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            let err = read_npy_float(&path).unwrap_err().to_string();
+            assert!(
+                err.ends_with("ends inside its .npy header (truncated?)"),
+                "{cut}: {err}"
+            );
+        }
+        let at = bytes.windows(3).position(|w| w == b"10,").unwrap();
+        let mut bad = bytes.clone();
+        bad[at + 2] = b' ';
+        std::fs::write(&path, &bad).unwrap();
+        let err = read_npy_float(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("malformed .npy header (") && err.contains("(10 "),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+        std::fs::write(&path, b"not an array at all").unwrap();
+        let err = read_npy_float(&path).unwrap_err().to_string();
+        assert!(err.contains("not an .npy file"), "{err}");
+    }
+
+    #[test]
+    fn fortran_order_comes_back_in_c_order() {
+        // Column-major data of shape `dims` holds element (i0, i1, ...) at
+        // i0 + d0 * (i1 + d1 * (...)); C order lists the same elements row by row.
+        for dims in [
+            vec![3usize, 5],
+            vec![40, 70],
+            vec![2, 3, 4],
+            vec![1, 6, 1, 5],
+        ] {
+            let n: usize = dims.iter().product();
+            let fortran: Vec<u32> = (0..n as u32).collect();
+            let shape: Vec<u64> = dims.iter().map(|&d| d as u64).collect();
+            let c = fortran_to_c(&shape, fortran.clone());
+            let mut index = vec![0usize; dims.len()];
+            for &value in &c {
+                let mut offset = 0;
+                for axis in (0..dims.len()).rev() {
+                    offset = offset * dims[axis] + index[axis];
+                }
+                assert_eq!(value, fortran[offset], "{dims:?} at {index:?}");
+                for axis in (0..dims.len()).rev() {
+                    index[axis] += 1;
+                    if index[axis] < dims[axis] {
+                        break;
+                    }
+                    index[axis] = 0;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_pipe_reads_like_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.npy");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("skipped: no mkfifo here");
+            return;
+        }
+        let source = dir.path().join("x.npy");
+        write_npy(&source, &[2, 3], &[1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+        let bytes = std::fs::read(&source).unwrap();
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::write(fifo, bytes).unwrap())
+        };
+        let (shape, data) = read_npy_float(&fifo).unwrap();
+        writer.join().unwrap();
+        assert_eq!(shape, vec![2, 3]);
+        assert_eq!(
+            data,
+            crate::dtype::FloatVec::F32(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
         );
     }
 

@@ -476,8 +476,8 @@ fn matrix_files_gpucalc_cannot_take_are_one_line_errors() {
     );
     let cases = [
         (
-            file("fortran.npy", "<f8", true, "(2, 2)", &f64s(&[1.0; 4])),
-            "Fortran-order",
+            file("bad.npy", "<f8", false, "(2)", &f64s(&[1.0; 2])),
+            "malformed .npy header",
         ),
         (
             file("int.npy", "<i8", false, "(2, 2)", &[0; 32]),
@@ -543,6 +543,29 @@ fn matrix_files_gpucalc_cannot_take_are_one_line_errors() {
     let (shape, data) = gpucalc::npy::read_npy_float(&c).unwrap();
     assert_eq!(shape, vec![2, 2]);
     assert_eq!(data, gpucalc::FloatVec::F64(vec![7.0, 10.0, 15.0, 22.0]));
+    // Fortran order, as `np.save(x.T)` writes it: column by column, so these
+    // bytes are A = [[1, 3], [2, 4]], and A·B = [[10, 14], [14, 20]].
+    let fortran = file(
+        "fortran.npy",
+        "<f8",
+        true,
+        "(2, 2)",
+        &f64s(&[1.0, 2.0, 3.0, 4.0]),
+    );
+    let out = gpucalc(&[
+        "--device",
+        "cpu",
+        "matmul",
+        "--a",
+        &fortran,
+        "--b",
+        &square,
+        "-o",
+        c.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, data) = gpucalc::npy::read_npy_float(&c).unwrap();
+    assert_eq!(data, gpucalc::FloatVec::F64(vec![10.0, 14.0, 14.0, 20.0]));
 }
 
 #[test]
