@@ -73,7 +73,7 @@ pub(crate) fn verification_word(verified: Option<bool>) -> &'static str {
 /// Refuses an output path that does not end in `.npy`, before any work is done.
 pub(crate) fn require_npy(path: Option<&std::path::Path>) -> anyhow::Result<()> {
     match path {
-        Some(p) if p.extension().is_none_or(|e| e != "npy") => {
+        Some(p) if p.extension().is_none_or(|e| !e.eq_ignore_ascii_case("npy")) => {
             usage_bail!("{}: the output file must end in .npy", p.display())
         }
         _ => Ok(()),

@@ -71,7 +71,10 @@ pub(crate) fn run(globals: &Globals, args: &RngArgs) -> Result<u8> {
         usage_bail!("-o - writes binary data: pipe it into a program or redirect it to a file");
     }
     if let Some(path) = args.output.as_deref().filter(|_| !to_stdout) {
-        if path.extension().is_none_or(|e| e != "npy") {
+        if path
+            .extension()
+            .is_none_or(|e| !e.eq_ignore_ascii_case("npy"))
+        {
             usage_bail!(
                 "{}: the output file must end in .npy (or use -o - for raw bytes)",
                 path.display()
@@ -187,7 +190,8 @@ pub(crate) fn run(globals: &Globals, args: &RngArgs) -> Result<u8> {
         }
         if result.elements > 0 {
             outln!(
-                "moments      mean {:.6}, std. dev. {:.6}, min {:.6}, max {:.6}",
+                // min and max exactly (a uniform max prints below 1).
+                "moments      mean {:.6}, std. dev. {:.6}, min {}, max {}",
                 result.mean,
                 result.std_dev,
                 result.min,

@@ -228,7 +228,7 @@ impl Device {
     ) -> Result<(Device, Vec<(String, Error)>)> {
         if options.threads == Some(0) {
             return Err(Error::InvalidArgument(
-                "--threads must be at least 1".to_string(),
+                "the thread count (--threads) must be at least 1".to_string(),
             ));
         }
         match *spec {
@@ -275,7 +275,7 @@ impl Device {
     pub fn open_all(options: &DeviceOptions) -> Result<OpenedDevices> {
         if options.threads == Some(0) {
             return Err(Error::InvalidArgument(
-                "--threads must be at least 1".to_string(),
+                "the thread count (--threads) must be at least 1".to_string(),
             ));
         }
         let (mut opened, mut skipped) = (Vec::new(), Vec::new());

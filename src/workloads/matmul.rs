@@ -321,12 +321,12 @@ pub fn matmul_with(
     }
     if m == 0 || n == 0 || k == 0 {
         return Err(Error::InvalidArgument(format!(
-            "matrix dimensions must be at least 1, got {m}x{n}x{k}"
+            "A is {m}x{k} and B is {k}x{n}: gpucalc multiplies matrices with at least one row and one column (an empty product is all zeros)"
         )));
     }
     if !(1..=MAX_REPS).contains(&reps) {
         return Err(Error::InvalidArgument(format!(
-            "--reps must be between 1 and {MAX_REPS}"
+            "reps (--reps) must be between 1 and {MAX_REPS}"
         )));
     }
     let float = a.data.float();

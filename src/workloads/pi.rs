@@ -34,7 +34,7 @@ pub struct PiResult {
     pub hits: u64,
     /// The seed of the stream.
     pub seed: u64,
-    /// `4 * hits / samples`.
+    /// `4 * hits / samples` (NaN when no sample was drawn).
     pub estimate: f64,
     /// Standard error of the estimate: `4 * sqrt(p (1 - p) / samples)`, `p = hits / samples`.
     pub std_error: f64,
@@ -79,8 +79,14 @@ impl PiResult {
     fn new(requested: u64, shares: Vec<PiShare>, seed: u64, elapsed: Duration) -> PiResult {
         let samples = shares.iter().map(|s| s.samples).sum::<u64>();
         let hits = shares.iter().map(|s| s.hits).sum::<u64>();
-        let n = samples.max(1) as f64;
-        let p = hits as f64 / n;
+        // No samples (cancelled before the first chunk): no estimate, NaN
+        // throughout rather than a plausible-looking 0.
+        let n = samples as f64;
+        let p = if samples == 0 {
+            f64::NAN
+        } else {
+            hits as f64 / n
+        };
         let estimate = 4.0 * p;
         PiResult {
             samples,
@@ -291,5 +297,7 @@ mod tests {
         assert!((r.std_error - 4.0 * (0.78f64 * 0.22 / 100.0).sqrt()).abs() < 1e-15);
         assert!(!r.partial);
         assert!(PiResult::new(100, vec![share(50, 39)], 0, second).partial);
+        let none = PiResult::new(100, vec![share(0, 0)], 0, second);
+        assert!(none.partial && none.estimate.is_nan() && none.std_error.is_nan());
     }
 }

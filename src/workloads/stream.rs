@@ -195,17 +195,21 @@ pub fn stream(
 ) -> Result<StreamResult> {
     if !(2..=MAX_NUM_TIMES).contains(&num_times) {
         return Err(Error::InvalidArgument(format!(
-            "--numtimes must be between 2 (the first iteration is not counted) and {MAX_NUM_TIMES}"
+            "num_times (--numtimes) must be between 2 (the first iteration is not counted) and {MAX_NUM_TIMES}"
         )));
     }
     if array_size == 0 {
         return Err(Error::InvalidArgument(
-            "--arraysize must be at least 1".to_string(),
+            "array_size (--arraysize) must be at least 1".to_string(),
         ));
     }
     let needed = (array_size as u64)
         .checked_mul(3 * float.size() as u64)
-        .ok_or_else(|| Error::InvalidArgument(format!("--arraysize {array_size} is too large")))?;
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "array_size (--arraysize) {array_size} is too large"
+            ))
+        })?;
     device.check_fits("stream (three arrays)", needed)?;
     let raw = device.backend().stream(float, array_size, num_times)?;
     Ok(evaluate(float, array_size, num_times, &raw))

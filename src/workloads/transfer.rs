@@ -95,12 +95,12 @@ pub fn sizes(max_bytes: u64) -> Vec<u64> {
 pub fn transfer(device: &Device, max_bytes: u64, reps: usize) -> Result<Vec<TransferRow>> {
     if !(1..=MAX_REPS).contains(&reps) {
         return Err(Error::InvalidArgument(format!(
-            "--reps must be between 1 and {MAX_REPS}"
+            "reps (--reps) must be between 1 and {MAX_REPS}"
         )));
     }
     if max_bytes < 1024 {
         return Err(Error::InvalidArgument(
-            "--max-bytes must be at least 1024".into(),
+            "max_bytes (--max-bytes) must be at least 1024".into(),
         ));
     }
     device.check_fits("the largest transfer buffer", max_bytes)?;

@@ -43,7 +43,7 @@ impl CpuDevice {
         let threads = match threads {
             Some(0) => {
                 return Err(Error::InvalidArgument(
-                    "--threads must be at least 1".to_string(),
+                    "the thread count (--threads) must be at least 1".to_string(),
                 ))
             }
             Some(n) => n,
