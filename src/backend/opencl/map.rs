@@ -74,7 +74,7 @@ fn run_typed<T: Element>(
         ];
         // SAFETY: gc_map_T's parameters in order; both buffers hold a piece,
         // and the kernel touches the first n elements; each queue has its own.
-        unsafe { pipeline.kernel(i, &launch, &args, launch.groups_for(n))? };
+        unsafe { pipeline.kernel(i, &launch, &args, session.array_groups(&launch, n))? };
         pipeline.read(i, output, 0, y)?;
     }
     pipeline.finish()

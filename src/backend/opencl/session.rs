@@ -32,7 +32,7 @@ thread_local! {
     /// go through in several chunks.
     pub(super) static CHUNK_CAP: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
     /// Tests: `GC_ILP` for the array kernels built on this thread, whatever
-    /// the device (the GPUs' value is otherwise only run by CUDA).
+    /// the device (PoCL, a CPU device, otherwise builds only 1).
     pub(super) static FORCE_ILP: std::cell::Cell<Option<u32>> = const { std::cell::Cell::new(None) };
     /// Tests: the most groups a grid-stride launch on this thread gets, so
     /// that work-items take several trips (only for grid-stride kernels).
@@ -113,22 +113,36 @@ impl<'a> Session<'a> {
         elements
     }
 
-    /// The build options of the array kernels for element type `scalar`: on a
-    /// CPU device, with `GC_SCALAR_STORES` (see kernels/common/rng.h) and one
-    /// element per work-item per trip (`GC_ILP`, kernels/common/typed.h: CPU
-    /// runtimes vectorize across work-items, and PoCL's stream bandwidth fell
-    /// by up to 60% with four).
-    pub(super) fn options(&self, scalar: Scalar) -> BuildOptions {
-        let cpu = self.info().device_type == DeviceType::Cpu;
-        let ilp = cpu.then_some(1);
+    /// Elements each work-item takes per trip in the array kernels (`GC_ILP`,
+    /// kernels/common/typed.h): one on a CPU device (CPU runtimes vectorize
+    /// across work-items, and PoCL's stream bandwidth fell by up to 60% with
+    /// four), four elsewhere, for more loads in flight.
+    pub(super) fn ilp(&self) -> u32 {
+        let ilp = if self.info().device_type == DeviceType::Cpu {
+            1
+        } else {
+            4
+        };
         #[cfg(test)]
-        let ilp = FORCE_ILP.with(std::cell::Cell::get).or(ilp);
-        let mut options = BuildOptions::new().scalar(scalar);
-        if cpu {
+        let ilp = FORCE_ILP.with(std::cell::Cell::get).unwrap_or(ilp);
+        ilp
+    }
+
+    /// Groups for an array kernel over `n` elements: one work-item per
+    /// [`Session::ilp`] elements, so that each trip's elements all exist.
+    pub(super) fn array_groups(&self, launch: &Launch, n: u64) -> usize {
+        launch.groups_for(n.div_ceil(u64::from(self.ilp())))
+    }
+
+    /// The build options of the array kernels for element type `scalar`: on a
+    /// CPU device with `GC_SCALAR_STORES` (see kernels/common/rng.h), and
+    /// [`Session::ilp`] elements per work-item per trip.
+    pub(super) fn options(&self, scalar: Scalar) -> BuildOptions {
+        let mut options = BuildOptions::new()
+            .scalar(scalar)
+            .define("GC_ILP", self.ilp());
+        if self.info().device_type == DeviceType::Cpu {
             options = options.define("GC_SCALAR_STORES", 1);
-        }
-        if let Some(ilp) = ilp {
-            options = options.define("GC_ILP", ilp);
         }
         options
     }

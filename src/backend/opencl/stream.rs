@@ -65,7 +65,7 @@ fn run_typed<T: Element>(
         Arg::Mem(&c),
         Arg::Mem(&partials),
     );
-    let groups = |launch: &Launch| launch.groups_for(n as u64);
+    let groups = |launch: &Launch| session.array_groups(launch, n as u64);
     // Init runs `times` times (it is idempotent): its bandwidth is the write bandwidth.
     let init_args = [pa, pb, pc, ia.arg(), ib.arg(), ic.arg(), len];
     let init_times = (0..times)
@@ -154,13 +154,18 @@ mod tests {
         // 1 is what CPUs build; 4 the GPUs' default (typed.h); 3 leaves tails.
         // Two groups at most: every work-item takes several trips, as on CUDA,
         // whose grid is what fills the GPU.
-        GROUP_CAP.with(|c| c.set(2));
-        for ilp in [1, 4, 3] {
+        // Then no cap: one work-item per GC_ILP elements (Session::array_groups),
+        // as an OpenCL GPU launches them, with a short last trip.
+        for (cap, ilp) in [(2, 1), (2, 4), (2, 3), (usize::MAX, 4), (usize::MAX, 3)] {
+            GROUP_CAP.with(|c| c.set(cap));
             FORCE_ILP.with(|f| f.set(Some(ilp)));
             for n in [1, 5, 100_003] {
                 for &float in floats {
                     let result = crate::workloads::stream::stream(&device, float, n, 2).unwrap();
-                    assert!(result.verified, "GC_ILP {ilp}, {n} {float}: {result:?}");
+                    assert!(
+                        result.verified,
+                        "GC_ILP {ilp} cap {cap}, {n} {float}: {result:?}"
+                    );
                 }
             }
             let mut output = FloatVec::F32(vec![0.0; 10_007]);
