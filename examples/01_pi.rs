@@ -5,9 +5,17 @@
 
 use gpucalc::{pi, Device, DeviceSpec};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+mod common;
+
+fn main() -> std::process::ExitCode {
+    common::exit_code(run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let samples = match std::env::args().nth(1) {
-        Some(text) => gpucalc::parse_count(&text)?,
+        Some(text) => {
+            gpucalc::parse_count(&text).map_err(|e| format!("the sample count `{text}`: {e}"))?
+        }
         None => 100_000_000,
     };
     let seed = 2026;

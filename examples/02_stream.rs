@@ -4,7 +4,13 @@
 
 use gpucalc::{stream, Device, DeviceSpec, Float};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+mod common;
+
+fn main() -> std::process::ExitCode {
+    common::exit_code(run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let spec: DeviceSpec = std::env::args()
         .nth(1)
         .as_deref()

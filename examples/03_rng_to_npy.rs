@@ -8,7 +8,13 @@ use gpucalc::npy::write_npy;
 use gpucalc::rng::{rng_generate, Dist, RngSpec, RngType, RngVec};
 use gpucalc::{Device, DeviceSpec};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+mod common;
+
+fn main() -> std::process::ExitCode {
+    common::exit_code(run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let device = Device::select(&DeviceSpec::Auto)?;
     let spec = RngSpec::new(Dist::Normal, RngType::F64, 2026)?;
     let n = 1_000_000;

@@ -6,12 +6,21 @@ use gpucalc::map::{map, MapFn};
 use gpucalc::matmul::{matmul, Matrix};
 use gpucalc::{Device, DeviceSpec, Float, FloatVec};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+mod common;
+
+fn main() -> std::process::ExitCode {
+    common::exit_code(run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let device = Device::select(&DeviceSpec::Auto)?;
     let n = 10_000_000;
-    let input = FloatVec::F32((0..n).map(|i| i as f32).collect());
-    let mut output = FloatVec::F32(vec![0.0; n]);
+    let xs: Vec<f32> = (0..n).map(|i| i as f32).collect();
+    let input = FloatVec::from(xs);
+    let mut output = FloatVec::zeros(input.float(), n);
     let r = map(&device, MapFn::Sqrt, &input, &mut output, true)?;
+    let roots = output.as_f32().expect("f32 in, f32 out");
+    println!("sqrt(1e6) = {} on {}", roots[1_000_000], device.info().spec);
     println!(
         "sqrt of {n} floats: {:.1} GB/s, within {} ulp of the CPU: {:?}",
         r.kernel_bandwidth * 1e-9,

@@ -7,7 +7,13 @@
 use gpucalc::matmul::{matmul_with, MatmulOptions, Matrix};
 use gpucalc::{Device, DeviceSpec, Float};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+mod common;
+
+fn main() -> std::process::ExitCode {
+    common::exit_code(run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = match std::env::args().nth(1) {
         Some(n) => n.parse()?,
         None => 1024,

@@ -156,4 +156,52 @@ impl FloatVec {
             FloatVec::F64(v) => v[i],
         }
     }
+
+    /// The elements, if they are `f32`.
+    pub fn as_f32(&self) -> Option<&[f32]> {
+        match self {
+            FloatVec::F32(v) => Some(v),
+            FloatVec::F64(_) => None,
+        }
+    }
+
+    /// The elements, if they are `f64`.
+    pub fn as_f64(&self) -> Option<&[f64]> {
+        match self {
+            FloatVec::F64(v) => Some(v),
+            FloatVec::F32(_) => None,
+        }
+    }
+
+    /// A zeroed array of `len` elements of `float`: an output for [`crate::map::map`].
+    pub fn zeros(float: Float, len: usize) -> FloatVec {
+        match float {
+            Float::F32 => FloatVec::F32(vec![0.0; len]),
+            Float::F64 => FloatVec::F64(vec![0.0; len]),
+        }
+    }
+}
+
+impl From<Vec<f32>> for FloatVec {
+    fn from(v: Vec<f32>) -> FloatVec {
+        FloatVec::F32(v)
+    }
+}
+
+impl From<Vec<f64>> for FloatVec {
+    fn from(v: Vec<f64>) -> FloatVec {
+        FloatVec::F64(v)
+    }
+}
+
+impl From<&[f32]> for FloatVec {
+    fn from(v: &[f32]) -> FloatVec {
+        FloatVec::F32(v.to_vec())
+    }
+}
+
+impl From<&[f64]> for FloatVec {
+    fn from(v: &[f64]) -> FloatVec {
+        FloatVec::F64(v.to_vec())
+    }
 }

@@ -175,10 +175,11 @@ pub struct MapResult {
 /// use gpucalc::{Device, DeviceSpec, FloatVec};
 ///
 /// let device = Device::select(&DeviceSpec::Cpu)?;
-/// let input = FloatVec::F64((0..100).map(f64::from).collect());
-/// let mut output = FloatVec::F64(vec![0.0; 100]);
+/// let xs: Vec<f64> = (0..100).map(f64::from).collect();
+/// let input = FloatVec::from(xs);
+/// let mut output = FloatVec::zeros(input.float(), input.len());
 /// let result = map(&device, MapFn::Sqrt, &input, &mut output, true)?;
-/// assert_eq!(output.get_f64(81), 9.0);
+/// assert_eq!(output.as_f64().unwrap()[81], 9.0);
 /// assert_eq!(result.verified, Some(true));
 /// # Ok::<(), gpucalc::Error>(())
 /// ```
