@@ -62,7 +62,7 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 #[command(name = "gpucalc", version, about, propagate_version = true)]
 pub struct Cli {
     /// Where to run: auto, cpu, cuda, cuda:N, opencl, opencl:N (N as in `gpucalc devices`),
-    /// or all (`bench` only: every device) [env: GPUCALC_DEVICE] [default: auto].
+    /// or all (`pi`: every device at once; `bench`: each in turn) [env: GPUCALC_DEVICE] [default: auto].
     // Not clap's `env`: with `global` it would also parse the variable when the flag is given.
     #[arg(long, global = true, value_parser = parse_spec)]
     device: Option<DeviceSpec>,

@@ -233,7 +233,7 @@ impl Device {
         }
         match *spec {
             DeviceSpec::All => Err(Error::InvalidArgument(
-                "--device all runs on every device at once, which only `gpucalc pi` and `gpucalc bench` do; pick one device".to_string(),
+                "--device all is for `gpucalc pi` (every device at once) and `gpucalc bench` (each in turn); pick one device here".to_string(),
             )),
             DeviceSpec::Cpu => Ok((Device::Cpu(CpuDevice::open(options.threads)?), Vec::new())),
             DeviceSpec::Cuda(index) => {
