@@ -203,7 +203,9 @@ impl LazyProgress {
                 .with_style(style)
                 .with_elapsed(self.start.elapsed())
         });
-        bar.set_position(done);
+        // Devices of a `--device all` run report from their own threads, so a
+        // report can arrive after a later one: never move the bar back.
+        bar.set_position(done.max(bar.position()));
     }
 
     /// Removes the bar, if one was drawn.
