@@ -569,6 +569,80 @@ fn matrix_files_gpucalc_cannot_take_are_one_line_errors() {
 }
 
 #[test]
+fn empty_products_are_what_numpy_gives() {
+    // NumPy: (0, 3) @ (3, 4) is an empty (0, 4); (3, 0) @ (0, 4) is (3, 4) zeros.
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, shape: &str, elements: usize| {
+        let path = dir.path().join(name);
+        raw_npy(&path, "<f4", false, shape, &vec![0x40; 4 * elements]);
+        path.to_str().unwrap().to_string()
+    };
+    let cases = [
+        (
+            file("a0.npy", "(0, 3)", 0),
+            file("b.npy", "(3, 4)", 12),
+            [0, 4],
+        ),
+        (
+            file("a.npy", "(3, 0)", 0),
+            file("b0.npy", "(0, 4)", 0),
+            [3, 4],
+        ),
+        (
+            file("a1.npy", "(2, 3)", 6),
+            file("b1.npy", "(3, 0)", 0),
+            [2, 0],
+        ),
+    ];
+    for (a, b, shape) in &cases {
+        let c = dir.path().join("c.npy");
+        let out = gpucalc(&[
+            "--device",
+            "cpu",
+            "--json",
+            "matmul",
+            "--a",
+            a,
+            "--b",
+            b,
+            "-o",
+            c.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{a} {b}: {}", stderr(&out));
+        let report = json(&out);
+        assert_eq!(report["verification"], "passed", "{report}");
+        assert_eq!(report["times_s"], serde_json::json!([]), "{report}");
+        assert!(report["gflops"].is_null(), "{report}");
+        let (got, data) = gpucalc::npy::read_npy_float(&c).unwrap();
+        assert_eq!(got, shape.map(|d| d as u64), "{a} {b}");
+        let elements = shape[0] * shape[1];
+        assert_eq!(data, gpucalc::FloatVec::F32(vec![0.0; elements]));
+        // The text report says why there is no time.
+        let out = gpucalc(&["--device", "cpu", "matmul", "--a", a, "--b", b]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains("no arithmetic to do"), "{text}");
+        assert!(text.contains("verification passed (exact"), "{text}");
+    }
+    // Shapes that do not chain are still refused when one of them is empty.
+    let out = gpucalc(&[
+        "--device",
+        "cpu",
+        "matmul",
+        "--a",
+        &cases[0].0,
+        "--b",
+        &cases[1].1,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("inner dimensions differ"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn stream_and_transfer_run_on_the_cpu_in_every_format() {
     let out = gpucalc(&["--device", "cpu", "stream", "-s", "10000", "-n", "3"]);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -131,12 +131,14 @@ pub(crate) fn run(globals: &Globals, args: &MatmulArgs) -> Result<u8> {
         )?)
     })?;
     let (output, output_written) = saved.json();
+    // A product with a dimension of 0 runs nothing: C is exact by construction.
+    let ran = !result.times_s.is_empty();
     let verification = match result.check {
-        Some(c) if c.checked == 0 => "not possible",
+        Some(c) if c.checked == 0 && ran => "not possible",
         _ => verification_word(result.verified),
     };
     let info = device.info();
-    let fastest = result.times_s.iter().copied().fold(f64::INFINITY, f64::min);
+    let fastest = ran.then(|| result.times_s.iter().copied().fold(f64::INFINITY, f64::min));
     if globals.json {
         let value = json!({
             "workload": "matmul",
@@ -147,7 +149,7 @@ pub(crate) fn run(globals: &Globals, args: &MatmulArgs) -> Result<u8> {
             "tried": result.tried,
             "times_s": result.times_s,
             "min_time_s": fastest,
-            "gflops": result.flops * 1e-9,
+            "gflops": ran.then_some(result.flops * 1e-9),
             "worst_error_ratio": result.worst_error_ratio,
             "verification": verification,
             "checks": result.check.map(|c| json!({"checked": c.checked, "unchecked": c.unchecked})),
@@ -175,12 +177,17 @@ pub(crate) fn run(globals: &Globals, args: &MatmulArgs) -> Result<u8> {
                 .collect();
             outln!("tried        {}", tried.join(", "));
         }
-        outln!(
-            "time         {:.4} s fastest of {} runs",
-            fastest,
-            result.times_s.len()
-        );
-        outln!("throughput   {:.1} GFLOP/s", result.flops * 1e-9);
+        match fastest {
+            Some(fastest) => {
+                outln!(
+                    "time         {:.4} s fastest of {} runs",
+                    fastest,
+                    result.times_s.len()
+                );
+                outln!("throughput   {:.1} GFLOP/s", result.flops * 1e-9);
+            }
+            None => outln!("time         none: there is no arithmetic to do"),
+        }
         // Blocks and samples with a NaN or infinity in their inputs, or sums
         // that could overflow, have no bound to check against.
         let why = format!(
@@ -189,6 +196,7 @@ pub(crate) fn run(globals: &Globals, args: &MatmulArgs) -> Result<u8> {
         );
         match result.check {
             None => outln!("verification skipped"),
+            Some(_) if !ran => outln!("verification {verification} (exact: nothing was computed)"),
             Some(c) if c.checked == 0 => {
                 outln!("verification not possible: no element of C can be checked, {why}")
             }

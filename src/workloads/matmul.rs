@@ -102,7 +102,9 @@ pub struct MatmulResult {
     pub k: usize,
     /// Element type.
     pub float: Float,
-    /// Seconds of each timed run (after one untimed warm-up run).
+    /// Seconds of each timed run (after one untimed warm-up run); empty for
+    /// a product with a dimension of 0, which runs nothing (C is then empty,
+    /// or all zeros where only K is 0, as in NumPy).
     pub times_s: Vec<f64>,
     /// What computed C: the kernel and its tiles, or the CPU library.
     pub kernel: String,
@@ -111,7 +113,7 @@ pub struct MatmulResult {
     /// where there was no choice to measure. A later product of the same
     /// shape on the same device reuses the choice, and lists these times again.
     pub tried: Vec<KernelTime>,
-    /// `2·M·N·K / fastest run`, in FLOP/s.
+    /// `2·M·N·K / fastest run`, in FLOP/s (0 where nothing ran).
     pub flops: f64,
     /// Worst ratio of an error to its bound (≤ 1 passes); `None` if not checked.
     pub worst_error_ratio: Option<f64>,
@@ -319,17 +321,15 @@ pub fn matmul_with(
             b.data.float()
         )));
     }
-    if m == 0 || n == 0 || k == 0 {
-        return Err(Error::InvalidArgument(format!(
-            "A is {m}x{k} and B is {k}x{n}: gpucalc multiplies matrices with at least one row and one column (an empty product is all zeros)"
-        )));
-    }
     if !(1..=MAX_REPS).contains(&reps) {
         return Err(Error::InvalidArgument(format!(
             "reps (--reps) must be between 1 and {MAX_REPS}"
         )));
     }
     let float = a.data.float();
+    if m == 0 || n == 0 || k == 0 {
+        return Ok(empty_product((m, n, k), float, verify));
+    }
     // A and B are in host memory already: the host need only find room for C
     // (`host_vec` checks that), a GPU for all three.
     let (all_three, bytes) = footprint((m, n, k), float)?;
@@ -369,6 +369,51 @@ pub fn matmul_with(
             check,
         },
     ))
+}
+
+/// The product with no arithmetic in it, as NumPy gives it: C is empty
+/// where M or N is 0, and all zeros where only K is (a sum of no terms).
+/// Nothing runs, so there are no times; C is exact, so it passes any check.
+fn empty_product(
+    (m, n, k): (usize, usize, usize),
+    float: Float,
+    verify: bool,
+) -> (Matrix, MatmulResult) {
+    let elements = m * n;
+    let data = match float {
+        Float::F32 => FloatVec::F32(vec![0.0; elements]),
+        Float::F64 => FloatVec::F64(vec![0.0; elements]),
+    };
+    let kernel = if elements == 0 {
+        format!("none: C is {m}x{n}, empty")
+    } else {
+        format!("none: K is 0, so C ({m}x{n}) is all zeros")
+    };
+    let check = verify.then_some(ProductCheck {
+        worst_error_ratio: 0.0,
+        checked: elements,
+        unchecked: 0,
+    });
+    (
+        Matrix {
+            rows: m,
+            cols: n,
+            data,
+        },
+        MatmulResult {
+            m,
+            n,
+            k,
+            float,
+            times_s: Vec::new(),
+            kernel,
+            tried: Vec::new(),
+            flops: 0.0,
+            worst_error_ratio: check.map(|c| c.worst_error_ratio),
+            verified: verify.then_some(true),
+            check,
+        },
+    )
 }
 
 /// Columns of C per Freivalds check (see the module's notes).
@@ -549,6 +594,34 @@ mod tests {
             }
         }
         Matrix::new(a.rows, b.cols, FloatVec::F64(out)).unwrap()
+    }
+
+    #[test]
+    fn products_with_a_dimension_of_zero_are_empty_or_zeros() {
+        let cpu = Device::select(&crate::DeviceSpec::Cpu).unwrap();
+        let options = MatmulOptions::new(3);
+        for (m, n, k) in [(0, 4, 3), (3, 0, 2), (3, 4, 0), (0, 0, 0)] {
+            for float in [Float::F32, Float::F64] {
+                let a = Matrix::random(m, k, float, 1).unwrap();
+                let b = Matrix::random(k, n, float, 2).unwrap();
+                let (c, result) = matmul_with(&cpu, &a, &b, &options).unwrap();
+                assert_eq!((c.rows, c.cols, c.data.len()), (m, n, m * n));
+                assert!((0..m * n).all(|i| c.get(i / n, i % n) == 0.0));
+                assert_eq!(c.data.float(), float);
+                assert!(result.times_s.is_empty() && result.flops == 0.0);
+                assert_eq!(result.verified, Some(true));
+                let unchecked = matmul_with(&cpu, &a, &b, &options.clone().verify(false));
+                assert_eq!(unchecked.unwrap().1.verified, None);
+            }
+        }
+        // The other arguments are still checked first.
+        let a = Matrix::random(0, 3, Float::F64, 1).unwrap();
+        let b = Matrix::random(2, 4, Float::F64, 2).unwrap();
+        let err = matmul_with(&cpu, &a, &b, &options).unwrap_err();
+        assert!(err.to_string().contains("inner dimensions differ"), "{err}");
+        let b = Matrix::random(3, 4, Float::F64, 2).unwrap();
+        let err = matmul_with(&cpu, &a, &b, &MatmulOptions::new(0)).unwrap_err();
+        assert!(err.to_string().contains("reps"), "{err}");
     }
 
     #[test]
