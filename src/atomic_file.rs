@@ -11,10 +11,10 @@ use std::sync::{Mutex, PoisonError};
 
 use crate::error::{Error, Result};
 
-pub(crate) fn io_error(path: &Path, source: std::io::Error) -> Error {
+pub(crate) fn io_error(path: &Path, error: std::io::Error) -> Error {
     Error::Io {
         path: path.display().to_string(),
-        source,
+        error,
     }
 }
 
@@ -122,7 +122,9 @@ pub(crate) fn temp_beside(path: &Path, suffix: &str) -> Result<TempFile> {
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
     let temp = builder.tempfile_in(dir).map_err(|e| {
         let why = match e.kind() {
-            std::io::ErrorKind::NotFound => {
+            // Some file systems (/proc, /sys) answer NotFound for a new file
+            // in a directory that does exist.
+            std::io::ErrorKind::NotFound if !dir.is_dir() => {
                 format!("directory {} does not exist", dir.display())
             }
             kind => format!(
@@ -325,6 +327,15 @@ mod tests {
             "{}",
             message(&missing, 0)
         );
+        #[cfg(target_os = "linux")]
+        {
+            // /proc exists but refuses new files with NotFound.
+            let m = message(Path::new("/proc/x.npy"), 0);
+            assert!(
+                m.starts_with("/proc/x.npy: cannot create a file in /proc"),
+                "{m}"
+            );
+        }
         let fine = dir.path().join("x.npy");
         check_writable(&fine, 1000).unwrap();
         assert!(!fine.exists(), "the check leaves nothing behind");

@@ -125,23 +125,28 @@ pub enum Error {
     },
 
     /// One device of a run on several failed (the run stopped there).
-    #[error("{device}: {source}")]
+    ///
+    /// The message ends with `error`'s, so `source()` is `None`: a report
+    /// that walks the cause chain (anyhow's `{:#}`) prints it once.
+    #[error("{device}: {error}")]
     OnDevice {
         /// The device's spec and name: `cuda:1 (NVIDIA H200)`.
         device: String,
         /// What went wrong on it.
-        #[source]
-        source: Box<Error>,
+        error: Box<Error>,
     },
 
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    ///
+    /// The message ends with `error`'s, so `source()` is `None`: a report
+    /// that walks the cause chain prints it once. Match the variant to read
+    /// the [`std::io::ErrorKind`].
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: String,
         /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -175,6 +180,21 @@ mod tests {
             msg,
             "this build has no CUDA support; rebuild with `--features cuda`"
         );
+    }
+
+    #[test]
+    fn a_cause_is_printed_once_when_the_chain_is_walked() {
+        let io = Error::Io {
+            path: "normals.npy".to_string(),
+            error: std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory"),
+        };
+        let on_device = Error::OnDevice {
+            device: "cuda:1 (NVIDIA H200)".to_string(),
+            error: Box::new(io),
+        };
+        // anyhow's `{:#}` is the message followed by each `source()`'s.
+        let report = format!("{:#}", anyhow::Error::new(on_device));
+        assert_eq!(report, "cuda:1 (NVIDIA H200): normals.npy: is a directory");
     }
 
     #[test]

@@ -274,7 +274,7 @@ where
 
 /// The error and its causes on one line, `outer: cause: cause`, as anyhow's
 /// `{:#}` prints them, less a cause whose text its parent already ends with
-/// (errors such as [`crate::Error::Io`] show their source and return it too).
+/// (a third-party error may show its source and return it too).
 fn chain_line(e: &anyhow::Error) -> String {
     let mut line = e.to_string();
     for cause in e.chain().skip(1) {
@@ -289,14 +289,20 @@ fn chain_line(e: &anyhow::Error) -> String {
 
 /// Bad requests (out-of-range or conflicting arguments, a malformed device
 /// spec: [`crate::Error::InvalidArgument`] and [`crate::Error::InvalidSpec`]
-/// anywhere in the chain) exit with [`EXIT_USAGE`]; anything else that failed
-/// with [`EXIT_FAILURE`].
+/// anywhere in the chain, on one device of several too) exit with
+/// [`EXIT_USAGE`]; anything else that failed with [`EXIT_FAILURE`].
 fn exit_code(e: &anyhow::Error) -> u8 {
+    fn is_bad_request(e: &crate::Error) -> bool {
+        match e {
+            crate::Error::InvalidArgument(_) | crate::Error::InvalidSpec { .. } => true,
+            crate::Error::OnDevice { error, .. } => is_bad_request(error),
+            _ => false,
+        }
+    }
     let bad_request = e.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<crate::Error>(),
-            Some(crate::Error::InvalidArgument(_) | crate::Error::InvalidSpec { .. })
-        )
+        cause
+            .downcast_ref::<crate::Error>()
+            .is_some_and(is_bad_request)
     });
     if bad_request {
         EXIT_USAGE
@@ -448,12 +454,26 @@ mod tests {
         let missing = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
         let io = crate::Error::Io {
             path: "x.npy".to_string(),
-            source: missing,
+            error: missing,
         };
         let e = anyhow::Error::new(io).context("reading the input");
         assert_eq!(chain_line(&e), "reading the input: x.npy: no such file");
         let e = anyhow::anyhow!("inner").context("outer");
         assert_eq!(chain_line(&e), "outer: inner");
+    }
+
+    #[test]
+    fn a_bad_request_on_one_device_of_several_is_still_a_usage_error() {
+        let e = crate::Error::OnDevice {
+            device: "cuda:1 (NVIDIA H200)".to_string(),
+            error: Box::new(crate::Error::InvalidArgument("too many".to_string())),
+        };
+        assert_eq!(exit_code(&anyhow::Error::new(e)), EXIT_USAGE);
+        let e = crate::Error::OnDevice {
+            device: "cuda:1 (NVIDIA H200)".to_string(),
+            error: Box::new(crate::Error::BackendDisabled(crate::BackendKind::Cuda)),
+        };
+        assert_eq!(exit_code(&anyhow::Error::new(e)), EXIT_FAILURE);
     }
 
     #[test]

@@ -18,10 +18,10 @@ pub(crate) fn stdout(text: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
 }
 
 /// The error for a failed write to standard output.
-pub(crate) fn stdout_error(source: std::io::Error) -> anyhow::Error {
+pub(crate) fn stdout_error(error: std::io::Error) -> anyhow::Error {
     anyhow::Error::new(crate::Error::Io {
         path: "standard output".to_string(),
-        source,
+        error,
     })
 }
 

@@ -208,7 +208,7 @@ pub fn pi_on(
                 let info = device.info();
                 return Err(Error::OnDevice {
                     device: format!("{} ({})", info.spec, info.name),
-                    source: Box::new(e),
+                    error: Box::new(e),
                 });
             }
         }

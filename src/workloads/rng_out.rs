@@ -315,10 +315,10 @@ pub fn rng_write(
             match w.write_all(&buffer.le_bytes(len)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => reader_gone = true,
-                Err(source) => {
+                Err(error) => {
                     return Err(Error::Io {
                         path: "standard output".into(),
-                        source,
+                        error,
                     })
                 }
             }
@@ -335,7 +335,7 @@ pub fn rng_write(
             if e.kind() != std::io::ErrorKind::BrokenPipe {
                 return Err(Error::Io {
                     path: "standard output".into(),
-                    source: e,
+                    error: e,
                 });
             }
         }
