@@ -69,17 +69,39 @@ impl Matrix {
             let i = i as u64;
             2.0 * uniform_f64(stream_word(seed, 2 * i), stream_word(seed, 2 * i + 1)) - 1.0
         };
+        let what = format!("a {rows}x{cols} {float} matrix");
         let data = match float {
             Float::F32 => {
-                FloatVec::F32((0..len).into_par_iter().map(|i| value(i) as f32).collect())
+                let mut data = cpu::host_vec(len, 0.0f32, &what)?;
+                data.par_iter_mut()
+                    .enumerate()
+                    .for_each(|(i, x)| *x = value(i) as f32);
+                FloatVec::F32(data)
             }
-            Float::F64 => FloatVec::F64((0..len).into_par_iter().map(value).collect()),
+            Float::F64 => {
+                let mut data = cpu::host_vec(len, 0.0f64, &what)?;
+                data.par_iter_mut()
+                    .enumerate()
+                    .for_each(|(i, x)| *x = value(i));
+                FloatVec::F64(data)
+            }
         };
         Matrix::new(rows, cols, data)
     }
 
     /// Element (i, j) widened to f64.
+    ///
+    /// # Panics
+    ///
+    /// Where `i` is not below `rows` or `j` not below `cols`, as indexing
+    /// a slice out of range does (rather than reading another element).
     pub fn get(&self, i: usize, j: usize) -> f64 {
+        assert!(
+            i < self.rows && j < self.cols,
+            "element ({i}, {j}) of a {}x{} matrix",
+            self.rows,
+            self.cols
+        );
         self.data.get_f64(i * self.cols + j)
     }
 }
@@ -779,5 +801,22 @@ mod tests {
         assert_eq!(err, "matrix A is 2x3 but holds 5 elements");
         assert!(Matrix::new(2, 3, FloatVec::F32(vec![0.0; 5])).is_err());
         assert!(Matrix::new(usize::MAX, 3, FloatVec::F32(vec![])).is_err());
+    }
+
+    #[test]
+    fn a_random_matrix_past_the_hosts_memory_is_an_error_not_an_abort() {
+        for float in [Float::F32, Float::F64] {
+            let err = Matrix::random(1 << 24, 1 << 24, float, 1).unwrap_err();
+            assert!(matches!(err, Error::OutOfMemory { .. }), "{err}");
+        }
+        assert!(Matrix::random(usize::MAX, 2, Float::F32, 1).is_err());
+    }
+
+    #[test]
+    #[should_panic(expected = "element (0, 3) of a 2x3 matrix")]
+    fn an_element_past_the_last_column_is_not_one_of_the_next_row() {
+        let a = Matrix::random(2, 3, Float::F32, 1).unwrap();
+        assert_eq!(a.get(1, 2), a.data.get_f64(5));
+        a.get(0, 3);
     }
 }

@@ -219,6 +219,17 @@ impl RngVec {
         }
     }
 
+    /// `n` zeros of `dtype`, or an [`Error::OutOfMemory`] where the host
+    /// cannot hold them, instead of the abort [`RngVec::zeros`] gives then.
+    pub(crate) fn try_zeros(dtype: RngType, n: usize) -> Result<RngVec> {
+        let what = format!("{n} {dtype} numbers");
+        Ok(match dtype {
+            RngType::F32 => RngVec::F32(crate::backend::cpu::host_vec(n, 0.0, &what)?),
+            RngType::F64 => RngVec::F64(crate::backend::cpu::host_vec(n, 0.0, &what)?),
+            RngType::U32 => RngVec::U32(crate::backend::cpu::host_vec(n, 0, &what)?),
+        })
+    }
+
     /// The whole array as a mutable slice.
     pub fn as_slice_mut(&mut self) -> RngSlice<'_> {
         match self {
@@ -311,7 +322,7 @@ pub fn max_elements(spec: &RngSpec) -> u64 {
 
 /// Generates elements `first .. first + n` of `spec`'s sequence into a new array.
 pub fn rng_generate(device: &Device, spec: &RngSpec, first: u64, n: usize) -> Result<RngVec> {
-    let mut out = RngVec::zeros(spec.dtype, n);
+    let mut out = RngVec::try_zeros(spec.dtype, n)?;
     rng_fill(device, spec, first, out.as_slice_mut())?;
     Ok(out)
 }
@@ -411,6 +422,16 @@ pub fn rng_matches_reference(spec: &RngSpec, index: u64, got: f64) -> bool {
 mod tests {
     use super::*;
     use crate::philox::stream_word;
+
+    #[test]
+    fn a_request_past_the_hosts_memory_is_an_error_not_an_abort() {
+        let cpu = Device::select(&crate::DeviceSpec::Cpu).unwrap();
+        let spec = RngSpec::new(Dist::Normal, RngType::F64, 1).unwrap();
+        for n in [1usize << 40, usize::MAX] {
+            let err = rng_generate(&cpu, &spec, 0, n).unwrap_err();
+            assert!(matches!(err, Error::OutOfMemory { .. }), "{err}");
+        }
+    }
 
     #[test]
     fn element_layout_follows_the_docs() {
