@@ -117,5 +117,61 @@ fn max_time_skips_the_rest_and_still_writes_the_file() {
     assert_eq!(report.rows[0].status, Status::Ok);
     assert!(report.rows[1..]
         .iter()
-        .all(|r| r.status == Status::Skipped && r.reason.is_some()));
+        .all(|r| r.status == Status::Skipped && r.reason.is_some() && r.limit.is_none()));
+}
+
+/// The printed table and the JSON file give each row the same limit and
+/// fraction, including the stream rows that print before the device's best
+/// bandwidth (their limit on a CPU) was measured.
+#[test]
+fn the_table_shows_the_limits_the_file_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = common::gpucalc()
+        .args([
+            "--device", "cpu", "bench", "--quick", "--only", "stream", "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let report = read_report(&json).unwrap();
+    let printed: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| l.starts_with("stream "))
+        .map(|l| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .collect();
+    assert_eq!(printed.len(), report.rows.len(), "{text}");
+    // "39.062 GB/s" in bytes per second.
+    let figure = |cell: &str| {
+        let number: f64 = cell.split(' ').next().unwrap().parse().unwrap();
+        let scale = match cell.split(' ').nth(1).unwrap().chars().next().unwrap() {
+            'G' => 1e9,
+            'M' => 1e6,
+            'T' => 1e12,
+            other => panic!("unit {other} in {cell}"),
+        };
+        number * scale
+    };
+    for (cells, row) in printed.iter().zip(&report.rows) {
+        assert_eq!(cells[1], row.variant, "{text}");
+        let (limit, fraction) = (row.limit.unwrap(), row.fraction.unwrap());
+        assert!(
+            (figure(cells[8]) / limit - 1.0).abs() < 1e-3,
+            "{}: printed limit {} but the file has {limit}\n{text}",
+            row.variant,
+            cells[8]
+        );
+        assert_eq!(cells[9], format!("{:.0}%", fraction * 100.0), "{text}");
+    }
 }

@@ -218,6 +218,8 @@ pub enum Verdict {
     Same,
     /// No comparable baseline row.
     NoBaseline,
+    /// This run has no figure for the row (skipped, unsupported or failed).
+    NotMeasured,
 }
 
 /// One row beside its baseline.
@@ -268,6 +270,7 @@ pub fn compare(rows: &[ResultRow], baseline: &Report) -> Vec<Comparison> {
             };
             let threshold = base.map(|b| spread(row).max(spread(b)).max(0.02));
             let verdict = match (ratio, threshold) {
+                _ if row.throughput.is_none() => Verdict::NotMeasured,
                 (Some(r), Some(t)) if r < 1.0 - t => Verdict::Regression,
                 (Some(r), Some(t)) if r > 1.0 + t => Verdict::Improvement,
                 (Some(_), Some(_)) => Verdict::Same,
@@ -348,6 +351,19 @@ mod tests {
             compare(&[row("opencl:0", (1.0, 1.0, 1.0), 200.0)], &base)[0].verdict,
             Verdict::Improvement
         );
+        // A row this run skipped has a baseline; it is the new figure that is missing.
+        let skipped = ResultRow {
+            throughput: None,
+            status: Status::Skipped,
+            ..row("cpu", (1.0, 1.0, 1.0), 0.0)
+        };
+        assert_eq!(compare(&[skipped], &base)[0].verdict, Verdict::NotMeasured);
+        let elsewhere = row("cuda:0", (1.0, 1.0, 1.0), 1.0);
+        let two = Report {
+            rows: vec![base.rows[0].clone(), row("opencl:0", (1.0, 1.0, 1.0), 1.0)],
+            ..base
+        };
+        assert_eq!(compare(&[elsewhere], &two)[0].verdict, Verdict::NoBaseline);
     }
 
     #[test]

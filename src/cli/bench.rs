@@ -30,7 +30,8 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 
-    /// Start no new row after this many seconds; later rows are reported as skipped.
+    /// Start no new row after this many seconds (the first row always runs);
+    /// later rows are reported as skipped.
     #[arg(long, value_parser = parse_seconds, allow_negative_numbers = true)]
     max_time: Option<Duration>,
 
@@ -236,6 +237,9 @@ pub(crate) fn run(globals: &Globals, args: &BenchArgs) -> Result<u8> {
                     ),
                     Verdict::Same => "same".to_string(),
                     Verdict::NoBaseline => "no baseline".to_string(),
+                    Verdict::NotMeasured => {
+                        format!("not measured ({})", status_name(c.row.status))
+                    }
                 },
             ]);
         }
