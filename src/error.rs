@@ -63,7 +63,9 @@ pub enum Error {
     BackendDisabled(BackendKind),
 
     /// A device spec string that is not one of the accepted forms.
-    #[error("invalid device spec `{spec}`: expected auto, cpu, cuda, cuda:N, opencl or opencl:N")]
+    #[error(
+        "invalid device spec `{spec}`: expected auto, all, cpu, cuda, cuda:N, opencl or opencl:N"
+    )]
     InvalidSpec {
         /// The text that failed to parse.
         spec: String,
@@ -74,7 +76,8 @@ pub enum Error {
     NoSuchDevice {
         /// The spec that was asked for.
         spec: String,
-        /// A one-line summary of the devices that exist.
+        /// The devices that exist, on one line, as the message shows them:
+        /// `available: opencl:0 (NVIDIA H100), ...` or `this machine has none`.
         available: String,
     },
 

@@ -181,11 +181,37 @@ fn open(path: &Path) -> Result<npyz::NpyFile<Source>> {
         let first = e.to_string();
         let first = first.lines().next().unwrap_or("").trim_end_matches(':');
         let why = match header {
-            Some(text) => format!("malformed .npy header ({first}): {text}"),
+            // A header npyz cannot read because of its dtype (object arrays,
+            // which NumPy saves pickled) is a wrong dtype, not a broken file.
+            Some(text) => match header_descr(&text).filter(|_| first.contains("type string")) {
+                Some(descr) => not_float(&descr),
+                None => format!("malformed .npy header ({first}): {text}"),
+            },
             None => format!("not an .npy file ({first})"),
         };
         bad_file(path, why)
     })
+}
+
+/// The `'descr': '...'` string of an `.npy` header dict, where it is one.
+fn header_descr(header: &str) -> Option<String> {
+    let after = &header[header.find("'descr'")? + "'descr'".len()..];
+    let value = after
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start()
+        .strip_prefix('\'')?;
+    Some(value[..value.find('\'')?].to_string())
+}
+
+/// Why an array of dtype `descr` cannot be read, and what to do.
+fn not_float(descr: &str) -> String {
+    let what = if descr.trim_start_matches(['|', '<', '>', '=']) == "O" {
+        " (Python objects)"
+    } else {
+        ""
+    };
+    format!("dtype {descr}{what} is not float32 or float64; convert with x.astype(numpy.float64)")
 }
 
 /// The `'shape': (a, b, ...)` of an `.npy` header dict, where it parses (npyz
@@ -311,13 +337,7 @@ pub fn read_npy_float(path: &Path) -> Result<(Vec<u64>, crate::dtype::FloatVec)>
             Ok((a.shape, crate::dtype::FloatVec::F64(a.data)))
         }
         // A record dtype's descr is a list, which npyz writes with a trailing ", ".
-        other => Err(bad_file(
-            path,
-            format!(
-                "dtype {} is not float32 or float64; convert with x.astype(numpy.float64)",
-                other.replace(", ]", "]")
-            ),
-        )),
+        other => Err(bad_file(path, not_float(&other.replace(", ]", "]")))),
     }
 }
 
@@ -454,5 +474,25 @@ mod tests {
         write_npy(&path, &[2], &[1u32, 2]).unwrap();
         let err = read_npy::<f64>(&path).unwrap_err().to_string();
         assert!(err.contains("cannot read dtype"), "{err}");
+    }
+
+    #[test]
+    fn an_object_array_is_named_as_one() {
+        // What numpy.save writes for np.array([1, 'a'], dtype=object): a
+        // header npyz does not parse, then a pickle.
+        let dict = "{'descr': '|O', 'fortran_order': False, 'shape': (2,), }";
+        let mut header = format!("{dict:<117}\n").into_bytes();
+        let mut file = b"\x93NUMPY\x01\x00".to_vec();
+        file.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        file.append(&mut header);
+        file.extend_from_slice(b"\x80\x02pickled");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.npy");
+        std::fs::write(&path, file).unwrap();
+        let err = read_npy_float(&path).unwrap_err().to_string();
+        assert!(
+            err.ends_with("o.npy: dtype |O (Python objects) is not float32 or float64; convert with x.astype(numpy.float64)"),
+            "{err}"
+        );
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Every random number gpucalc draws, on any backend, comes from this
 //! counter-based generator, so results do not depend on the device, the number
-//! of threads or how the work was split. The layout (DESIGN.md):
+//! of threads or how the work was split. The layout (the README's
+//! *Reproducibility* section):
 //!
 //! - key = `(seed mod 2^32, seed >> 32)`;
 //! - block `b` (a `u64`) encrypts the counter `(b mod 2^32, b >> 32, 0, 0)`;
@@ -94,13 +95,13 @@ pub fn fill_stream(seed: u64, first: u64, out: &mut [u32]) {
     }
 }
 
-/// DESIGN.md's uniform `f32` in `[0, 1)`: `(w >> 8) * 2^-24`.
+/// The uniform `f32` in `[0, 1)`: `(w >> 8) * 2^-24`.
 #[inline]
 pub fn uniform_f32(word: u32) -> f32 {
     (word >> 8) as f32 * (1.0 / 16_777_216.0)
 }
 
-/// DESIGN.md's uniform `f64` in `[0, 1)` from two consecutive words:
+/// The uniform `f64` in `[0, 1)` from two consecutive words:
 /// `(((w0 << 32) | w1) >> 11) * 2^-53`.
 #[inline]
 pub fn uniform_f64(w0: u32, w1: u32) -> f64 {

@@ -11,8 +11,8 @@ use crate::workloads::transfer::transfer;
 
 #[derive(Debug, Args)]
 pub(crate) struct TransferArgs {
-    /// Largest copy in bytes (e.g. 2^28 or 1e9); sizes run in powers of 4 from 1 KiB up to it,
-    /// then it.
+    /// Largest copy in bytes (e.g. 2^28 or 1e9), at least 1024; sizes run in powers of 4 from
+    /// 1 KiB up to it, then it.
     #[arg(long, default_value = "2^28", value_parser = number::parse_count, allow_negative_numbers = true)]
     max_bytes: u64,
 

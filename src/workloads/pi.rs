@@ -1,4 +1,4 @@
-//! Monte Carlo pi: DESIGN.md's exact hit rule over the Philox stream.
+//! Monte Carlo pi: an exact hit rule over the Philox stream.
 //!
 //! Sample `j` takes stream words `2j` (x) and `2j+1` (y); with `x' = x >> 8` and
 //! `y' = y >> 8` it is a hit iff `x'^2 + y'^2 < 2^48`, computed exactly in 64-bit

@@ -40,7 +40,7 @@ pub struct RngReport {
     pub requested: u64,
     /// Bytes of element data produced.
     pub bytes: u64,
-    /// Wall time, seconds, including output.
+    /// Wall time, including output (`wall_time_s`, in seconds, in JSON).
     #[serde(rename = "wall_time_s", serialize_with = "secs")]
     pub elapsed: Duration,
     /// Seconds spent generating (excluding output).

@@ -178,6 +178,10 @@ pub struct StreamResult {
 /// Runs BabelStream's five kernels `num_times` times over arrays of `array_size`
 /// elements on `device`, then verifies every element.
 ///
+/// `num_times` is 2 to [`MAX_NUM_TIMES`]: the first iteration warms up and is
+/// left out of the statistics, as BabelStream does. Anything else, and arrays
+/// past the device's memory, are errors.
+///
 /// ```
 /// use gpucalc::{stream, Device, DeviceSpec, Float};
 ///

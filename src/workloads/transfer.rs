@@ -83,6 +83,9 @@ pub fn sizes(max_bytes: u64) -> Vec<u64> {
 /// Measures every size in both directions, pageable and (where the backend has
 /// it) pinned, `reps` copies each after one warm-up copy.
 ///
+/// The sizes are [`sizes`]`(max_bytes)`, so `max_bytes` is at least 1024 (the
+/// smallest size); `reps` is 1 to [`MAX_REPS`]. Anything else is an error.
+///
 /// ```
 /// use gpucalc::transfer::transfer;
 /// use gpucalc::{Device, DeviceSpec};
