@@ -120,6 +120,9 @@ pub(crate) fn temp_beside(path: &Path, suffix: &str) -> Result<TempFile> {
     // a rule): a new result is already as the user's umask wants it.
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    // Created and listed under the lock: a hard exit in between (the signal
+    // handler waits for the lock) cannot leave the file behind.
+    let mut list = unfinished();
     let temp = builder.tempfile_in(dir).map_err(|e| {
         let why = match e.kind() {
             // Some file systems (/proc, /sys) answer NotFound for a new file
@@ -135,7 +138,7 @@ pub(crate) fn temp_beside(path: &Path, suffix: &str) -> Result<TempFile> {
         };
         io_error(path, std::io::Error::new(e.kind(), why))
     })?;
-    unfinished().push(temp.path().to_path_buf());
+    list.push(temp.path().to_path_buf());
     Ok(TempFile(Some(temp)))
 }
 

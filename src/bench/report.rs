@@ -289,8 +289,9 @@ pub fn compare(rows: &[ResultRow], baseline: &Report) -> Vec<Comparison> {
 
 /// Reads a result file (gpucalc's or a peer script's).
 pub fn read_report(path: &Path) -> Result<Report> {
-    let text = std::fs::read_to_string(path).map_err(|e| io_error(path, e))?;
-    let report: Report = serde_json::from_str(&text).map_err(|e| {
+    // Bytes, not a String: a binary file is "not a result file", not an I/O error.
+    let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
+    let report: Report = serde_json::from_slice(&bytes).map_err(|e| {
         Error::InvalidArgument(format!(
             "{}: not a gpucalc result file ({e})",
             path.display()
@@ -377,6 +378,14 @@ mod tests {
         let json = dir.path().join("r.json");
         write_json(&json, &report).unwrap();
         assert_eq!(read_report(&json).unwrap().rows[0].throughput, Some(5.0));
+        let binary = dir.path().join("b.json");
+        std::fs::write(&binary, [0x93u8, 0xff, 0x00]).unwrap();
+        let err = read_report(&binary).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
+        assert!(
+            err.to_string().contains("not a gpucalc result file"),
+            "{err}"
+        );
         let csv = dir.path().join("r.csv");
         write_csv(&csv, &report).unwrap();
         let text = std::fs::read_to_string(&csv).unwrap();
