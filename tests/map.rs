@@ -79,6 +79,21 @@ fn cli_maps_a_npy_file_keeping_its_shape() {
     let y = read_npy::<f32>(&output).unwrap();
     assert_eq!(y.shape, vec![2, 3]);
     assert_eq!(y.data, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+
+    // The same file piped in: `--input -` is standard input.
+    std::fs::remove_file(&output).unwrap();
+    let out = common::gpucalc()
+        .args(["--device", "cpu", "map", "sqrt", "--input", "-", "-o"])
+        .arg(&output)
+        .stdin(std::fs::File::open(&input).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(read_npy::<f32>(&output).unwrap(), y);
 }
 
 #[test]
@@ -95,6 +110,8 @@ fn cli_bad_map_requests_are_one_line_errors() {
         &["map", "sqrt", "--input", ints][..],
         &["map", "sqrt", "--input", "/nonexistent/x.npy"][..],
         &["map", "sqrt", "10", "-o", "y.csv"][..],
+        &["map", "sqrt", "10", "-o", "-"][..],
+        &["matmul", "--a", "-", "--b", "-"][..],
         &["map", "sqrt", "10", "--dtype", "f16"][..],
         &["map", "sqrt", "1e30"][..],
     ] {

@@ -32,7 +32,7 @@ pub(crate) struct MapArgs {
     #[arg(value_parser = number::parse_count, allow_negative_numbers = true)]
     count: Option<u64>,
 
-    /// Read the input array from this .npy file (float32 or float64, any shape).
+    /// Read the input array from this .npy file (float32 or float64, any shape; `-`: standard input).
     #[arg(long, conflicts_with = "count")]
     input: Option<PathBuf>,
 
@@ -73,7 +73,7 @@ fn parse_float(s: &str) -> Result<Float, String> {
 /// The input array and its shape.
 fn input(args: &MapArgs) -> Result<(Vec<u64>, FloatVec)> {
     if let Some(path) = &args.input {
-        let (shape, data) = read_npy_float(path)?;
+        let (shape, data) = read_npy_float(super::output::input_path(path)?)?;
         if let Some(dtype) = args.dtype.filter(|&d| d != data.float()) {
             usage_bail!(
                 "{} holds {}, not {dtype}; drop --dtype or convert the file",

@@ -33,11 +33,11 @@ pub(crate) struct MatmulArgs {
     #[arg(long, default_value_t = 0, value_parser = number::parse_whole, allow_negative_numbers = true)]
     seed: u64,
 
-    /// Left matrix from a 2-D .npy file (C order, float32 or float64).
+    /// Left matrix from a 2-D .npy file (C order, float32 or float64; `-`: standard input).
     #[arg(long, requires = "b", conflicts_with_all = ["m", "n", "k", "seed"])]
     a: Option<PathBuf>,
 
-    /// Right matrix from a 2-D .npy file.
+    /// Right matrix from a 2-D .npy file (`-`: standard input).
     #[arg(long, requires = "a")]
     b: Option<PathBuf>,
 
@@ -69,7 +69,7 @@ fn parse_float(s: &str) -> Result<Float, String> {
 }
 
 fn load(path: &std::path::Path) -> Result<Matrix> {
-    let (shape, data) = read_npy_float(path)?;
+    let (shape, data) = read_npy_float(super::output::input_path(path)?)?;
     let [rows, cols] = shape[..] else {
         bail!(
             "{}: a matrix must be 2-D, this array has shape {shape:?}",
@@ -87,6 +87,9 @@ fn load(path: &std::path::Path) -> Result<Matrix> {
 /// known to fit in host memory and on `device`.
 fn inputs(args: &MatmulArgs, device: &Device) -> Result<(Matrix, Matrix)> {
     if let (Some(a), Some(b)) = (&args.a, &args.b) {
+        if a.as_os_str() == "-" && b.as_os_str() == "-" {
+            usage_bail!("--a and --b cannot both be `-`: standard input holds one file");
+        }
         let (a, b) = (load(a)?, load(b)?);
         if let Some(dtype) = args.dtype.filter(|&d| d != a.data.float()) {
             usage_bail!("the matrices are {}, not {dtype}", a.data.float());

@@ -70,9 +70,27 @@ pub(crate) fn verification_word(verified: Option<bool>) -> &'static str {
     }
 }
 
+/// An input file as given, `-` meaning standard input (read through
+/// `/dev/stdin`, which a pipe and a redirection both give). A terminal there
+/// is refused: it would wait for typed binary data.
+pub(crate) fn input_path(path: &std::path::Path) -> anyhow::Result<&std::path::Path> {
+    if path.as_os_str() != "-" {
+        return Ok(path);
+    }
+    if std::io::stdin().is_terminal() {
+        usage_bail!(
+            "`-` reads an .npy file from standard input: pipe or redirect one into gpucalc"
+        );
+    }
+    Ok(std::path::Path::new("/dev/stdin"))
+}
+
 /// Refuses an output path that does not end in `.npy`, before any work is done.
 pub(crate) fn require_npy(path: Option<&std::path::Path>) -> anyhow::Result<()> {
     match path {
+        Some(p) if p.as_os_str() == "-" => {
+            usage_bail!("-o -: this command writes .npy files only; name one (e.g. -o out.npy)")
+        }
         Some(p) if p.extension().is_none_or(|e| !e.eq_ignore_ascii_case("npy")) => {
             usage_bail!("{}: the output file must end in .npy", p.display())
         }
