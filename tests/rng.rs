@@ -100,6 +100,13 @@ fn cli_writes_npy_files_and_raw_bytes_that_agree() {
         text.contains("verification passed (768 sampled elements bit for bit equal"),
         "{text}"
     );
+    // min and max print as the f32s they are, in their shortest digits.
+    let min = file.data.iter().copied().fold(f32::INFINITY, f32::min);
+    let max = file.data.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    assert!(
+        text.contains(&format!(", min {min}, max {max}\n")),
+        "{min} {max}: {text}"
+    );
     let skipped = Command::new(&gpucalc)
         .args(["--device", "cpu", "rng", "1000", "--no-verify", "--json"])
         .output()

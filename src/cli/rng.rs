@@ -189,13 +189,18 @@ pub(crate) fn run(globals: &Globals, args: &RngArgs) -> Result<u8> {
             ),
         }
         if result.elements > 0 {
+            // min and max exactly, in the shortest digits of their own type
+            // (a uniform max prints below 1).
+            let exact = |x: f64| match dtype {
+                RngType::F32 => (x as f32).to_string(),
+                RngType::F64 | RngType::U32 => x.to_string(),
+            };
             outln!(
-                // min and max exactly (a uniform max prints below 1).
                 "moments      mean {:.6}, std. dev. {:.6}, min {}, max {}",
                 result.mean,
                 result.std_dev,
-                result.min,
-                result.max
+                exact(result.min),
+                exact(result.max)
             );
         }
         outln!("wall time    {:.3} s", result.elapsed.as_secs_f64());

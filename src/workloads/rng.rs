@@ -80,7 +80,7 @@ impl RngType {
 impl FromStr for Dist {
     type Err = Error;
     fn from_str(s: &str) -> Result<Dist, Error> {
-        match s {
+        match s.to_ascii_lowercase().as_str() {
             "uniform" => Ok(Dist::Uniform),
             "normal" | "gaussian" => Ok(Dist::Normal),
             "raw" => Ok(Dist::Raw),
@@ -94,7 +94,8 @@ impl FromStr for Dist {
 impl FromStr for RngType {
     type Err = Error;
     fn from_str(s: &str) -> Result<RngType, Error> {
-        match s {
+        // Any case, as Float and MapFn parse, and NumPy's names too.
+        match s.to_ascii_lowercase().as_str() {
             "f32" | "float32" => Ok(RngType::F32),
             "f64" | "float64" => Ok(RngType::F64),
             "u32" | "uint32" => Ok(RngType::U32),
@@ -481,6 +482,14 @@ mod tests {
         assert!(RngSpec::new(Dist::Raw, RngType::F32, 0).is_err());
         assert!(RngSpec::new(Dist::Normal, RngType::U32, 0).is_err());
         assert!("poisson".parse::<Dist>().is_err());
+        assert!("f16".parse::<RngType>().is_err());
+    }
+
+    #[test]
+    fn names_parse_in_any_case() {
+        assert_eq!("Normal".parse::<Dist>().unwrap(), Dist::Normal);
+        assert_eq!("F32".parse::<RngType>().unwrap(), RngType::F32);
+        assert_eq!("UInt32".parse::<RngType>().unwrap(), RngType::U32);
     }
 
     #[test]
