@@ -651,6 +651,14 @@ fn stream_and_transfer_run_on_the_cpu_in_every_format() {
         assert!(text.contains(kernel), "{text}");
     }
     assert!(text.contains("verification passed"), "{text}");
+    // 80 KB arrays sit in any last-level cache: a note says so, on stderr.
+    let cache = gpucalc::list_devices().devices[0].cache_bytes;
+    assert_eq!(
+        stderr(&out).contains("note: each array (78.12 KiB) is under 4x the last-level cache"),
+        cache.is_some(),
+        "{}",
+        stderr(&out)
+    );
 
     let out = gpucalc(&[
         "--device", "cpu", "stream", "-s", "10000", "-n", "3", "--float", "--csv",

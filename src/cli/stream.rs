@@ -56,6 +56,23 @@ pub(crate) fn run(globals: &Globals, args: &StreamArgs) -> Result<u8> {
         Some(size) => usize::try_from(size)?,
         None => default_array_size(device.info(), float),
     };
+    if let Some(cache) = device
+        .info()
+        .cache_bytes
+        .filter(|_| args.array_size.is_some())
+    {
+        let bytes = (array_size as u64).saturating_mul(float.size() as u64);
+        if bytes < 4 * cache {
+            // STREAM's rule: each array at least four times the last-level cache.
+            eprintln!(
+                "gpucalc: note: each array ({}) is under 4x the last-level cache ({}), so this \
+                 measures the cache as much as memory; leave out -s for {} elements",
+                crate::human_bytes(bytes),
+                crate::human_bytes(cache),
+                default_array_size(device.info(), float)
+            );
+        }
+    }
     let result = stream(&device, float, array_size, num_times)?;
     let info = device.info();
     if globals.json {
