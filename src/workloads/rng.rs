@@ -17,6 +17,10 @@
 //! of [`NORMAL_ULP_BOUND`] instead: the test suite holds every backend to that
 //! many ulps of the larger magnitude; the check `rng` runs on its output
 //! ([`rng_matches_reference`]) to that many ε·max(|x|, 1), a little looser.
+//!
+//! [`rng_generate`] and [`rng_fill`] produce arrays in memory; [`rng_write`]
+//! streams a sequence of any length in chunks into a `.npy` file or a byte
+//! stream, checked, with progress and cancellation (what `gpucalc rng -o` runs).
 
 use std::fmt;
 use std::str::FromStr;
@@ -26,6 +30,7 @@ use serde::Serialize;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::philox::{uniform_f32, uniform_f64};
+pub use crate::workloads::rng_out::{rng_write, RngReport, RngSink};
 
 /// How far a backend's `normal` values may be from the CPU reference: the
 /// test suite allows this many ulps of the larger magnitude; `rng`'s own check
@@ -255,6 +260,10 @@ impl RngVec {
     }
 
     /// Element `i` widened to `f64` (exactly).
+    ///
+    /// # Panics
+    ///
+    /// Where `i` is not below [`RngVec::len`].
     pub fn get_f64(&self, i: usize) -> f64 {
         match self {
             RngVec::F32(v) => f64::from(v[i]),
@@ -264,6 +273,10 @@ impl RngVec {
     }
 
     /// The first `n` elements' little-endian bytes, as NumPy stores them.
+    ///
+    /// # Panics
+    ///
+    /// Where `n` is more than [`RngVec::len`].
     pub fn le_bytes(&self, n: usize) -> Vec<u8> {
         match self {
             RngVec::F32(v) => v[..n].iter().flat_map(|x| x.to_le_bytes()).collect(),

@@ -45,13 +45,13 @@ pub struct RngReport {
     pub elapsed: Duration,
     /// Seconds spent generating (excluding output).
     pub generate_s: f64,
-    /// Mean of the elements.
+    /// Mean of the elements (NaN when there are none).
     pub mean: f64,
-    /// Standard deviation of the elements.
+    /// Standard deviation of the elements (NaN when there are none).
     pub std_dev: f64,
-    /// Smallest element.
+    /// Smallest element (NaN when there are none).
     pub min: f64,
-    /// Largest element.
+    /// Largest element (NaN when there are none).
     pub max: f64,
     /// True when stopped early (cancelled, the reader gone, or a failed check).
     pub partial: bool,
@@ -352,16 +352,19 @@ pub fn rng_write(
             written = true;
         }
     }
+    // No elements have no statistics: NaN, as NumPy's mean of an empty array
+    // (JSON gets null), not 0 or an infinite min.
+    let empty_nan = |x: f64| if done == 0 { f64::NAN } else { x };
     Ok(RngReport {
         elements: done,
         requested: n,
         bytes: done * spec.dtype.size() as u64,
         elapsed: start.elapsed(),
         generate_s,
-        mean: moments.mean,
-        std_dev: (moments.m2 / moments.n.max(1.0)).sqrt(),
-        min: moments.min,
-        max: moments.max,
+        mean: empty_nan(moments.mean),
+        std_dev: empty_nan((moments.m2 / moments.n.max(1.0)).sqrt()),
+        min: empty_nan(moments.min),
+        max: empty_nan(moments.max),
         partial,
         checked: check.as_ref().map_or(0, |c| c.checked),
         first_mismatch,
@@ -425,6 +428,27 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn no_elements_have_no_statistics() {
+        let device = Device::select(&DeviceSpec::Cpu).unwrap();
+        let spec = RngSpec::new(Dist::Normal, RngType::F64, 5).unwrap();
+        let report = super::rng_write(
+            &device,
+            &spec,
+            (7, 0),
+            super::RngSink::Discard,
+            true,
+            &crate::RunControl::default(),
+        )
+        .unwrap();
+        assert_eq!((report.elements, report.partial), (0, false));
+        for x in [report.mean, report.std_dev, report.min, report.max] {
+            assert!(x.is_nan(), "{report:?}");
+        }
+        let json = serde_json::to_value(&report).unwrap();
+        assert!(json["min"].is_null() && json["mean"].is_null(), "{json}");
     }
 
     #[test]

@@ -73,10 +73,20 @@ pub(crate) fn count_samples(seed: u64, first: u64, count: u64) -> u64 {
     hits
 }
 
-/// The plainest possible statement of DESIGN.md's rule, one sample at a time:
+/// The hits among samples `first .. first + count` for `seed`, by the plainest
+/// statement of the hit rule ([`crate::workloads::pi`]), one sample at a time:
 /// the reference every backend is tested against.
+///
+/// # Panics
+///
+/// Where `first + count` is past 2^63, the samples the stream holds (sample
+/// `j` takes words `2j` and `2j + 1` of 2^64).
 pub fn reference_hits(seed: u64, first: u64, count: u64) -> u64 {
-    (first..first + count)
+    let end = first
+        .checked_add(count)
+        .filter(|&end| end <= 1 << 63)
+        .unwrap_or_else(|| panic!("samples {first} + {count} lie past the stream's 2^63"));
+    (first..end)
         .map(|j| {
             let x = crate::philox::stream_word(seed, 2 * j);
             let y = crate::philox::stream_word(seed, 2 * j + 1);
@@ -88,6 +98,12 @@ pub fn reference_hits(seed: u64, first: u64, count: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[should_panic(expected = "past the stream's 2^63")]
+    fn a_reference_past_the_stream_is_refused_not_wrapped() {
+        reference_hits(0, u64::MAX, 2);
+    }
 
     #[test]
     fn simd_path_matches_reference_at_every_alignment() {
