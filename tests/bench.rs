@@ -117,7 +117,47 @@ fn max_time_skips_the_rest_and_still_writes_the_file() {
     assert_eq!(report.rows[0].status, Status::Ok);
     assert!(report.rows[1..]
         .iter()
-        .all(|r| r.status == Status::Skipped && r.reason.is_some() && r.limit.is_none()));
+        .all(|r| r.status == Status::Skipped && r.reason.is_some()));
+}
+
+/// Past the budget no stream run starts (f32's run is the first row's; f64's
+/// would start after the budget), and a skipped row gets no limit, though
+/// the rows of f32's run give the CPU a measured bandwidth.
+#[test]
+fn max_time_starts_no_stream_run_past_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = common::gpucalc()
+        .args([
+            "--device",
+            "cpu",
+            "bench",
+            "--quick",
+            "--only",
+            "stream,rng",
+            "--max-time",
+            "0.001",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = read_report(&json).unwrap();
+    let status = |r: &gpucalc::bench::ResultRow| (r.variant.clone(), r.status, r.limit.is_some());
+    let rows: Vec<_> = report.rows.iter().map(status).collect();
+    for (variant, status, has_limit) in &rows {
+        let measured = variant.starts_with("f32-");
+        assert_eq!(
+            (*status == Status::Ok, *has_limit),
+            (measured, measured),
+            "{variant}: {rows:?}"
+        );
+    }
 }
 
 /// The printed table and the JSON file give each row the same limit and
@@ -163,9 +203,18 @@ fn the_table_shows_the_limits_the_file_records() {
         };
         number * scale
     };
+    // On a CPU the limit is measured: the best throughput of all the rows.
+    let best = report
+        .rows
+        .iter()
+        .filter_map(|r| r.throughput)
+        .fold(0.0, f64::max);
     for (cells, row) in printed.iter().zip(&report.rows) {
         assert_eq!(cells[1], row.variant, "{text}");
         let (limit, fraction) = (row.limit.unwrap(), row.fraction.unwrap());
+        if row.limit_source == Some(gpucalc::bench::LimitSource::Measured) {
+            assert!((limit / best - 1.0).abs() < 1e-6, "{limit} {best}");
+        }
         assert!(
             (figure(cells[8]) / limit - 1.0).abs() < 1e-3,
             "{}: printed limit {} but the file has {limit}\n{text}",

@@ -79,16 +79,18 @@ pub struct ResultRow {
     pub kernel: Option<String>,
 }
 
-/// What to run and for how long.
-#[derive(Debug, Clone)]
+/// What to run and for how long; the default is the whole suite at its
+/// normal sizes and budgets.
+#[derive(Debug, Clone, Default)]
 pub struct SuiteOptions {
     /// Small sizes, short budgets: the whole suite in a minute or two.
     pub quick: bool,
     /// Longer budgets per row (more iterations).
     pub full: bool,
-    /// Only these workloads (empty: all).
+    /// Only these workloads (empty: all). A name no row has selects nothing.
     pub only: Vec<String>,
-    /// Stop starting rows after this long; the rest are `skipped`.
+    /// Stop starting rows after this long (the first row always runs); the
+    /// rest are `skipped`.
     pub max_time: Option<Duration>,
 }
 
@@ -166,8 +168,10 @@ pub fn run_suite(
             if let (Job::Stream(..), false) = (row.job, out_of_time) {
                 // Every stream run of this device goes first, so the first
                 // stream row printed has the device's final measured bandwidth
-                // (f64's run may beat f32's), as the files will.
-                streams.run_all(device, &rows, options);
+                // (f64's run may beat f32's), as the files will. The budget
+                // still holds: a run it has no time for is not started.
+                let within_budget = || options.max_time.is_none_or(|l| start.elapsed() <= l);
+                streams.run_all(device, &rows, options, within_budget);
             }
             // A row whose run is done already (a stream row) starts no new work.
             let result = if out_of_time && !streams.has(row, size) {
@@ -243,8 +247,16 @@ impl StreamRuns {
     }
 
     /// Runs every stream run that `rows` holds for `device`, once per
-    /// device. A run that fails is left for its rows to try and report.
-    fn run_all(&mut self, device: &Device, rows: &[BenchRow], options: &SuiteOptions) {
+    /// device: the first (the caller's row's), then each other one while
+    /// `within_budget` says so. A run that fails is left for its rows to try
+    /// and report.
+    fn run_all(
+        &mut self,
+        device: &Device,
+        rows: &[BenchRow],
+        options: &SuiteOptions,
+        within_budget: impl Fn() -> bool,
+    ) {
         if std::mem::replace(&mut self.all_tried, true) {
             return;
         }
@@ -254,6 +266,9 @@ impl StreamRuns {
             if let Job::Stream(kernel, float) = row.job {
                 let size = row.size_on(device.info(), options.size(row));
                 if !tried.contains(&(float, size)) {
+                    if !tried.is_empty() && !within_budget() {
+                        return;
+                    }
                     tried.push((float, size));
                     let _ = self.outcome(device, kernel, float, size, budget);
                 }
