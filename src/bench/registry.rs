@@ -329,15 +329,23 @@ pub fn run_row(device: &Device, row: &BenchRow, size: u64, iterations: usize) ->
             })
         }
         Job::Map(function, float) => {
-            let input = match float {
-                Float::F32 => FloatVec::F32((0..n).map(|i| (i % 65_536) as f32 * 0.25).collect()),
-                Float::F64 => FloatVec::F64(
-                    (0..n)
-                        .map(|i| (i % 65_536) as f64 * 0.25 - 8192.0)
-                        .collect(),
-                ),
+            use crate::backend::cpu::host_vec_from;
+            let (input, mut output) = match float {
+                Float::F32 => {
+                    let x = |i: usize| (i % 65_536) as f32 * 0.25;
+                    (
+                        FloatVec::F32(host_vec_from(n, "map's input", x)?),
+                        FloatVec::F32(host_vec_from(n, "map's output", x)?),
+                    )
+                }
+                Float::F64 => {
+                    let x = |i: usize| (i % 65_536) as f64 * 0.25 - 8192.0;
+                    (
+                        FloatVec::F64(host_vec_from(n, "map's input", x)?),
+                        FloatVec::F64(host_vec_from(n, "map's output", x)?),
+                    )
+                }
             };
-            let mut output = input.clone();
             let mut verified = None;
             let mut times = Vec::with_capacity(iterations);
             for i in 0..=iterations {

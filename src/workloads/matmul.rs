@@ -64,27 +64,14 @@ impl Matrix {
         let len = rows
             .checked_mul(cols)
             .ok_or_else(|| too_large(rows, cols))?;
-        use rayon::prelude::*;
         let value = |i: usize| {
             let i = i as u64;
             2.0 * uniform_f64(stream_word(seed, 2 * i), stream_word(seed, 2 * i + 1)) - 1.0
         };
         let what = format!("a {rows}x{cols} {float} matrix");
         let data = match float {
-            Float::F32 => {
-                let mut data = cpu::host_vec(len, 0.0f32, &what)?;
-                data.par_iter_mut()
-                    .enumerate()
-                    .for_each(|(i, x)| *x = value(i) as f32);
-                FloatVec::F32(data)
-            }
-            Float::F64 => {
-                let mut data = cpu::host_vec(len, 0.0f64, &what)?;
-                data.par_iter_mut()
-                    .enumerate()
-                    .for_each(|(i, x)| *x = value(i));
-                FloatVec::F64(data)
-            }
+            Float::F32 => FloatVec::F32(cpu::host_vec_from(len, &what, |i| value(i) as f32)?),
+            Float::F64 => FloatVec::F64(cpu::host_vec_from(len, &what, value)?),
         };
         Matrix::new(rows, cols, data)
     }
@@ -350,7 +337,7 @@ pub fn matmul_with(
     }
     let float = a.data.float();
     if m == 0 || n == 0 || k == 0 {
-        return Ok(empty_product((m, n, k), float, verify));
+        return empty_product((m, n, k), float, verify);
     }
     // A and B are in host memory already: the host need only find room for C
     // (`host_vec` checks that), a GPU for all three.
@@ -400,11 +387,12 @@ fn empty_product(
     (m, n, k): (usize, usize, usize),
     float: Float,
     verify: bool,
-) -> (Matrix, MatmulResult) {
-    let elements = m * n;
+) -> Result<(Matrix, MatmulResult)> {
+    let elements = m.checked_mul(n).ok_or_else(|| too_large(m, n))?;
+    let what = format!("matrix C ({m}x{n} zeros)");
     let data = match float {
-        Float::F32 => FloatVec::F32(vec![0.0; elements]),
-        Float::F64 => FloatVec::F64(vec![0.0; elements]),
+        Float::F32 => FloatVec::F32(cpu::host_vec(elements, 0.0, &what)?),
+        Float::F64 => FloatVec::F64(cpu::host_vec(elements, 0.0, &what)?),
     };
     let kernel = if elements == 0 {
         format!("none: C is {m}x{n}, empty")
@@ -416,7 +404,7 @@ fn empty_product(
         checked: elements,
         unchecked: 0,
     });
-    (
+    Ok((
         Matrix {
             rows: m,
             cols: n,
@@ -435,7 +423,7 @@ fn empty_product(
             verified: verify.then_some(true),
             check,
         },
-    )
+    ))
 }
 
 /// Columns of C per Freivalds check (see the module's notes).
@@ -644,6 +632,13 @@ mod tests {
         let b = Matrix::random(3, 4, Float::F64, 2).unwrap();
         let err = matmul_with(&cpu, &a, &b, &MatmulOptions::new(0)).unwrap_err();
         assert!(err.to_string().contains("reps"), "{err}");
+        // Tiny inputs whose zero C would not fit, or not even be counted.
+        for (side, oom) in [(1usize << 24, true), (1 << 33, false)] {
+            let a = Matrix::random(side, 0, Float::F32, 1).unwrap();
+            let b = Matrix::random(0, side, Float::F32, 2).unwrap();
+            let err = matmul_with(&cpu, &a, &b, &options).unwrap_err();
+            assert_eq!(matches!(err, Error::OutOfMemory { .. }), oom, "{err}");
+        }
     }
 
     #[test]

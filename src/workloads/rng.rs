@@ -311,19 +311,24 @@ pub fn rng_fill(device: &Device, spec: &RngSpec, first: u64, out: RngSlice<'_>) 
             spec.dtype
         )));
     }
-    let end = first
-        .checked_add(out.len() as u64)
-        .filter(|&e| e <= max_elements(&spec));
-    if end.is_none() {
-        return Err(Error::InvalidArgument(format!(
-            "elements {first} .. {first} + {} lie past the end of the stream (2^64 words)",
-            out.len()
-        )));
-    }
+    check_range(&spec, first, out.len())?;
     if out.is_empty() {
         return Ok(());
     }
     device.backend().rng_fill(&spec, first, out)
+}
+
+/// Refuses elements `first .. first + len` where they run past [`max_elements`].
+fn check_range(spec: &RngSpec, first: u64, len: usize) -> Result<()> {
+    let end = first
+        .checked_add(len as u64)
+        .filter(|&e| e <= max_elements(spec));
+    match end {
+        Some(_) => Ok(()),
+        None => Err(Error::InvalidArgument(format!(
+            "elements {first} .. {first} + {len} lie past the end of the stream (2^64 words)"
+        ))),
+    }
 }
 
 /// How many elements of `spec`'s sequence gpucalc generates: the stream's
@@ -336,6 +341,8 @@ pub fn max_elements(spec: &RngSpec) -> u64 {
 
 /// Generates elements `first .. first + n` of `spec`'s sequence into a new array.
 pub fn rng_generate(device: &Device, spec: &RngSpec, first: u64, n: usize) -> Result<RngVec> {
+    // A range past the stream is the clearer error, before any allocation.
+    check_range(spec, first, n)?;
     let mut out = RngVec::try_zeros(spec.dtype, n)?;
     rng_fill(device, spec, first, out.as_slice_mut())?;
     Ok(out)
@@ -441,10 +448,14 @@ mod tests {
     fn a_request_past_the_hosts_memory_is_an_error_not_an_abort() {
         let cpu = Device::select(&crate::DeviceSpec::Cpu).unwrap();
         let spec = RngSpec::new(Dist::Normal, RngType::F64, 1).unwrap();
-        for n in [1usize << 40, usize::MAX] {
-            let err = rng_generate(&cpu, &spec, 0, n).unwrap_err();
-            assert!(matches!(err, Error::OutOfMemory { .. }), "{err}");
-        }
+        let err = rng_generate(&cpu, &spec, 0, 1 << 40).unwrap_err();
+        assert!(matches!(err, Error::OutOfMemory { .. }), "{err}");
+        // Past the stream's 2^63 f64s: that, not the memory, is the error.
+        let err = rng_generate(&cpu, &spec, 0, usize::MAX).unwrap_err();
+        assert!(
+            err.to_string().contains("past the end of the stream"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -215,6 +215,10 @@ pub fn stream(
             ))
         })?;
     device.check_fits("stream (three arrays)", needed)?;
+    if device.kind() != crate::BackendKind::Cpu {
+        // A GPU's arrays come back to the host to be verified.
+        crate::backend::cpu::check_host_fits("stream's three arrays read back", needed)?;
+    }
     let raw = device.backend().stream(float, array_size, num_times)?;
     Ok(evaluate(float, array_size, num_times, &raw))
 }

@@ -90,24 +90,46 @@ pub(crate) fn host_memory_bytes() -> Option<u64> {
     sysinfo::available_memory().or_else(sysinfo::total_memory)
 }
 
+/// Fails with [`Error::OutOfMemory`] for `what` where `bytes` is more than
+/// the host has available now (a job beyond it would swap or be killed).
+pub(crate) fn check_host_fits(what: &str, bytes: u64) -> Result<()> {
+    match host_memory_bytes() {
+        Some(available) if bytes > available => Err(Error::OutOfMemory {
+            what: what.to_string(),
+            device: "the host".to_string(),
+            needed: bytes,
+            available,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// `len` copies of `value`, or an [`Error::OutOfMemory`] for `what` where the
 /// host cannot hold them (more than its memory, or the allocator refuses),
 /// rather than the process aborting.
-pub(crate) fn host_vec<T: Copy>(len: usize, value: T, what: &str) -> Result<Vec<T>> {
+pub(crate) fn host_vec<T: Copy + Send + Sync>(len: usize, value: T, what: &str) -> Result<Vec<T>> {
+    host_vec_from(len, what, |_| value)
+}
+
+/// Elements `f(0) .. f(len - 1)`, written by rayon's threads (so each page is
+/// first touched in parallel), or an [`Error::OutOfMemory`] as [`host_vec`] gives.
+pub(crate) fn host_vec_from<T: Send>(
+    len: usize,
+    what: &str,
+    f: impl Fn(usize) -> T + Sync + Send,
+) -> Result<Vec<T>> {
     let needed = (len as u64).saturating_mul(std::mem::size_of::<T>() as u64);
-    let available = host_memory_bytes().unwrap_or(u64::MAX);
-    let refuse = || Error::OutOfMemory {
-        what: what.to_string(),
-        device: "the host".to_string(),
-        needed,
-        available,
-    };
-    if needed > available {
-        return Err(refuse());
-    }
+    check_host_fits(what, needed)?;
     let mut data = Vec::new();
-    data.try_reserve_exact(len).map_err(|_| refuse())?;
-    data.resize(len, value);
+    data.try_reserve_exact(len)
+        .map_err(|_| Error::OutOfMemory {
+            what: what.to_string(),
+            device: "the host".to_string(),
+            needed,
+            available: host_memory_bytes().unwrap_or(0),
+        })?;
+    // The capacity is reserved, so this writes in place without growing.
+    data.par_extend((0..len).into_par_iter().map(f));
     Ok(data)
 }
 
@@ -231,7 +253,7 @@ impl Backend for CpuDevice {
 
     /// Host memory is the CPU's device memory: generate into a reused buffer.
     fn rng_device_times(&self, spec: &RngSpec, n: usize, reps: usize) -> Result<Vec<f64>> {
-        let mut buffer = crate::rng::RngVec::zeros(spec.dtype, n);
+        let mut buffer = crate::rng::RngVec::try_zeros(spec.dtype, n)?;
         self.pool.install(|| {
             rng::fill(spec, 0, buffer.as_slice_mut());
             Ok((0..reps)
@@ -252,6 +274,9 @@ mod tests {
     #[test]
     fn host_vectors_past_the_hosts_memory_are_refused() {
         assert_eq!(host_vec(3, 1.5f32, "x").unwrap(), vec![1.5; 3]);
+        let squares = host_vec_from(100_003, "y", |i| i * i).unwrap();
+        assert!(squares.iter().enumerate().all(|(i, &x)| x == i * i));
+        assert!(host_vec_from(0, "z", |i| i).unwrap().is_empty());
         let err = host_vec(usize::MAX / 8, 0.0f64, "matrix C").unwrap_err();
         assert!(
             matches!(err, Error::OutOfMemory { ref what, .. } if what == "matrix C"),

@@ -130,7 +130,8 @@ impl Timer {
 
 /// The whole of `buffer`, copied to the host.
 fn read_all<T: GpuFloat>(stream: &Stream, buffer: &DeviceBuffer<T>) -> Result<Vec<T>> {
-    let mut host = vec![T::ZERO; buffer.len()];
+    let mut host =
+        crate::backend::cpu::host_vec(buffer.len(), T::ZERO, "stream's arrays on the host")?;
     stream
         .read(buffer, &mut host)
         .map_err(|e| e.during("reading stream's arrays back"))?;

@@ -99,7 +99,7 @@ fn run_typed<T: Element>(
     session.read(&partials, 0, &mut sums)?;
     let sums: Vec<f64> = sums.iter().map(|x| x.to_f64()).collect();
     let read_all = |buffer| -> Result<FloatVec> {
-        let mut host = vec![T::ZERO; n];
+        let mut host = crate::backend::cpu::host_vec(n, T::ZERO, "stream's arrays on the host")?;
         session.read(buffer, 0, &mut host)?;
         Ok(wrap(host))
     };
