@@ -2,7 +2,7 @@
 //! clear errors for what gpucalc cannot take.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::io::{BufReader, BufWriter, Read};
 use std::path::{Path, PathBuf};
 
 use npyz::WriterBuilder;
@@ -117,7 +117,7 @@ fn bad_file(path: &Path, message: String) -> Error {
 }
 
 /// What npyz reads: the bytes read to check the header, then the rest of the file.
-type Source = BufReader<std::io::Chain<std::io::Cursor<Vec<u8>>, File>>;
+type Source = BufReader<std::io::Chain<std::io::Cursor<Vec<u8>>, Box<dyn Read + Send>>>;
 
 /// Opens an `.npy` file for npyz after checking its header: one that ends
 /// early is called truncated, and a shape of 2^64 elements or more is refused
@@ -126,9 +126,13 @@ type Source = BufReader<std::io::Chain<std::io::Cursor<Vec<u8>>, File>>;
 /// The file is read once from the start, so a pipe (`<(...)`, `/dev/stdin`)
 /// works too.
 fn open(path: &Path) -> Result<npyz::NpyFile<Source>> {
-    use std::io::Read;
+    let file = File::open(path).map_err(|e| io_error(path, e))?;
+    open_reader(path, Box::new(file))
+}
+
+/// [`open`] of a reader, its errors naming `path`.
+fn open_reader(path: &Path, mut file: Box<dyn Read + Send>) -> Result<npyz::NpyFile<Source>> {
     const MAGIC: &[u8] = b"\x93NUMPY";
-    let mut file = File::open(path).map_err(|e| io_error(path, e))?;
     let mut head = Vec::with_capacity(12);
     (&mut file)
         .take(12)
@@ -325,7 +329,20 @@ fn fortran_to_c<T: Copy>(shape: &[u64], data: Vec<T>) -> Vec<T> {
 
 /// Reads an `.npy` file of `f32` or `f64` elements (either byte order), whichever it holds.
 pub fn read_npy_float(path: &Path) -> Result<(Vec<u64>, crate::dtype::FloatVec)> {
-    let npy = open(path)?;
+    read_float_opened(path, open(path)?)
+}
+
+/// [`read_npy_float`] of the `.npy` data on standard input (a pipe or a
+/// redirected file, read from where it stands), errors naming `standard input`.
+pub(crate) fn read_npy_float_stdin() -> Result<(Vec<u64>, crate::dtype::FloatVec)> {
+    let name = Path::new("standard input");
+    read_float_opened(name, open_reader(name, Box::new(std::io::stdin()))?)
+}
+
+fn read_float_opened(
+    path: &Path,
+    npy: npyz::NpyFile<Source>,
+) -> Result<(Vec<u64>, crate::dtype::FloatVec)> {
     let descr = npy.dtype().descr();
     match descr.trim_matches('\'') {
         "<f4" | ">f4" => {

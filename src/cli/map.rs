@@ -9,7 +9,7 @@ use serde_json::json;
 use super::output::{check_npy_output, require_npy, si, verification_word, Saved};
 use super::{number, Globals, EXIT_VERIFY_FAILED};
 use crate::dtype::{Float, FloatVec};
-use crate::npy::{read_npy_float, write_npy_float};
+use crate::npy::write_npy_float;
 use crate::workloads::map::{map, MapFn};
 use crate::workloads::rng::{rng_generate, Dist, RngSpec, RngType, RngVec};
 
@@ -73,11 +73,11 @@ fn parse_float(s: &str) -> Result<Float, String> {
 /// The input array and its shape.
 fn input(args: &MapArgs) -> Result<(Vec<u64>, FloatVec)> {
     if let Some(path) = &args.input {
-        let (shape, data) = read_npy_float(super::output::input_path(path)?)?;
+        let (shape, data) = super::output::read_float_input(path)?;
         if let Some(dtype) = args.dtype.filter(|&d| d != data.float()) {
             usage_bail!(
                 "{} holds {}, not {dtype}; drop --dtype or convert the file",
-                path.display(),
+                super::output::input_name(path),
                 data.float()
             );
         }

@@ -10,7 +10,7 @@ use super::output::{check_npy_output, require_npy, verification_word, Saved};
 use super::{number, Globals, EXIT_VERIFY_FAILED};
 use crate::device::Device;
 use crate::dtype::Float;
-use crate::npy::{read_npy_float, write_npy_float};
+use crate::npy::write_npy_float;
 use crate::workloads::matmul::{check_fits, matmul_with, MatmulOptions, Matrix, MAX_REPS};
 
 #[derive(Debug, Args)]
@@ -69,11 +69,11 @@ fn parse_float(s: &str) -> Result<Float, String> {
 }
 
 fn load(path: &std::path::Path) -> Result<Matrix> {
-    let (shape, data) = read_npy_float(super::output::input_path(path)?)?;
+    let (shape, data) = super::output::read_float_input(path)?;
     let [rows, cols] = shape[..] else {
         bail!(
             "{}: a matrix must be 2-D, this array has shape {shape:?}",
-            path.display()
+            super::output::input_name(path)
         );
     };
     Ok(Matrix::new(

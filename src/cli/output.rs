@@ -70,19 +70,30 @@ pub(crate) fn verification_word(verified: Option<bool>) -> &'static str {
     }
 }
 
-/// An input file as given, `-` meaning standard input (read through
-/// `/dev/stdin`, which a pipe and a redirection both give). A terminal there
-/// is refused: it would wait for typed binary data.
-pub(crate) fn input_path(path: &std::path::Path) -> anyhow::Result<&std::path::Path> {
+/// Reads the float `.npy` array at `path`, `-` meaning standard input (a
+/// pipe or a redirected file). A terminal there is refused: it would wait
+/// for typed binary data.
+pub(crate) fn read_float_input(
+    path: &std::path::Path,
+) -> anyhow::Result<(Vec<u64>, crate::dtype::FloatVec)> {
     if path.as_os_str() != "-" {
-        return Ok(path);
+        return Ok(crate::npy::read_npy_float(path)?);
     }
     if std::io::stdin().is_terminal() {
         usage_bail!(
             "`-` reads an .npy file from standard input: pipe or redirect one into gpucalc"
         );
     }
-    Ok(std::path::Path::new("/dev/stdin"))
+    Ok(crate::npy::read_npy_float_stdin()?)
+}
+
+/// How messages name an input path: `-` is `standard input`.
+pub(crate) fn input_name(path: &std::path::Path) -> String {
+    if path.as_os_str() == "-" {
+        "standard input".to_string()
+    } else {
+        path.display().to_string()
+    }
 }
 
 /// Refuses an output path that does not end in `.npy`, before any work is done.
