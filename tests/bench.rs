@@ -10,7 +10,8 @@ fn quick_pi_writes_json_and_csv_with_metadata() {
     let (json, csv) = (dir.path().join("r.json"), dir.path().join("r.csv"));
     let out = common::gpucalc()
         .args([
-            "--device", "cpu", "bench", "--quick", "--only", "pi", "--json",
+            // Workload names in any case.
+            "--device", "cpu", "bench", "--quick", "--only", "Pi", "--json",
         ])
         .arg(&json)
         .arg("--csv")
@@ -84,12 +85,21 @@ fn bad_bench_requests_are_one_line_errors() {
         &["bench", "--max-time", "-3"][..],
         &["bench", "--quick", "--full"][..],
         &["bench", "--compare", "/nonexistent/base.json"][..],
+        &["bench", "--json", "-"][..],
+        &["bench", "--csv", "-"][..],
+        &["bench", "--compare", "-"][..],
         &["--device", "all", "stream", "-s", "10"][..],
     ] {
-        let out = common::gpucalc().args(args).output().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let out = common::gpucalc()
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?}");
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(!dir.path().join("-").exists(), "{args:?} wrote ./-");
     }
 }
 

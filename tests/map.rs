@@ -113,6 +113,16 @@ fn cli_standard_input_and_output_are_used_where_they_can_be() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(says), "{args:?}: {err}");
     }
+    // Names in any case.
+    let out = common::gpucalc()
+        .args(["map", "SQRT", "10", "--gen", "Uniform", "--dtype", "F32"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Not an .npy file on standard input: named as such, not as a path.
     let out = common::gpucalc()
         .args(["map", "sqrt", "--input", "-"])

@@ -128,11 +128,29 @@ pub(crate) fn run(globals: &Globals, args: &BenchArgs) -> Result<u8> {
         names.dedup();
         names
     };
-    if let Some(bad) = args.only.iter().find(|o| !known.contains(&o.as_str())) {
+    // Names in any case, as every other name gpucalc takes.
+    let only: Vec<String> = args.only.iter().map(|o| o.to_ascii_lowercase()).collect();
+    if let Some(bad) = args
+        .only
+        .iter()
+        .zip(&only)
+        .find_map(|(given, o)| (!known.contains(&o.as_str())).then_some(given))
+    {
         usage_bail!(
             "--only: unknown workload `{bad}`; expected some of {}",
             known.join(", ")
         );
+    }
+    // `-` is not a file here; say where the report goes instead of writing `./-`.
+    let dash = |p: &Option<PathBuf>| p.as_ref().is_some_and(|p| p.as_os_str() == "-");
+    if dash(&args.json) || dash(&args.csv) {
+        usage_bail!(
+            "bench --json and --csv name result files; for the JSON report on standard \
+             output put --json before bench: `gpucalc --json bench`"
+        );
+    }
+    if dash(&args.compare) {
+        usage_bail!("--compare names a result file (gpucalc's or a peer script's), not `-`");
     }
     let baseline = args.compare.as_deref().map(read_report).transpose()?;
     if let (Some(json), Some(csv)) = (&args.json, &args.csv) {
@@ -154,7 +172,7 @@ pub(crate) fn run(globals: &Globals, args: &BenchArgs) -> Result<u8> {
     let options = SuiteOptions {
         quick: args.quick,
         full: args.full,
-        only: args.only.clone(),
+        only,
         max_time: args.max_time,
     };
     let infos: Vec<_> = devices.iter().map(|d| d.info().clone()).collect();

@@ -40,6 +40,7 @@ pub(crate) struct MapArgs {
     #[arg(
         long = "gen",
         value_enum,
+        ignore_case = true,
         default_value = "range",
         conflicts_with = "input"
     )]
