@@ -125,11 +125,15 @@ pub(crate) fn temp_beside(path: &Path, suffix: &str) -> Result<TempFile> {
     let mut list = unfinished();
     let temp = builder.tempfile_in(dir).map_err(|e| {
         let why = match e.kind() {
-            // Some file systems (/proc, /sys) answer NotFound for a new file
-            // in a directory that does exist.
             std::io::ErrorKind::NotFound if !dir.is_dir() => {
                 format!("directory {} does not exist", dir.display())
             }
+            // Some file systems (/proc, /sys) answer NotFound for a new file
+            // in a directory that does exist.
+            std::io::ErrorKind::NotFound => format!(
+                "cannot create a file in {}: its file system takes no new files",
+                dir.display()
+            ),
             kind => format!(
                 "cannot create a file in {}: {}",
                 dir.display(),
@@ -334,9 +338,9 @@ mod tests {
         {
             // /proc exists but refuses new files with NotFound.
             let m = message(Path::new("/proc/x.npy"), 0);
-            assert!(
-                m.starts_with("/proc/x.npy: cannot create a file in /proc"),
-                "{m}"
+            assert_eq!(
+                m,
+                "/proc/x.npy: cannot create a file in /proc: its file system takes no new files"
             );
         }
         let fine = dir.path().join("x.npy");

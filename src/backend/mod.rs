@@ -39,7 +39,7 @@ pub(crate) trait Backend: Send + Sync {
     fn pi_chunk(&self) -> u64;
 
     /// Hits among samples `first .. first + count` of the stream for `seed`,
-    /// by DESIGN.md's rule. `first` is even; `first + count <= 2^63`.
+    /// by the hit rule of [`crate::workloads::pi`]. `first` is even; `first + count <= 2^63`.
     fn pi_hits(&self, seed: u64, first: u64, count: u64) -> Result<u64>;
 
     /// BabelStream's loop over three arrays of `n` elements, `times` iterations,

@@ -209,6 +209,7 @@ mod erased {
 /// How a row compares with its baseline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Verdict {
     /// Slower by more than the run-to-run spread.
     Regression,

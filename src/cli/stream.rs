@@ -52,15 +52,14 @@ pub(crate) fn run(globals: &Globals, args: &StreamArgs) -> Result<u8> {
     };
     let num_times = usize::try_from(args.num_times)?;
     let device = globals.open_device()?;
+    let default = default_array_size(device.info(), float);
     let array_size = match args.array_size {
         Some(size) => usize::try_from(size)?,
-        None => default_array_size(device.info(), float),
+        None => default,
     };
-    if let Some(cache) = device
-        .info()
-        .cache_bytes
-        .filter(|_| args.array_size.is_some())
-    {
+    // Only where the default would do better (it is held to a quarter of
+    // the device's memory, and may be cache-sized itself).
+    if let Some(cache) = device.info().cache_bytes.filter(|_| array_size < default) {
         let bytes = (array_size as u64).saturating_mul(float.size() as u64);
         if bytes < 4 * cache {
             // STREAM's rule: each array at least four times the last-level cache.
@@ -69,7 +68,7 @@ pub(crate) fn run(globals: &Globals, args: &StreamArgs) -> Result<u8> {
                  measures the cache as much as memory; leave out -s for {} elements",
                 crate::human_bytes(bytes),
                 crate::human_bytes(cache),
-                default_array_size(device.info(), float)
+                default
             );
         }
     }

@@ -1,4 +1,4 @@
-//! The CPU `pi` kernel: DESIGN.md's hit test on SIMD lanes of Philox output.
+//! The CPU `pi` kernel: the hit test of [`crate::workloads::pi`] on SIMD lanes of Philox output.
 
 use super::simd::{for_each_segment, philox_lanes, simd_dispatch, LOW};
 use crate::philox::{seed_key, stream_block};
