@@ -103,27 +103,30 @@ fn bad_bench_requests_are_one_line_errors() {
     }
 }
 
-#[test]
-fn max_time_skips_the_rest_and_still_writes_the_file() {
+/// `gpucalc --device cpu bench --quick --only <only> <extra>` with a JSON
+/// file: its printed table and the report, once it has succeeded.
+fn quick_cpu_bench(only: &str, extra: &[&str]) -> (String, gpucalc::bench::Report) {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
     let out = common::gpucalc()
-        .args([
-            "--device",
-            "cpu",
-            "bench",
-            "--quick",
-            "--only",
-            "pi,matmul",
-            "--max-time",
-            "0.001",
-            "--json",
-        ])
+        .args(["--device", "cpu", "bench", "--quick", "--only", only])
+        .args(extra)
+        .arg("--json")
         .arg(&json)
         .output()
         .unwrap();
-    assert!(out.status.success());
-    let report = read_report(&json).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (text, read_report(&json).unwrap())
+}
+
+#[test]
+fn max_time_skips_the_rest_and_still_writes_the_file() {
+    let (_, report) = quick_cpu_bench("pi,matmul", &["--max-time", "0.001"]);
     assert_eq!(report.rows[0].status, Status::Ok);
     assert!(report.rows[1..]
         .iter()
@@ -135,29 +138,7 @@ fn max_time_skips_the_rest_and_still_writes_the_file() {
 /// the rows of f32's run give the CPU a measured bandwidth.
 #[test]
 fn max_time_starts_no_stream_run_past_the_budget() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("r.json");
-    let out = common::gpucalc()
-        .args([
-            "--device",
-            "cpu",
-            "bench",
-            "--quick",
-            "--only",
-            "stream,rng",
-            "--max-time",
-            "0.001",
-            "--json",
-        ])
-        .arg(&json)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report = read_report(&json).unwrap();
+    let (_, report) = quick_cpu_bench("stream,rng", &["--max-time", "0.001"]);
     let status = |r: &gpucalc::bench::ResultRow| (r.variant.clone(), r.status, r.limit.is_some());
     let rows: Vec<_> = report.rows.iter().map(status).collect();
     for (variant, status, has_limit) in &rows {
@@ -175,22 +156,7 @@ fn max_time_starts_no_stream_run_past_the_budget() {
 /// bandwidth (their limit on a CPU) was measured.
 #[test]
 fn the_table_shows_the_limits_the_file_records() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("r.json");
-    let out = common::gpucalc()
-        .args([
-            "--device", "cpu", "bench", "--quick", "--only", "stream", "--json",
-        ])
-        .arg(&json)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let report = read_report(&json).unwrap();
+    let (text, report) = quick_cpu_bench("stream", &[]);
     let printed: Vec<Vec<&str>> = text
         .lines()
         .filter(|l| l.starts_with("stream "))
