@@ -41,7 +41,7 @@ fn every_element_equals_the_reference_at_any_offset() {
                     let want = rng_reference(&spec, first + i as u64);
                     let got = got.get_f64(i);
                     if spec.dist == Dist::Normal {
-                        // Vectorised ln/sin/cos, not libm's: DESIGN.md's ulp bound.
+                        // Vectorised ln/sin/cos, not libm's: the NORMAL_ULP_BOUND ulps.
                         let eps = match spec.dtype {
                             RngType::F64 => f64::EPSILON,
                             _ => f64::from(f32::EPSILON),

@@ -89,8 +89,9 @@ pub struct SuiteOptions {
     pub full: bool,
     /// Only these workloads (empty: all). A name no row has selects nothing.
     pub only: Vec<String>,
-    /// Stop starting rows after this long (the first row always runs); the
-    /// rest are `skipped`.
+    /// Start no new measurement after this long (the first row always runs);
+    /// rows not measured by then are `skipped` (the kernels of a stream run
+    /// already done are reported).
     pub max_time: Option<Duration>,
 }
 

@@ -30,8 +30,9 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 
-    /// Start no new row after this many seconds (the first row always runs);
-    /// later rows are reported as skipped.
+    /// Start no new measurement after this many seconds (the first row always
+    /// runs); rows not measured by then are reported as skipped (a stream
+    /// run already done still reports all its kernels).
     #[arg(long, value_parser = parse_seconds, allow_negative_numbers = true)]
     max_time: Option<Duration>,
 

@@ -216,8 +216,16 @@ pub fn stream(
         })?;
     device.check_fits("stream (three arrays)", needed)?;
     if device.kind() != crate::BackendKind::Cpu {
-        // A GPU's arrays come back to the host to be verified.
-        crate::backend::cpu::check_host_fits("stream's three arrays read back", needed)?;
+        // A GPU's arrays come back to the host to be verified. A CPU's
+        // OpenCL device (PoCL) keeps its own arrays in that same memory too.
+        let on_host = match device.info().device_type {
+            crate::DeviceType::Cpu => needed.saturating_mul(2),
+            _ => needed,
+        };
+        crate::backend::cpu::check_host_fits(
+            "stream's arrays and their copies read back",
+            on_host,
+        )?;
     }
     let raw = device.backend().stream(float, array_size, num_times)?;
     Ok(evaluate(float, array_size, num_times, &raw))

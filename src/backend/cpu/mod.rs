@@ -108,16 +108,22 @@ pub(crate) fn check_host_fits(what: &str, bytes: u64) -> Result<()> {
 /// host cannot hold them (more than its memory, or the allocator refuses),
 /// rather than the process aborting.
 pub(crate) fn host_vec<T: Copy + Send + Sync>(len: usize, value: T, what: &str) -> Result<Vec<T>> {
-    host_vec_from(len, what, |_| value)
+    let mut data = reserve(len, what)?;
+    // Filled a block at a time (a memset each) by rayon's threads, so each
+    // page is first touched in parallel.
+    data.spare_capacity_mut()
+        .par_chunks_mut(1 << 16)
+        .for_each(|block| block.fill(std::mem::MaybeUninit::new(value)));
+    // SAFETY: `reserve` gave capacity for `len` elements, and the chunks
+    // above cover all `len` of them, each written with `value`.
+    unsafe { data.set_len(len) };
+    Ok(data)
 }
 
-/// Elements `f(0) .. f(len - 1)`, written by rayon's threads (so each page is
-/// first touched in parallel), or an [`Error::OutOfMemory`] as [`host_vec`] gives.
-pub(crate) fn host_vec_from<T: Send>(
-    len: usize,
-    what: &str,
-    f: impl Fn(usize) -> T + Sync + Send,
-) -> Result<Vec<T>> {
+/// An empty vector with room for exactly `len` elements, or an
+/// [`Error::OutOfMemory`] for `what` (more than the host has, or the
+/// allocator refuses).
+fn reserve<T>(len: usize, what: &str) -> Result<Vec<T>> {
     let needed = (len as u64).saturating_mul(std::mem::size_of::<T>() as u64);
     check_host_fits(what, needed)?;
     let mut data = Vec::new();
@@ -128,6 +134,17 @@ pub(crate) fn host_vec_from<T: Send>(
             needed,
             available: host_memory_bytes().unwrap_or(0),
         })?;
+    Ok(data)
+}
+
+/// Elements `f(0) .. f(len - 1)`, written by rayon's threads (so each page is
+/// first touched in parallel), or an [`Error::OutOfMemory`] as [`host_vec`] gives.
+pub(crate) fn host_vec_from<T: Send>(
+    len: usize,
+    what: &str,
+    f: impl Fn(usize) -> T + Sync + Send,
+) -> Result<Vec<T>> {
+    let mut data = reserve(len, what)?;
     // The capacity is reserved, so this writes in place without growing.
     data.par_extend((0..len).into_par_iter().map(f));
     Ok(data)
@@ -277,6 +294,11 @@ mod tests {
         let squares = host_vec_from(100_003, "y", |i| i * i).unwrap();
         assert!(squares.iter().enumerate().all(|(i, &x)| x == i * i));
         assert!(host_vec_from(0, "z", |i| i).unwrap().is_empty());
+        // Several blocks and a partial last one, each element written.
+        let ones = host_vec((1 << 17) + 5, 1u8, "w").unwrap();
+        assert_eq!(ones.len(), (1 << 17) + 5);
+        assert!(ones.iter().all(|&b| b == 1));
+        assert!(host_vec(0, 7u8, "v").unwrap().is_empty());
         let err = host_vec(usize::MAX / 8, 0.0f64, "matrix C").unwrap_err();
         assert!(
             matches!(err, Error::OutOfMemory { ref what, .. } if what == "matrix C"),
