@@ -227,8 +227,14 @@ impl Backend for CpuDevice {
                 available,
             });
         }
-        let source = host_vec(bytes, 1u8, "the copy's source buffer")?;
-        let mut target = host_vec(bytes, 0u8, "the copy's target buffer")?;
+        // Filled by the device's own threads, which then copy them: the
+        // pages lie where those threads touched them first.
+        let (source, mut target) = self.pool.install(|| {
+            Ok::<_, Error>((
+                host_vec(bytes, 1u8, "the copy's source buffer")?,
+                host_vec(bytes, 0u8, "the copy's target buffer")?,
+            ))
+        })?;
         Ok(self.pool.install(|| {
             (0..reps)
                 .map(|_| {
@@ -270,8 +276,8 @@ impl Backend for CpuDevice {
 
     /// Host memory is the CPU's device memory: generate into a reused buffer.
     fn rng_device_times(&self, spec: &RngSpec, n: usize, reps: usize) -> Result<Vec<f64>> {
-        let mut buffer = crate::rng::RngVec::try_zeros(spec.dtype, n)?;
         self.pool.install(|| {
+            let mut buffer = crate::rng::RngVec::try_zeros(spec.dtype, n)?;
             rng::fill(spec, 0, buffer.as_slice_mut());
             Ok((0..reps)
                 .map(|_| {
