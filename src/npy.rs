@@ -179,6 +179,12 @@ fn open_reader(path: &Path, mut file: Box<dyn Read + Send>) -> Result<npyz::NpyF
         }
         header = Some(text);
     }
+    // Read no further than the array: a stream holding several (as
+    // `np.save(f, a); np.save(f, b)` writes) is left at the next one.
+    let file: Box<dyn Read + Send> = match header.as_deref().and_then(data_bytes) {
+        Some(bytes) => Box::new(file.take(bytes)),
+        None => file,
+    };
     let source = BufReader::new(std::io::Cursor::new(head).chain(file));
     npyz::NpyFile::new(source).map_err(|e| {
         // npyz's parse errors span several lines (a caret under the column).
@@ -195,6 +201,21 @@ fn open_reader(path: &Path, mut file: Box<dyn Read + Send>) -> Result<npyz::NpyF
         };
         bad_file(path, why)
     })
+}
+
+/// The bytes of element data an `.npy` header promises, where its dtype has a
+/// fixed size in bytes (`<f8`, `|u1`, `<c16`, ...; not strings or objects).
+fn data_bytes(header: &str) -> Option<u64> {
+    let descr = header_descr(header)?;
+    let code = descr.trim_start_matches(['<', '>', '|', '=']);
+    let (kind, size) = code.split_at_checked(1)?;
+    if !"fiucb".contains(kind) {
+        return None;
+    }
+    let size: u64 = size.parse().ok()?;
+    header_shape(header)?
+        .iter()
+        .try_fold(size, |n, &d| n.checked_mul(d))
 }
 
 /// The `'descr': '...'` string of an `.npy` header dict, where it is one.
@@ -336,7 +357,21 @@ pub fn read_npy_float(path: &Path) -> Result<(Vec<u64>, crate::dtype::FloatVec)>
 /// redirected file, read from where it stands), errors naming `standard input`.
 pub(crate) fn read_npy_float_stdin() -> Result<(Vec<u64>, crate::dtype::FloatVec)> {
     let name = Path::new("standard input");
-    read_float_opened(name, open_reader(name, Box::new(std::io::stdin()))?)
+    // The descriptor itself, unbuffered, where there is one: std's `Stdin`
+    // reads ahead into a buffer this process takes with it, so the array
+    // after this one would be lost to the next reader.
+    #[cfg(unix)]
+    let stdin: Box<dyn Read + Send> = {
+        use std::os::fd::AsFd;
+        let fd = std::io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| io_error(name, e))?;
+        Box::new(File::from(fd))
+    };
+    #[cfg(not(unix))]
+    let stdin: Box<dyn Read + Send> = Box::new(std::io::stdin());
+    read_float_opened(name, open_reader(name, stdin)?)
 }
 
 fn read_float_opened(
@@ -491,6 +526,21 @@ mod tests {
         write_npy(&path, &[2], &[1u32, 2]).unwrap();
         let err = read_npy::<f64>(&path).unwrap_err().to_string();
         assert!(err.contains("cannot read dtype"), "{err}");
+    }
+
+    #[test]
+    fn the_data_of_fixed_size_dtypes_is_measured_from_the_header() {
+        let header = |descr: &str, shape: &str| {
+            format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}")
+        };
+        assert_eq!(data_bytes(&header("<f8", "(3, 5)")), Some(120));
+        assert_eq!(data_bytes(&header(">f4", "()")), Some(4));
+        assert_eq!(data_bytes(&header("|u1", "(7,)")), Some(7));
+        assert_eq!(data_bytes(&header("<c16", "(2,)")), Some(32));
+        assert_eq!(data_bytes(&header("<f8", "(0, 4)")), Some(0));
+        // Strings count characters, not bytes; objects have no size.
+        assert_eq!(data_bytes(&header("<U2", "(2,)")), None);
+        assert_eq!(data_bytes(&header("|O", "(2,)")), None);
     }
 
     #[test]

@@ -96,6 +96,46 @@ fn cli_maps_a_npy_file_keeping_its_shape() {
     assert_eq!(read_npy::<f32>(&output).unwrap(), y);
 }
 
+/// Two arrays one after the other on standard input (`np.save(f, a);
+/// np.save(f, b)`) are two runs' inputs: each run reads its array and no
+/// further, as NumPy's repeated `np.load(f)` does.
+#[test]
+fn cli_reads_one_array_of_several_from_standard_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.npy"), dir.path().join("b.npy"));
+    write_npy(&a, &[3], &[1.0f64, 4.0, 9.0]).unwrap();
+    write_npy(&b, &[2, 2], &[16.0f32, 25.0, 36.0, 49.0]).unwrap();
+    let both = dir.path().join("both");
+    let mut bytes = std::fs::read(&a).unwrap();
+    bytes.extend(std::fs::read(&b).unwrap());
+    std::fs::write(&both, bytes).unwrap();
+    // Clones of one open file share its offset, as a shell's `< both` does.
+    let stdin = std::fs::File::open(&both).unwrap();
+    for (i, want) in [vec![1.0, 2.0, 3.0], vec![4.0, 5.0, 6.0, 7.0]]
+        .into_iter()
+        .enumerate()
+    {
+        let output = dir.path().join(format!("y{i}.npy"));
+        let out = common::gpucalc()
+            .args(["--device", "cpu", "map", "sqrt", "--input", "-", "-o"])
+            .arg(&output)
+            .stdin(stdin.try_clone().unwrap())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "run {i}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (_, got) = gpucalc::npy::read_npy_float(&output).unwrap();
+        assert_eq!(got.len(), want.len(), "run {i}");
+        assert!(
+            (0..want.len()).all(|k| got.get_f64(k) == want[k]),
+            "run {i}"
+        );
+    }
+}
+
 #[test]
 fn cli_standard_input_and_output_are_used_where_they_can_be() {
     for (args, says) in [
