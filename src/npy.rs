@@ -207,8 +207,7 @@ fn open_reader(path: &Path, mut file: Box<dyn Read + Send>) -> Result<npyz::NpyF
 /// fixed size in bytes (`<f8`, `|u1`, `<c16`, ...; not strings or objects).
 fn data_bytes(header: &str) -> Option<u64> {
     let descr = header_descr(header)?;
-    let code = descr.trim_start_matches(['<', '>', '|', '=']);
-    let (kind, size) = code.split_at_checked(1)?;
+    let (kind, size) = type_code(&descr).split_at_checked(1)?;
     if !"fiucb".contains(kind) {
         return None;
     }
@@ -218,20 +217,27 @@ fn data_bytes(header: &str) -> Option<u64> {
         .try_fold(size, |n, &d| n.checked_mul(d))
 }
 
+/// The text after `'key':` in an `.npy` header dict, where the key is there.
+fn header_value<'h>(header: &'h str, key: &str) -> Option<&'h str> {
+    let quoted = format!("'{key}'");
+    let after = &header[header.find(&quoted)? + quoted.len()..];
+    Some(after.trim_start().strip_prefix(':')?.trim_start())
+}
+
 /// The `'descr': '...'` string of an `.npy` header dict, where it is one.
 fn header_descr(header: &str) -> Option<String> {
-    let after = &header[header.find("'descr'")? + "'descr'".len()..];
-    let value = after
-        .trim_start()
-        .strip_prefix(':')?
-        .trim_start()
-        .strip_prefix('\'')?;
+    let value = header_value(header, "descr")?.strip_prefix('\'')?;
     Some(value[..value.find('\'')?].to_string())
+}
+
+/// A dtype string less its byte-order mark: `<f8` is `f8`, `|O` is `O`.
+fn type_code(descr: &str) -> &str {
+    descr.trim_start_matches(['<', '>', '|', '='])
 }
 
 /// Why an array of dtype `descr` cannot be read, and what to do.
 fn not_float(descr: &str) -> String {
-    let what = if descr.trim_start_matches(['|', '<', '>', '=']) == "O" {
+    let what = if type_code(descr) == "O" {
         " (Python objects)"
     } else {
         ""
@@ -242,12 +248,7 @@ fn not_float(descr: &str) -> String {
 /// The `'shape': (a, b, ...)` of an `.npy` header dict, where it parses (npyz
 /// reports the headers that do not).
 fn header_shape(header: &str) -> Option<Vec<u64>> {
-    let after = &header[header.find("'shape'")? + "'shape'".len()..];
-    let tuple = after
-        .trim_start()
-        .strip_prefix(':')?
-        .trim_start()
-        .strip_prefix('(')?;
+    let tuple = header_value(header, "shape")?.strip_prefix('(')?;
     let tuple = &tuple[..tuple.find(')')?];
     tuple
         .split(',')

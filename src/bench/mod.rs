@@ -162,17 +162,14 @@ pub fn run_suite(
             let size = row.size_on(device.info(), options.size(row));
             // The suite's first row always runs, however busy the machine
             // was before it: a budget that gave no figure at all would be no use.
-            let out_of_time = !results.is_empty()
-                && options
-                    .max_time
-                    .is_some_and(|limit| start.elapsed() > limit);
+            let over_budget = || options.max_time.is_some_and(|l| start.elapsed() > l);
+            let out_of_time = !results.is_empty() && over_budget();
             if let (Job::Stream(..), false) = (row.job, out_of_time) {
                 // Every stream run of this device goes first, so the first
                 // stream row printed has the device's final measured bandwidth
                 // (f64's run may beat f32's), as the files will. The budget
                 // still holds: a run it has no time for is not started.
-                let within_budget = || options.max_time.is_none_or(|l| start.elapsed() <= l);
-                streams.run_all(device, &rows, options, within_budget);
+                streams.run_all(device, &rows, options, || !over_budget());
             }
             // A row whose run is done already (a stream row) starts no new work.
             let result = if out_of_time && !streams.has(row, size) {
@@ -242,9 +239,16 @@ impl StreamRuns {
     /// Whether `row` is a stream row whose run is done.
     fn has(&self, row: &BenchRow, size: u64) -> bool {
         match row.job {
-            Job::Stream(_, float) => self.runs.iter().any(|(f, s, _)| *f == float && *s == size),
+            Job::Stream(_, float) => self.find(float, size).is_some(),
             _ => false,
         }
+    }
+
+    /// The index of the run of `float` arrays of `size` elements, if done.
+    fn find(&self, float: Float, size: u64) -> Option<usize> {
+        self.runs
+            .iter()
+            .position(|(f, s, _)| *f == float && *s == size)
     }
 
     /// Runs every stream run that `rows` holds for `device`, once per
@@ -285,11 +289,7 @@ impl StreamRuns {
         size: u64,
         budget: f64,
     ) -> crate::Result<Outcome> {
-        let found = self
-            .runs
-            .iter()
-            .position(|(f, s, _)| *f == float && *s == size);
-        let index = match found {
+        let index = match self.find(float, size) {
             Some(i) => i,
             None => {
                 let n = usize::try_from(size).unwrap_or(usize::MAX);

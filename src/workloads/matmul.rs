@@ -264,14 +264,7 @@ pub fn matmul(
 /// or copied, so a refusal costs nothing. [`matmul_with`] checks it too.
 pub fn check_fits(device: &Device, (m, n, k): (usize, usize, usize), float: Float) -> Result<()> {
     let (what, bytes) = footprint((m, n, k), float)?;
-    if let Some(available) = cpu::host_memory_bytes().filter(|&host| bytes > host) {
-        return Err(Error::OutOfMemory {
-            what,
-            device: "the host".to_string(),
-            needed: bytes,
-            available,
-        });
-    }
+    cpu::check_host_fits(&what, bytes)?;
     device.check_fits(&what, bytes)
 }
 

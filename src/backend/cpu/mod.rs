@@ -94,13 +94,18 @@ pub(crate) fn host_memory_bytes() -> Option<u64> {
 /// the host has available now (a job beyond it would swap or be killed).
 pub(crate) fn check_host_fits(what: &str, bytes: u64) -> Result<()> {
     match host_memory_bytes() {
-        Some(available) if bytes > available => Err(Error::OutOfMemory {
-            what: what.to_string(),
-            device: "the host".to_string(),
-            needed: bytes,
-            available,
-        }),
+        Some(available) if bytes > available => Err(host_out_of_memory(what, bytes, available)),
         _ => Ok(()),
+    }
+}
+
+/// The host's [`Error::OutOfMemory`]: `what` needs `needed` bytes of `available`.
+fn host_out_of_memory(what: &str, needed: u64, available: u64) -> Error {
+    Error::OutOfMemory {
+        what: what.to_string(),
+        device: "the host".to_string(),
+        needed,
+        available,
     }
 }
 
@@ -128,12 +133,7 @@ fn reserve<T>(len: usize, what: &str) -> Result<Vec<T>> {
     check_host_fits(what, needed)?;
     let mut data = Vec::new();
     data.try_reserve_exact(len)
-        .map_err(|_| Error::OutOfMemory {
-            what: what.to_string(),
-            device: "the host".to_string(),
-            needed,
-            available: host_memory_bytes().unwrap_or(0),
-        })?;
+        .map_err(|_| host_out_of_memory(what, needed, host_memory_bytes().unwrap_or(0)))?;
     Ok(data)
 }
 
@@ -219,14 +219,7 @@ impl Backend for CpuDevice {
         let block = (bytes / self.threads()).clamp(4096, 1 << 22);
         // Both buffers at once: each alone may fit where the two do not.
         let needed = (bytes as u64).saturating_mul(2);
-        if let Some(available) = host_memory_bytes().filter(|&host| needed > host) {
-            return Err(Error::OutOfMemory {
-                what: "the copy (a source and a target buffer)".to_string(),
-                device: "the host".to_string(),
-                needed,
-                available,
-            });
-        }
+        check_host_fits("the copy (a source and a target buffer)", needed)?;
         // Filled by the device's own threads, which then copy them: the
         // pages lie where those threads touched them first.
         let (source, mut target) = self.pool.install(|| {
