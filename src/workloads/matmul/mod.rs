@@ -1,7 +1,8 @@
 //! `matmul`: C = A·B for row-major matrices (A is M×K, B is K×N), f32 or f64.
 //!
-//! Verification is Freivalds' check on blocks of [`CHECK_COLUMNS`] columns,
-//! at O(MKN / 16) cost (two f64 products of that size): with a random ±1
+//! Verification ([`check_product`]) is Freivalds' check on blocks of
+//! [`CHECK_COLUMNS`] columns, at O(MKN / 16) cost (two f64 products of that
+//! size): with a random ±1
 //! vector x, each row's sum of `C[i, j]·x[j]` over each block must match A·(B·x)
 //! restricted to the block, computed in f64, within the sum of the block's
 //! element bounds `K·ε·(|A|·|B|)` (the summation-order-independent bound of a
@@ -21,83 +22,22 @@
 //! [`ProductCheck::unchecked`], the rest of C is checked as above, and only
 //! a product with nothing left to check goes unverified.
 
+mod check;
+mod matrix;
+
 use serde::Serialize;
+
+pub use check::{check_product, worst_error_ratio, ProductCheck, CHECK_COLUMNS};
+pub use matrix::Matrix;
 
 use crate::backend::cpu;
 use crate::device::Device;
 use crate::dtype::{Float, FloatVec};
 use crate::error::{Error, Result};
-use crate::philox::{stream_word, uniform_f64};
+use matrix::too_large;
 
 /// The most timed runs of one product.
 pub const MAX_REPS: usize = 100_000;
-
-/// A row-major matrix.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Matrix {
-    /// Rows.
-    pub rows: usize,
-    /// Columns.
-    pub cols: usize,
-    /// `rows * cols` elements, row after row.
-    pub data: FloatVec,
-}
-
-impl Matrix {
-    /// A matrix from row-major data; the length must be `rows * cols`.
-    pub fn new(rows: usize, cols: usize, data: FloatVec) -> Result<Matrix> {
-        let len = rows
-            .checked_mul(cols)
-            .ok_or_else(|| too_large(rows, cols))?;
-        if data.len() != len {
-            return Err(Error::InvalidArgument(format!(
-                "a {rows}x{cols} matrix needs {len} elements, got {}",
-                data.len()
-            )));
-        }
-        Ok(Matrix { rows, cols, data })
-    }
-
-    /// A matrix of uniform values in [-1, 1) from the Philox stream for `seed`
-    /// (element `i` from stream words `2i`, `2i+1`), the same on every machine.
-    pub fn random(rows: usize, cols: usize, float: Float, seed: u64) -> Result<Matrix> {
-        let len = rows
-            .checked_mul(cols)
-            .ok_or_else(|| too_large(rows, cols))?;
-        let value = |i: usize| {
-            let i = i as u64;
-            2.0 * uniform_f64(stream_word(seed, 2 * i), stream_word(seed, 2 * i + 1)) - 1.0
-        };
-        let what = format!("a {rows}x{cols} {float} matrix");
-        let data = match float {
-            Float::F32 => FloatVec::F32(cpu::host_vec_from(len, &what, |i| value(i) as f32)?),
-            Float::F64 => FloatVec::F64(cpu::host_vec_from(len, &what, value)?),
-        };
-        Matrix::new(rows, cols, data)
-    }
-
-    /// Element (i, j) widened to f64.
-    ///
-    /// # Panics
-    ///
-    /// Where `i` is not below `rows` or `j` not below `cols`, as indexing
-    /// a slice out of range does (rather than reading another element).
-    pub fn get(&self, i: usize, j: usize) -> f64 {
-        assert!(
-            i < self.rows && j < self.cols,
-            "element ({i}, {j}) of a {}x{} matrix",
-            self.rows,
-            self.cols
-        );
-        self.data.get_f64(i * self.cols + j)
-    }
-}
-
-fn too_large(rows: usize, cols: usize) -> Error {
-    Error::InvalidArgument(format!(
-        "a {rows}x{cols} matrix has more elements than this machine can address"
-    ))
-}
 
 /// The outcome of a `matmul`.
 #[derive(Debug, Clone, Serialize)]
@@ -131,54 +71,6 @@ pub struct MatmulResult {
     pub verified: Option<bool>,
     /// The check's details; `None` with `--no-verify`.
     pub check: Option<ProductCheck>,
-}
-
-/// What the check of C looked at, in elements of C.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[non_exhaustive]
-pub struct ProductCheck {
-    /// Worst ratio of an error to its bound over what was checked (≤ 1
-    /// passes; NaN when C holds a NaN there); 0 when nothing was.
-    pub worst_error_ratio: f64,
-    /// Elements of C checked (by Freivalds blocks; some again one by one).
-    pub checked: usize,
-    /// Elements of C left out: in a row of A or a column of B that holds a
-    /// NaN or infinity, or in a block whose sums could overflow the element
-    /// type (see the module's notes).
-    pub unchecked: usize,
-}
-
-impl ProductCheck {
-    /// Whether C passed: something was checked and all of it within bounds.
-    pub fn passed(&self) -> Option<bool> {
-        (self.checked > 0).then_some(self.worst_error_ratio <= 1.0)
-    }
-
-    fn join(self, other: ProductCheck) -> ProductCheck {
-        ProductCheck {
-            worst_error_ratio: worse(self.worst_error_ratio, other.worst_error_ratio),
-            checked: self.checked + other.checked,
-            unchecked: self.unchecked + other.unchecked,
-        }
-    }
-
-    const NONE: ProductCheck = ProductCheck {
-        worst_error_ratio: 0.0,
-        checked: 0,
-        unchecked: 0,
-    };
-
-    /// Adds a block of `elements` elements of C (or an element checked again,
-    /// with 0): `error` against `bound`, unless `scale` (its Σ|A|·|B|) could
-    /// overflow the element type (beyond `limit`).
-    fn add(&mut self, error: f64, bound: f64, scale: f64, limit: f64, elements: usize) {
-        if scale <= limit {
-            self.worst_error_ratio = worse(self.worst_error_ratio, ratio(error, bound));
-            self.checked += elements;
-        } else {
-            self.unchecked += elements;
-        }
-    }
 }
 
 /// One kernel's time in the measured choice of a `matmul` kernel.
@@ -419,185 +311,21 @@ fn empty_product(
     ))
 }
 
-/// Columns of C per Freivalds check (see the module's notes).
-pub const CHECK_COLUMNS: usize = 16;
-
-/// Rows of A widened to f64 at a time by the check (two R×K buffers per
-/// worker), fewer where K is long: at most 2^20 elements (8 MiB) a buffer.
-const CHECK_ROWS: usize = 32;
-
-/// The largest |error| / bound over the Freivalds blocks and the sampled
-/// elements that can be checked (NaN when C holds a NaN there; above 1 when C
-/// is wrong): [`check_product`]'s `worst_error_ratio`.
-///
-/// # Panics
-/// As [`check_product`].
-pub fn worst_error_ratio(a: &Matrix, b: &Matrix, c: &Matrix) -> f64 {
-    check_product(a, b, c).worst_error_ratio
-}
-
-/// Checks C = A·B: Freivalds' check on every row in blocks of
-/// [`CHECK_COLUMNS`] columns and 256 sampled elements (see the module's notes).
-///
-/// # Panics
-/// If the shapes do not chain (A is M×K, B is K×N, C is M×N) or a matrix's
-/// data does not hold rows × cols elements.
-pub fn check_product(a: &Matrix, b: &Matrix, c: &Matrix) -> ProductCheck {
-    use rayon::prelude::*;
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert!(
-        b.rows == k && (c.rows, c.cols) == (m, n),
-        "worst_error_ratio: A is {m}x{k}, B {}x{n}, C {}x{}",
-        b.rows,
-        c.rows,
-        c.cols
-    );
-    for x in [a, b, c] {
-        assert_eq!(
-            x.data.len(),
-            x.rows * x.cols,
-            "worst_error_ratio: data length"
-        );
+/// C = A·B by a plain loop nest in f64, for tests: shares nothing with faer.
+#[cfg(test)]
+pub(crate) fn naive(a: &Matrix, b: &Matrix) -> Matrix {
+    let mut out = vec![0.0f64; a.rows * b.cols];
+    for i in 0..a.rows {
+        for j in 0..b.cols {
+            out[i * b.cols + j] = (0..a.cols).map(|p| a.get(i, p) * b.get(p, j)).sum();
+        }
     }
-    let float = c.data.float();
-    let (eps, tiny, kf) = (float.epsilon(), float.min_positive(), k as f64);
-    // A sum of products whose magnitudes total at most `limit` stays below the
-    // type's largest value in any order, rounding included.
-    let limit = float.max() / (1.0 + 2.0 * kf * eps);
-    // Rows of A and columns of B holding a NaN or infinity: their elements of
-    // C have no bound (NaN or ±inf as a rule, but a library may skip zero
-    // terms), so they are left out and the rest of C is checked as usual.
-    let bad_row: Vec<bool> = (0..m)
-        .into_par_iter()
-        .map(|i| (0..k).any(|p| !a.get(i, p).is_finite()))
-        .collect();
-    let bad_col: Vec<bool> = (0..n)
-        .into_par_iter()
-        .map(|j| (0..k).any(|p| !b.get(p, j).is_finite()))
-        .collect();
-    let good_cols = bad_col.iter().filter(|&&bad| !bad).count();
-    let w = CHECK_COLUMNS;
-    let blocks = n.div_ceil(w);
-    // Random ±1 vector from a fixed stream (not the inputs' seeds).
-    let x: Vec<f64> = (0..n as u64)
-        .map(|j| 1.0 - 2.0 * f64::from(stream_word(0x5eed, j) & 1))
-        .collect();
-    // K × blocks: each row of B summed over each block of columns, signed by
-    // x (bx) and in magnitude (babs), bad columns left out.
-    let mut bx = vec![0.0; k * blocks];
-    let mut babs = vec![0.0; k * blocks];
-    bx.par_chunks_mut(blocks)
-        .zip(babs.par_chunks_mut(blocks))
-        .enumerate()
-        .for_each(|(p, (bx, babs))| {
-            for j in (0..n).filter(|&j| !bad_col[j]) {
-                let v = b.get(p, j);
-                bx[j / w] += v * x[j];
-                babs[j / w] += v.abs();
-            }
-        });
-    // Per row i and block q: want = A·bx and scale = |A|·babs (f64 products
-    // on CHECK_ROWS rows at a time), against got = Σ C[i, j]·x[j] over the
-    // block's good columns. The block's elements each err by at most
-    // K·ε·Σ|A||B| (any summation order, fused or not) plus K underflows; the
-    // f64 check itself by a few (K + w)·ε_f64 of the same scale.
-    let chunk_rows = ((1 << 20) / k).clamp(1, CHECK_ROWS);
-    let rows = (0..m.div_ceil(chunk_rows)).into_par_iter().map(|chunk| {
-        let (lo, hi) = (chunk * chunk_rows, ((chunk + 1) * chunk_rows).min(m));
-        let r = hi - lo;
-        let mut a64 = vec![0.0; r * k];
-        let mut aabs = vec![0.0; r * k];
-        for i in (0..r).filter(|&i| !bad_row[lo + i]) {
-            for p in 0..k {
-                let v = a.get(lo + i, p);
-                a64[i * k + p] = v;
-                aabs[i * k + p] = v.abs();
-            }
-        }
-        let mut want = vec![0.0; r * blocks];
-        let mut scale = vec![0.0; r * blocks];
-        cpu::product(&a64, &bx, &mut want, r, blocks, k, 1);
-        cpu::product(&aabs, &babs, &mut scale, r, blocks, k, 1);
-        let mut check = ProductCheck::NONE;
-        for i in 0..r {
-            if bad_row[lo + i] {
-                check.unchecked += n;
-                continue;
-            }
-            check.unchecked += n - good_cols;
-            for q in 0..blocks {
-                let columns = (q * w..((q + 1) * w).min(n)).filter(|&j| !bad_col[j]);
-                let (got, elements) = columns.fold((0.0, 0), |(sum, count), j| {
-                    (sum + c.get(lo + i, j) * x[j], count + 1)
-                });
-                let s = scale[i * blocks + q];
-                let bound =
-                    kf * eps * s + 4.0 * (kf + w as f64) * f64::EPSILON * s + kf * w as f64 * tiny;
-                check.add(
-                    (got - want[i * blocks + q]).abs(),
-                    bound,
-                    s,
-                    limit,
-                    elements,
-                );
-            }
-        }
-        check
-    });
-    // Sampled elements, each against its own bound (counted by the blocks
-    // above: these check again, element by element).
-    let samples = 256.min(m * n);
-    let elements = (0..samples as u64).into_par_iter().map(|s| {
-        let index =
-            (stream_word(0x5a3e, s) as usize * 65_537 + stream_word(0x5a3f, s) as usize) % (m * n);
-        let (i, j) = (index / n, index % n);
-        let mut check = ProductCheck::NONE;
-        if bad_row[i] || bad_col[j] {
-            return check;
-        }
-        let (mut want, mut scale) = (0.0, 0.0);
-        for p in 0..k {
-            want += a.get(i, p) * b.get(p, j);
-            scale += (a.get(i, p) * b.get(p, j)).abs();
-        }
-        let bound = kf * eps * scale + 2.0 * kf * f64::EPSILON * scale + kf * tiny;
-        check.add((c.get(i, j) - want).abs(), bound, scale, limit, 0);
-        check
-    });
-    rows.chain(elements)
-        .reduce(|| ProductCheck::NONE, ProductCheck::join)
-}
-
-/// The larger ratio, NaN if either is.
-fn worse(x: f64, y: f64) -> f64 {
-    if x.is_nan() || y.is_nan() {
-        f64::NAN
-    } else {
-        x.max(y)
-    }
-}
-
-fn ratio(error: f64, bound: f64) -> f64 {
-    if error.is_nan() {
-        f64::NAN
-    } else {
-        error / bound
-    }
+    Matrix::new(a.rows, b.cols, FloatVec::F64(out)).unwrap()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn naive(a: &Matrix, b: &Matrix) -> Matrix {
-        let mut out = vec![0.0f64; a.rows * b.cols];
-        for i in 0..a.rows {
-            for j in 0..b.cols {
-                out[i * b.cols + j] = (0..a.cols).map(|p| a.get(i, p) * b.get(p, j)).sum();
-            }
-        }
-        Matrix::new(a.rows, b.cols, FloatVec::F64(out)).unwrap()
-    }
 
     #[test]
     fn products_with_a_dimension_of_zero_are_empty_or_zeros() {
@@ -632,96 +360,6 @@ mod tests {
             let err = matmul_with(&cpu, &a, &b, &options).unwrap_err();
             assert_eq!(matches!(err, Error::OutOfMemory { .. }), oom, "{err}");
         }
-    }
-
-    #[test]
-    fn the_check_accepts_a_right_product_and_rejects_wrong_ones() {
-        let a = Matrix::random(37, 29, Float::F64, 1).unwrap();
-        let b = Matrix::random(29, 41, Float::F64, 2).unwrap();
-        let mut c = naive(&a, &b);
-        assert!(worst_error_ratio(&a, &b, &c) <= 1.0);
-        let poke = |c: &mut Matrix, value: f64| {
-            let FloatVec::F64(data) = &mut c.data else {
-                unreachable!()
-            };
-            data[5 * 41 + 7] = value;
-        };
-        let right = c.get(5, 7);
-        poke(&mut c, right + 1e-9);
-        assert!(worst_error_ratio(&a, &b, &c) > 1.0);
-        poke(&mut c, f64::NAN);
-        assert!(worst_error_ratio(&a, &b, &c).is_nan());
-    }
-
-    #[test]
-    fn non_finite_inputs_leave_their_rows_and_columns_unchecked_and_the_rest_checked() {
-        let (m, k, n) = (37, 29, 41);
-        let mut a = Matrix::random(m, k, Float::F64, 1).unwrap();
-        let mut b = Matrix::random(k, n, Float::F64, 2).unwrap();
-        let FloatVec::F64(data) = &mut a.data else {
-            unreachable!()
-        };
-        data[3 * k + 4] = f64::NAN; // row 3 of C is all NaN, as in NumPy
-        data[9 * k] = f64::INFINITY; // row 9 of C is ±inf
-        let FloatVec::F64(data) = &mut b.data else {
-            unreachable!()
-        };
-        data[5 * n + 17] = f64::NAN; // column 17, in the second block of 16
-        let mut c = naive(&a, &b);
-        assert!(c.get(3, 0).is_nan() && c.get(9, 0).is_infinite() && c.get(0, 17).is_nan());
-        let check = check_product(&a, &b, &c);
-        assert_eq!(check.passed(), Some(true), "{check:?}");
-        assert_eq!(check.unchecked, 2 * n + (m - 2), "{check:?}");
-        assert_eq!(check.checked, (m - 2) * (n - 1), "{check:?}");
-        // A wrong element beside the NaN column, in its block, still fails,
-        // and so does an unwritten one.
-        let poke = |c: &mut Matrix, value: f64| {
-            let FloatVec::F64(cd) = &mut c.data else {
-                unreachable!()
-            };
-            cd[5 * n + 18] = value;
-        };
-        let right = c.get(5, 18);
-        poke(&mut c, right + 1e-9);
-        assert_eq!(check_product(&a, &b, &c).passed(), Some(false));
-        poke(&mut c, f64::NAN);
-        assert_eq!(check_product(&a, &b, &c).passed(), Some(false));
-    }
-
-    #[test]
-    fn products_that_may_overflow_are_not_checked() {
-        // Every element is 6·1e200² = inf in f64: nothing has a finite bound.
-        let big =
-            |rows, cols| Matrix::new(rows, cols, FloatVec::F64(vec![1e200; rows * cols])).unwrap();
-        let (a, b) = (big(5, 6), big(6, 7));
-        let check = check_product(&a, &b, &naive(&a, &b));
-        assert_eq!((check.checked, check.passed()), (0, None), "{check:?}");
-        // In f32, 1e20 · 1e20 overflows although f64 holds it.
-        let f32s =
-            |rows, cols| Matrix::new(rows, cols, FloatVec::F32(vec![1e20; rows * cols])).unwrap();
-        let (a, b) = (f32s(3, 4), f32s(4, 5));
-        let c = Matrix::new(3, 5, FloatVec::F32(vec![f32::INFINITY; 15])).unwrap();
-        assert_eq!(check_product(&a, &b, &c).passed(), None);
-    }
-
-    #[test]
-    fn a_small_wrong_tile_fails_where_whole_row_sums_would_hide_it() {
-        // Row sums over N = 1024 columns allow K·ε·Σ|A||B| ≈ 128 a row, far
-        // more than a zeroed 4×4 tile moves one (about 30); blocks of 16 allow ≈ 2.
-        let (m, n, k) = (256, 1024, 2048);
-        let a = Matrix::random(m, k, Float::F32, 3).unwrap();
-        let b = Matrix::random(k, n, Float::F32, 4).unwrap();
-        let cpu = Device::select(&crate::DeviceSpec::Cpu).unwrap();
-        let (mut c, _) = matmul(&cpu, &a, &b, 1, false).unwrap();
-        assert!(worst_error_ratio(&a, &b, &c) <= 1.0);
-        let FloatVec::F32(data) = &mut c.data else {
-            unreachable!()
-        };
-        for i in 100..104 {
-            data[i * n + 200..i * n + 204].fill(0.0);
-        }
-        let worst = worst_error_ratio(&a, &b, &c);
-        assert!(worst > 1.0, "a zeroed tile passed: {worst}");
     }
 
     #[test]
@@ -789,22 +427,5 @@ mod tests {
         assert_eq!(err, "matrix A is 2x3 but holds 5 elements");
         assert!(Matrix::new(2, 3, FloatVec::F32(vec![0.0; 5])).is_err());
         assert!(Matrix::new(usize::MAX, 3, FloatVec::F32(vec![])).is_err());
-    }
-
-    #[test]
-    fn a_random_matrix_past_the_hosts_memory_is_an_error_not_an_abort() {
-        for float in [Float::F32, Float::F64] {
-            let err = Matrix::random(1 << 24, 1 << 24, float, 1).unwrap_err();
-            assert!(matches!(err, Error::OutOfMemory { .. }), "{err}");
-        }
-        assert!(Matrix::random(usize::MAX, 2, Float::F32, 1).is_err());
-    }
-
-    #[test]
-    #[should_panic(expected = "element (0, 3) of a 2x3 matrix")]
-    fn an_element_past_the_last_column_is_not_one_of_the_next_row() {
-        let a = Matrix::random(2, 3, Float::F32, 1).unwrap();
-        assert_eq!(a.get(1, 2), a.data.get_f64(5));
-        a.get(0, 3);
     }
 }
