@@ -198,7 +198,7 @@ fn device_string(device: DeviceId, param: cl_uint) -> Option<String> {
     device_bytes(device, param).ok().map(|b| c_string(&b))
 }
 
-fn device_uint(device: DeviceId, param: cl_uint) -> Option<u64> {
+pub(super) fn device_uint(device: DeviceId, param: cl_uint) -> Option<u64> {
     device_bytes(device, param)
         .ok()
         .and_then(|b| uint_value(&b))
