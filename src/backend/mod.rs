@@ -11,7 +11,7 @@ pub(crate) mod opencl;
 
 use crate::device::DeviceInfo;
 use crate::dtype::{Float, FloatVec};
-use crate::error::{Error, Result};
+use crate::error::{BackendKind, Error, Result};
 use crate::workloads::map::{MapFn, MapTiming};
 use crate::workloads::matmul::KernelTime;
 use crate::workloads::rng::{RngSlice, RngSpec};
@@ -129,6 +129,28 @@ pub(crate) trait Backend: Send + Sync {
     }
 }
 
+/// The largest M, N or K the GEMM body of kernels/common/gemm.h takes, on
+/// CUDA and OpenCL alike: it indexes rows and columns in 32 bits, and below
+/// 2^31 a tile's last row or column cannot wrap around.
+pub(crate) const GEMM_MAX_DIMENSION: usize = i32::MAX as usize;
+
+/// Refuses a product on `backend` with a dimension past [`GEMM_MAX_DIMENSION`].
+pub(crate) fn check_gemm_dimensions(
+    backend: BackendKind,
+    (m, n, k): (usize, usize, usize),
+) -> Result<()> {
+    match [("M", m), ("N", n), ("K", k)]
+        .into_iter()
+        .find(|&(_, value)| value > GEMM_MAX_DIMENSION)
+    {
+        None => Ok(()),
+        Some((name, value)) => Err(Error::InvalidArgument(format!(
+            "matmul on {} takes dimensions up to {GEMM_MAX_DIMENSION}; {name} is {value}",
+            backend.display_name()
+        ))),
+    }
+}
+
 /// A type with no values: the payload of a compiled-out backend's device type.
 #[derive(Debug, Clone, Copy)]
 #[allow(dead_code)] // only used by whichever backends are compiled out
@@ -174,3 +196,25 @@ macro_rules! disabled_backend {
 }
 #[allow(unused_imports)] // unused when every backend is compiled in
 pub(crate) use disabled_backend;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gemm_dimensions_past_32_bits_are_refused_by_name() {
+        let max = GEMM_MAX_DIMENSION;
+        assert!(check_gemm_dimensions(BackendKind::Cuda, (max, max, max)).is_ok());
+        let err = check_gemm_dimensions(BackendKind::Cuda, (1, 1, max + 1)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "matmul on CUDA takes dimensions up to 2147483647; K is 2147483648"
+        );
+        let err = check_gemm_dimensions(BackendKind::OpenCl, (max + 1, max + 2, 1)).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("on OpenCL takes dimensions up to 2147483647; M is 2147483648"),
+            "{err}"
+        );
+    }
+}

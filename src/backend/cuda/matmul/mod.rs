@@ -46,9 +46,6 @@ use crate::backend::MatmulRuns;
 use crate::dtype::FloatVec;
 use crate::error::{Error, Result};
 
-/// The largest M, N or K the kernel takes.
-const MAX_DIMENSION: usize = i32::MAX as usize;
-
 /// C = A·B (see `Backend::matmul`) on `gpu`; `choices` remembers measured choices.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn matmul(
@@ -61,15 +58,7 @@ pub(crate) fn matmul(
     reps: usize,
     kernel: Option<&str>,
 ) -> Result<MatmulRuns> {
-    // The kernel indexes rows and columns in 32 bits; below 2^31, a tile's
-    // last row or column cannot wrap around.
-    for (name, value) in [("M", m), ("N", n), ("K", k)] {
-        if value > MAX_DIMENSION {
-            return Err(Error::InvalidArgument(format!(
-                "matmul on CUDA takes dimensions up to {MAX_DIMENSION}; {name} is {value}"
-            )));
-        }
-    }
+    crate::backend::check_gemm_dimensions(crate::BackendKind::Cuda, (m, n, k))?;
     let job = Job {
         gpu,
         choices,

@@ -52,9 +52,6 @@ impl GemmFloat for f64 {
     const SCALAR: Scalar = Scalar::F64;
 }
 
-/// The largest M, N or K the kernel takes.
-const MAX_DIMENSION: usize = i32::MAX as usize;
-
 /// C = A·B (see `Backend::matmul`) on `device`, whose context and handle are
 /// `context` and `id`.
 #[allow(clippy::too_many_arguments)]
@@ -77,15 +74,7 @@ pub(super) fn matmul(
     if float == Float::F64 {
         device.require_fp64("matmul in double precision")?;
     }
-    // The kernel indexes rows and columns in 32 bits; below 2^31, a tile's
-    // last row or column cannot wrap around.
-    for (name, value) in [("M", m), ("N", n), ("K", k)] {
-        if value > MAX_DIMENSION {
-            return Err(Error::InvalidArgument(format!(
-                "matmul on OpenCL takes dimensions up to {MAX_DIMENSION}; {name} is {value}"
-            )));
-        }
-    }
+    crate::backend::check_gemm_dimensions(crate::BackendKind::OpenCl, (m, n, k))?;
     let run = Run {
         device,
         context,
@@ -340,15 +329,6 @@ mod tests {
     use crate::device::DeviceType;
     use crate::workloads::matmul::{worst_error_ratio, Matrix};
 
-    fn gpu(local_bytes: u64, max_group: usize, units: u32) -> Limits {
-        Limits {
-            kind: DeviceType::Gpu,
-            units,
-            local_bytes,
-            max_group,
-        }
-    }
-
     #[test]
     fn kernel_names_follow_the_element_type() {
         assert_eq!(kernel_name::<f32>(), "gc_gemm_f32_cl");
@@ -363,7 +343,14 @@ mod tests {
         let (a, b) = (FloatVec::F32(Vec::new()), FloatVec::F32(Vec::new()));
         let mut c = FloatVec::F32(Vec::new());
         let err = device
-            .matmul(&a, &b, &mut c, (1, MAX_DIMENSION + 1, 1), 1, None)
+            .matmul(
+                &a,
+                &b,
+                &mut c,
+                (1, crate::backend::GEMM_MAX_DIMENSION + 1, 1),
+                1,
+                None,
+            )
             .unwrap_err()
             .to_string();
         assert_eq!(
@@ -379,7 +366,7 @@ mod tests {
         };
         // The GPU configurations (those of kernels/cuda/matmul.cu among them) as
         // well as the CPU ones, on whatever device this is.
-        let big = gpu(64 << 10, 1024, 1);
+        let big = Limits::gpu(64 << 10, 1024, 1);
         let cpu = Limits {
             kind: DeviceType::Cpu,
             ..big

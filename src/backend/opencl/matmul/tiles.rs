@@ -105,6 +105,19 @@ pub(super) struct Limits {
     pub(super) max_group: usize,
 }
 
+#[cfg(test)]
+impl Limits {
+    /// A GPU's limits, for tests.
+    pub(super) fn gpu(local_bytes: u64, max_group: usize, units: u32) -> Limits {
+        Limits {
+            kind: DeviceType::Gpu,
+            units,
+            local_bytes,
+            max_group,
+        }
+    }
+}
+
 /// Tile configurations in order of preference for an m×n product of
 /// `element`-byte values on a device with `limits`; every one of them fits the
 /// device's local memory and work-group size. The caller takes the first whose
@@ -170,22 +183,13 @@ pub(super) fn limits(device: DeviceId, info: &DeviceInfo) -> Limits {
 mod tests {
     use super::*;
 
-    fn gpu(local_bytes: u64, max_group: usize, units: u32) -> Limits {
-        Limits {
-            kind: DeviceType::Gpu,
-            units,
-            local_bytes,
-            max_group,
-        }
-    }
-
     #[test]
     fn every_candidate_is_valid_and_fits() {
         for limits in [
-            gpu(48 << 10, 1024, 108),
-            gpu(32 << 10, 256, 24),
-            gpu(16 << 10, 64, 4),
-            gpu(4 << 10, 16, 1),
+            Limits::gpu(48 << 10, 1024, 108),
+            Limits::gpu(32 << 10, 256, 24),
+            Limits::gpu(16 << 10, 64, 4),
+            Limits::gpu(4 << 10, 16, 1),
             Limits {
                 kind: DeviceType::Cpu,
                 units: 2,
@@ -207,7 +211,7 @@ mod tests {
 
     #[test]
     fn big_gpus_get_big_tiles_for_big_products_only() {
-        let big = gpu(48 << 10, 1024, 108);
+        let big = Limits::gpu(48 << 10, 1024, 108);
         let large = Tiles::new(128, 128, 8, 8, 8, 4);
         assert_eq!(candidates(&big, 4, 4096, 4096)[0], large);
         assert_eq!(candidates(&big, 8, 4096, 4096)[0].bm, 128);
@@ -215,11 +219,11 @@ mod tests {
         // 100x100 is one big tile for 108 units: smaller tiles instead.
         assert_eq!(candidates(&big, 4, 100, 100)[0].bm, 64);
         // 32 KiB of local memory holds the big f32 tiles but not the f64 ones.
-        let small_local = gpu(32 << 10, 1024, 8);
+        let small_local = Limits::gpu(32 << 10, 1024, 8);
         assert_eq!(candidates(&small_local, 4, 4096, 4096)[0], large);
         assert_ne!(candidates(&small_local, 8, 4096, 4096)[0].bm, 128);
         // A device with groups of at most 64 work-items.
-        assert!(candidates(&gpu(16 << 10, 64, 4), 4, 4096, 4096)
+        assert!(candidates(&Limits::gpu(16 << 10, 64, 4), 4, 4096, 4096)
             .iter()
             .all(|t| t.group_size() <= 64));
     }
