@@ -942,3 +942,50 @@ fn the_binary_runs_matmul_on_the_gpu() {
         assert!(v["gflops"].as_f64().unwrap() > 0.0, "{v}");
     }
 }
+
+#[test]
+fn a_kernel_fault_is_named_and_later_errors_point_back_at_it() {
+    if !fake_driver("a_kernel_fault_is_named_and_later_errors_point_back_at_it") {
+        return;
+    }
+    // A fault leaves the context unusable: the kernel that faulted is named,
+    // with what that means for the rest of the process.
+    let out = common::gpucalc()
+        .args(["--device", "cuda", "pi", "1000000"])
+        .env("FAKE_CUDA_FAULT", "716")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_one_line(&stderr);
+    assert!(
+        stderr.contains("kernel gc_pi_hits")
+            && stderr.contains("CUDA_ERROR_MISALIGNED_ADDRESS (716)")
+            && stderr.contains("later CUDA work in this process fails too"),
+        "{stderr}"
+    );
+    // In a suite, each later row names the first fault rather than its own call.
+    let out = common::gpucalc()
+        .args([
+            "--device",
+            "cuda",
+            "bench",
+            "--quick",
+            "--only",
+            "pi,stream",
+        ])
+        .args(["--max-time", "60"])
+        .env("FAKE_CUDA_FAULT", "700")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.contains("error (")).collect();
+    assert!(rows.len() > 1, "{stdout}");
+    assert!(rows[0].contains("kernel gc_pi_hits"), "{stdout}");
+    assert!(
+        rows[1..]
+            .iter()
+            .all(|row| row.contains("after an earlier fault in this process (kernel gc_pi_hits")),
+        "{stdout}"
+    );
+}

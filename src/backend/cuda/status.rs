@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::os::raw::c_int;
+use std::sync::OnceLock;
 
 use super::sys::{CuResult, CUDA_SUCCESS};
 use crate::error::{BackendKind, Error};
@@ -110,12 +111,55 @@ impl DriverError {
             .map_or("a code this build of gpucalc does not know", |e| e.2)
     }
 
-    /// This error as a [`crate::Error::Runtime`] from `call`.
+    /// This error as a [`crate::Error::Runtime`] from `call`. A fault that
+    /// leaves the context unusable also says so, and every later one names
+    /// the first (see [`FaultLog`]).
     pub(crate) fn during(self, call: impl Into<String>) -> Error {
+        static FAULTS: FaultLog = FaultLog::new();
+        let call = call.into();
+        let message = FAULTS.describe(self, &call);
         Error::Runtime {
             backend: BackendKind::Cuda,
-            call: call.into(),
-            message: self.to_string(),
+            call,
+            message,
+        }
+    }
+
+    /// Whether the code leaves the context unusable: a kernel's fault, after
+    /// which every call in the process on that context returns an error.
+    fn is_sticky(self) -> bool {
+        matches!(self.0, 700 | 710 | 714..=719)
+    }
+}
+
+/// The first fault that left a context unusable in this process. A fault is
+/// reported by whichever call next waits on the GPU, and then every later
+/// call fails with the same code: tests running side by side, the later rows
+/// of `bench`. So the first report says the process's CUDA work is over, and
+/// each later one names that first fault, which is the one to look into.
+pub(crate) struct FaultLog(OnceLock<String>);
+
+impl FaultLog {
+    pub(crate) const fn new() -> FaultLog {
+        FaultLog(OnceLock::new())
+    }
+
+    /// The message for `error` from `call`, noting the first fault.
+    pub(crate) fn describe(&self, error: DriverError, call: &str) -> String {
+        if !error.is_sticky() {
+            return error.to_string();
+        }
+        let mut first = false;
+        let earliest = self.0.get_or_init(|| {
+            first = true;
+            format!("{call}: {}", error.name())
+        });
+        if first {
+            format!(
+                "{error}; the GPU's context is lost, so later CUDA work in this process fails too"
+            )
+        } else {
+            format!("{error}; after an earlier fault in this process ({earliest})")
         }
     }
 }
@@ -151,10 +195,36 @@ mod tests {
         );
         let odd = DriverError(12345).to_string();
         assert!(odd.starts_with("CUDA_ERROR_UNRECOGNIZED (12345)"), "{odd}");
-        let e = DriverError(700).during("kernel gc_pi_hits");
+        let e = DriverError(2).during("cuMemAlloc");
         assert_eq!(
             e.to_string(),
-            "CUDA error in kernel gc_pi_hits: CUDA_ERROR_ILLEGAL_ADDRESS (700): a kernel accessed an illegal memory address"
+            "CUDA error in cuMemAlloc: CUDA_ERROR_OUT_OF_MEMORY (2): out of device memory"
         );
+    }
+
+    #[test]
+    fn a_lost_context_is_reported_once_and_named_by_later_errors() {
+        let log = FaultLog::new();
+        assert_eq!(
+            log.describe(DriverError(2), "cuMemAlloc"),
+            "CUDA_ERROR_OUT_OF_MEMORY (2): out of device memory"
+        );
+        assert_eq!(
+            log.describe(
+                DriverError(716),
+                "kernel gc_gemm_f32_l (grid 64 x block 256)"
+            ),
+            "CUDA_ERROR_MISALIGNED_ADDRESS (716): a kernel accessed a misaligned address; \
+             the GPU's context is lost, so later CUDA work in this process fails too"
+        );
+        assert_eq!(
+            log.describe(DriverError(716), "cuMemcpyDtoHAsync"),
+            "CUDA_ERROR_MISALIGNED_ADDRESS (716): a kernel accessed a misaligned address; \
+             after an earlier fault in this process (kernel gc_gemm_f32_l (grid 64 x block 256): \
+             CUDA_ERROR_MISALIGNED_ADDRESS)"
+        );
+        // Codes that leave the context usable say nothing of it.
+        assert!(!log.describe(DriverError(1), "x").contains("earlier"));
+        assert!(DriverError(719).is_sticky() && !DriverError(999).is_sticky());
     }
 }
