@@ -18,7 +18,8 @@
  * Knobs (environment): FAKE_CUDA_SMS (4), FAKE_CUDA_COUNT (1 device),
  * FAKE_CUDA_DRIVER (13000), FAKE_CUDA_FREE_KIB (1 GiB), and error codes to
  * return: FAKE_CUDA_INIT (cuInit), FAKE_CUDA_LOAD (cuModuleLoadData),
- * FAKE_CUDA_OOM (cuMemAlloc: 2), FAKE_CUDA_FAULT (cuStreamSynchronize);
+ * FAKE_CUDA_OOM (cuMemAlloc: 2), FAKE_CUDA_FAULT (cuStreamSynchronize),
+ * FAKE_CUDA_LAZY (cuModuleGetFunction: a lazily loaded module failing at first use);
  * FAKE_CUDA_FAST=<kernel name>: events around that kernel read 0.5 ms;
  * FAKE_CUDA_SKIP=<kernel name>: that kernel gets its output's last element wrong
  *   (a matmul kernel leaves it unwritten; map and rng kernels write -2x - 1 for x);
@@ -188,6 +189,8 @@ static const char *const KERNELS[] = {
 CUresult cuModuleGetFunction(void **f, void *m, const char *name)
 {
     (void)m;
+    if (knob("FAKE_CUDA_LAZY", 0))
+        return knob("FAKE_CUDA_LAZY", 0);
     for (int i = 0; i < KERNEL_COUNT; i++) {
         if (strcmp(name, KERNELS[i]) == 0) {
             *f = (void *)(uintptr_t)(0x9000 + i);

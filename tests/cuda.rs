@@ -923,6 +923,29 @@ fn auto_says_why_it_passed_over_a_gpu_that_would_not_open() {
 }
 
 #[test]
+fn a_module_that_fails_at_its_first_use_is_explained_as_at_loading() {
+    if !fake_driver("a_module_that_fails_at_its_first_use_is_explained_as_at_loading") {
+        return;
+    }
+    // Lazy loading (CUDA 12.2's default): a driver too old for the PTX
+    // refuses it at the first kernel lookup, not at cuModuleLoadData.
+    let out = common::gpucalc()
+        .args(["--device", "cuda", "pi", "1000"])
+        .env("FAKE_CUDA_LAZY", "222")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_one_line(&stderr);
+    assert!(
+        stderr.contains("loading the CUDA kernels")
+            && stderr.contains("CUDA_ERROR_UNSUPPORTED_PTX_VERSION")
+            && stderr.contains("install an NVIDIA driver for CUDA"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn the_binary_runs_matmul_on_the_gpu() {
     let Some(_) = gpu("the_binary_runs_matmul_on_the_gpu") else {
         return;
@@ -961,7 +984,7 @@ fn a_kernel_fault_is_named_and_later_errors_point_back_at_it() {
     assert!(
         stderr.contains("kernel gc_pi_hits")
             && stderr.contains("CUDA_ERROR_MISALIGNED_ADDRESS (716)")
-            && stderr.contains("later CUDA work in this process fails too"),
+            && stderr.contains("later CUDA work on it in this process fails too"),
         "{stderr}"
     );
     // In a suite, each later row names the first fault rather than its own call.

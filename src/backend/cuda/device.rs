@@ -163,6 +163,8 @@ struct Core {
     _modules: Vec<Module>,
     context: Arc<Context>,
     info: DeviceInfo,
+    /// The CUDA version the driver supports, as `cuDriverGetVersion` gives it.
+    driver_version: i32,
 }
 
 impl Core {
@@ -197,7 +199,7 @@ impl Core {
                     .map_err(|e| module_error(e, m.name, &info, driver_version))
             })
             .collect::<Result<Vec<Module>>>()?;
-        let pi_kernel = function(&modules, PI_KERNEL)?;
+        let pi_kernel = function(&modules, &info, driver_version, PI_KERNEL)?;
         let launch = LaunchConfig::for_kernel(&pi_kernel, &current, info.compute_units)
             .map_err(|e| e.during(format!("occupancy of kernel {PI_KERNEL}")))?;
         drop(current);
@@ -207,18 +209,28 @@ impl Core {
             _modules: modules,
             context,
             info,
+            driver_version,
         })
     }
 }
 
-/// The kernel `name`, from whichever embedded module has it.
-fn function(modules: &[Module], name: &'static str) -> Result<Function> {
+/// The kernel `name`, from whichever embedded module has it (`modules` as
+/// loaded from [`MODULES`], in order). With lazy loading, the driver's
+/// default since CUDA 12.2, a module's code is checked and compiled for the
+/// GPU at this lookup rather than at loading, so its errors are explained as
+/// loading errors are.
+fn function(
+    modules: &[Module],
+    info: &DeviceInfo,
+    driver_version: i32,
+    name: &'static str,
+) -> Result<Function> {
     const NOT_FOUND: DriverError = DriverError(500);
-    for module in modules {
+    for (module, embedded) in modules.iter().zip(MODULES) {
         match module.function(name) {
             Ok(f) => return Ok(f),
             Err(NOT_FOUND) => continue,
-            Err(e) => return Err(e.during(format!("cuModuleGetFunction({name})"))),
+            Err(e) => return Err(module_error(e, embedded.name, info, driver_version)),
         }
     }
     Err(NOT_FOUND.during(format!(
@@ -371,7 +383,9 @@ impl CudaDevice {
             .context
             .enter()
             .map_err(|e| e.during("cuCtxPushCurrent"))?;
-        let lookup = |name: &'static str| function(&self.core._modules, name);
+        let core = &self.core;
+        let lookup =
+            |name: &'static str| function(&core._modules, &core.info, core.driver_version, name);
         work(&Gpu {
             context: &self.core.context,
             current: &current,

@@ -125,18 +125,21 @@ impl DriverError {
         }
     }
 
-    /// Whether the code leaves the context unusable: a kernel's fault, after
-    /// which every call in the process on that context returns an error.
+    /// Whether the code leaves the context unusable: a kernel's fault (or a
+    /// kernel stopped by the watchdog), after which every call on that
+    /// context in this process returns an error.
     fn is_sticky(self) -> bool {
-        matches!(self.0, 700 | 710 | 714..=719)
+        matches!(self.0, 700 | 702 | 710 | 714..=719)
     }
 }
 
 /// The first fault that left a context unusable in this process. A fault is
 /// reported by whichever call next waits on the GPU, and then every later
-/// call fails with the same code: tests running side by side, the later rows
-/// of `bench`. So the first report says the process's CUDA work is over, and
-/// each later one names that first fault, which is the one to look into.
+/// call on that GPU fails with the same code: tests running side by side, the
+/// later rows of `bench`. So the first report says the GPU's work is over,
+/// and each later fault names that first one, the one to look into. (The log
+/// is the process's, not each GPU's: with several GPUs, a later fault on
+/// another one names the first as earlier, not as its cause.)
 pub(crate) struct FaultLog(OnceLock<String>);
 
 impl FaultLog {
@@ -156,7 +159,8 @@ impl FaultLog {
         });
         if first {
             format!(
-                "{error}; the GPU's context is lost, so later CUDA work in this process fails too"
+                "{error}; the GPU's context is lost, so later CUDA work on it in this \
+                 process fails too"
             )
         } else {
             format!("{error}; after an earlier fault in this process ({earliest})")
@@ -215,7 +219,7 @@ mod tests {
                 "kernel gc_gemm_f32_l (grid 64 x block 256)"
             ),
             "CUDA_ERROR_MISALIGNED_ADDRESS (716): a kernel accessed a misaligned address; \
-             the GPU's context is lost, so later CUDA work in this process fails too"
+             the GPU's context is lost, so later CUDA work on it in this process fails too"
         );
         assert_eq!(
             log.describe(DriverError(716), "cuMemcpyDtoHAsync"),
