@@ -7,6 +7,7 @@
 #   ssh lab 'tar xzf gpucalc-bundle.tar.gz && gpucalc-bundle/run.sh'
 #   ssh lab 'gpucalc-bundle/run.sh --quick'   # tests, devices and pi 1e9 only
 #   ssh lab 'gpucalc-bundle/run.sh --bench'   # the CUDA suite against PyTorch/cuBLAS only
+#   ssh lab 'gpucalc-bundle/run.sh --sanitize' # small runs of every kernel under compute-sanitizer
 #
 # On this machine: Rust, nvcc (NVCC=..., CUDA_PATH or PATH, as for
 # `cargo build --features cuda`), and a libcuda to link against. CUDA_LIBRARY_PATH
@@ -26,7 +27,11 @@
 # (results/bench-cuda.json), `gpucalc bench` on every device (results/bench.json
 # and .csv) and the criterion benchmarks, and keeps a log and the criterion
 # data in gpucalc-bundle/results/. `--quick` stops after pi 1e9; `--bench` runs
-# only the peers and the CUDA suite (each fits one 10-minute device call).
+# only the peers and the CUDA suite (each fits one 10-minute device call);
+# `--sanitize` runs small cases of every kernel under compute-sanitizer
+# (memcheck, racecheck, synccheck), which names the kernel and the access
+# where a test saw only a fault; it is skipped where the tool is missing or
+# refuses the GPU (gVisor). A full run includes it after the pi runs.
 #
 # One `cargo test --release --no-run --tests --benches` builds everything: the
 # bench profile inherits release unchanged, so the benchmark executable is the
@@ -64,7 +69,8 @@ jq -r 'select(.reason == "compiler-artifact" and .executable != null)
 cat >"$out/run.sh" <<'RUN'
 #!/usr/bin/env bash
 # Runs gpucalc's CUDA checks here: tests, devices, pi, benchmarks. `--quick` stops after
-# pi 1e9; `--bench` runs only PyTorch's peers and the CUDA suite compared with them.
+# pi 1e9; `--bench` runs only PyTorch's peers and the CUDA suite compared with them;
+# `--sanitize` runs small cases of every kernel under compute-sanitizer.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here"
@@ -73,7 +79,7 @@ exec > >(tee -a "results/run-$(date +%Y%m%d-%H%M%S).log") 2>&1
 export GPUCALC_BIN="$here/bin/gpucalc" CRITERION_HOME="$here/results/criterion"
 unset GPUCALC_DEVICE
 mode=${1:-all}
-case "$mode" in all | --quick | --bench) ;; *) echo "usage: run.sh [--quick | --bench]" >&2; exit 2 ;; esac
+case "$mode" in all | --quick | --bench | --sanitize) ;; *) echo "usage: run.sh [--quick | --bench | --sanitize]" >&2; exit 2 ;; esac
 failed=()
 
 step() {
@@ -112,9 +118,49 @@ cuda_suite() {
     fi
 }
 
+# Small runs of every kernel, sizes and offsets chosen for edges (odd lengths,
+# a start that is not a multiple of a vector, partial tiles, a tensor-core
+# shape), under compute-sanitizer: memcheck for bad accesses, racecheck and
+# synccheck where kernels share memory. A kernel fault on the GPU ends the
+# process's CUDA work, so these say which kernel and where, as the tests cannot.
+sanitize() {
+    local cs
+    cs=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null) ||
+        { echo "(no compute-sanitizer here: the memory checks are skipped)"; return 0; }
+    if "$cs" --tool memcheck bin/gpucalc --device cuda pi 1e6 2>&1 | grep -q 'Device not supported'; then
+        echo "(compute-sanitizer does not support this GPU runtime, as on gVisor: the checks are skipped)"
+        return 0
+    fi
+    check() { step "$cs" --tool "$1" --error-exitcode 9 --print-limit 20 bin/gpucalc --device cuda "${@:2}"; }
+    check memcheck pi 1000003 --verify
+    check memcheck stream -s 1000003 -n 2
+    check memcheck stream -s 1000003 -n 2 --float
+    # One map kernel per type takes every function.
+    check memcheck map sin 1000003 --gen uniform --dtype f32
+    check memcheck map sqrt 1000003 --gen uniform --dtype f64
+    check memcheck rng 1000003 --dtype f32 --offset 3
+    check memcheck rng 1000003 --dist normal --offset 1
+    check memcheck rng 1000003 --dist normal --dtype f32 --offset 3
+    check memcheck rng 1000003 --dist raw --offset 5
+    check memcheck transfer --max-bytes 1e6 --reps 2
+    for dtype in f32 f64; do
+        for shape in "1 1 1" "129 130 66" "300 260 130" "513 257 1031"; do
+            # shellcheck disable=SC2086 # the shape is three words
+            check memcheck matmul $shape --dtype "$dtype" --reps 1
+        done
+        check racecheck matmul 129 130 66 --dtype "$dtype" --reps 1
+        check synccheck matmul 129 130 66 --dtype "$dtype" --reps 1
+    done
+    check racecheck pi 1000003
+    check racecheck stream -s 100003 -n 2
+}
+
 if [[ "$mode" == --bench ]]; then
     step bin/gpucalc devices
     cuda_suite
+elif [[ "$mode" == --sanitize ]]; then
+    step bin/gpucalc devices
+    sanitize
 else
     for t in tests/*; do step "$t"; done
     step bin/gpucalc devices
@@ -122,6 +168,7 @@ else
     if [[ "$mode" == all ]]; then
         step bin/gpucalc --device cuda pi 1e11 --verify
         step bin/gpucalc --device all pi 1e11
+        sanitize
         cuda_suite
         # The lab suite on every device, as files a later run can --compare against.
         step bin/gpucalc --device all bench --json results/bench.json --csv results/bench.csv
