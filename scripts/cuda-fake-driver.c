@@ -35,8 +35,20 @@
 typedef int CUresult;
 #define CTX ((void *)0x1234)
 #define NO_CONTEXT 201 /* CUDA_ERROR_INVALID_CONTEXT */
+/* Refuses a call made with no context current on the calling thread, saying which. */
+#define NEED_CONTEXT()                                                                   \
+    do {                                                                                 \
+        if (depth == 0) {                                                                \
+            fprintf(stderr, "[fake cuda] %s with no context current on this thread\n", \
+                    __func__);                                                           \
+            return NO_CONTEXT;                                                           \
+        }                                                                                \
+    } while (0)
 
-static int retains, releases, depth, max_depth, bad_pops, allocs, frees, loads, unloads;
+/* Pushes are per thread, as the driver's context stack is: a call from a
+ * thread that has not made a context current fails as it would there. */
+static _Thread_local int depth;
+static int retains, releases, pushed, max_depth, bad_pops, allocs, frees, loads, unloads;
 static int streams, streams_freed, events, events_freed, launches, pinned, pinned_freed;
 
 static int knob(const char *name, int fallback)
@@ -52,7 +64,7 @@ __attribute__((destructor)) static void report(void)
     fprintf(stderr,
             "[fake cuda] context retain %d release %d; push depth %d (max %d, bad pops %d); "
             "alloc %d free %d; pinned %d/%d; module %d/%d; stream %d/%d; event %d/%d; launches %d\n",
-            retains, releases, depth, max_depth, bad_pops, allocs, frees, pinned, pinned_freed,
+            retains, releases, pushed, max_depth, bad_pops, allocs, frees, pinned, pinned_freed,
             loads, unloads, streams, streams_freed, events, events_freed, launches);
 }
 
@@ -87,6 +99,7 @@ CUresult cuCtxPushCurrent_v2(void *c)
 {
     if (c != CTX)
         return NO_CONTEXT;
+    pushed++;
     if (++depth > max_depth)
         max_depth = depth;
     return 0;
@@ -98,22 +111,21 @@ CUresult cuCtxPopCurrent_v2(void **c)
         return NO_CONTEXT;
     }
     depth--;
+    pushed--;
     if (c)
         *c = CTX;
     return 0;
 }
 CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total)
 {
-    if (depth == 0)
-        return NO_CONTEXT;
+    NEED_CONTEXT();
     *free_bytes = (size_t)knob("FAKE_CUDA_FREE_KIB", 1 << 20) << 10;
     *total = (size_t)80 << 30;
     return 0;
 }
 CUresult cuMemAlloc_v2(uint64_t *p, size_t n)
 {
-    if (depth == 0)
-        return NO_CONTEXT;
+    NEED_CONTEXT();
     if (knob("FAKE_CUDA_OOM", 0))
         return 2;
     allocs++;
@@ -122,20 +134,21 @@ CUresult cuMemAlloc_v2(uint64_t *p, size_t n)
 }
 CUresult cuMemFree_v2(uint64_t p)
 {
-    if (depth == 0)
-        return NO_CONTEXT;
+    NEED_CONTEXT();
     frees++;
     free((void *)(uintptr_t)p);
     return 0;
 }
 CUresult cuMemcpyDtoHAsync_v2(void *host, uint64_t dev, size_t n, void *s)
 {
+    NEED_CONTEXT();
     (void)s;
     memcpy(host, (void *)(uintptr_t)dev, n);
     return 0;
 }
 CUresult cuMemcpyHtoDAsync_v2(uint64_t dev, const void *host, size_t n, void *s)
 {
+    NEED_CONTEXT();
     (void)s;
     memcpy((void *)(uintptr_t)dev, host, n);
     return 0;
@@ -143,8 +156,7 @@ CUresult cuMemcpyHtoDAsync_v2(uint64_t dev, const void *host, size_t n, void *s)
 CUresult cuMemHostAlloc(void **p, size_t n, unsigned flags)
 {
     (void)flags;
-    if (depth == 0)
-        return NO_CONTEXT;
+    NEED_CONTEXT();
     if (knob("FAKE_CUDA_OOM", 0))
         return 2;
     pinned++;
@@ -160,8 +172,7 @@ CUresult cuMemFreeHost(void *p)
 CUresult cuModuleLoadData(void **m, const void *image)
 {
     uint32_t magic;
-    if (depth == 0)
-        return NO_CONTEXT;
+    NEED_CONTEXT();
     memcpy(&magic, image, 4);
     if (((uintptr_t)image & 7) != 0 || magic != 0xBA55ED50u) /* an aligned fatbin */
         return 200;
@@ -171,7 +182,7 @@ CUresult cuModuleLoadData(void **m, const void *image)
     *m = (void *)0x5678;
     return 0;
 }
-CUresult cuModuleUnload(void *m) { (void)m; if (depth == 0) return NO_CONTEXT; unloads++; return 0; }
+CUresult cuModuleUnload(void *m) { (void)m; NEED_CONTEXT(); unloads++; return 0; }
 /* The kernels this fake runs; a function handle is 0x9000 + its index here. */
 static const char *const KERNELS[] = {
     "gc_pi_hits",
@@ -188,6 +199,7 @@ static const char *const KERNELS[] = {
 #define KERNEL_COUNT ((int)(sizeof(KERNELS) / sizeof(KERNELS[0])))
 CUresult cuModuleGetFunction(void **f, void *m, const char *name)
 {
+    NEED_CONTEXT();
     (void)m;
     if (knob("FAKE_CUDA_LAZY", 0))
         return knob("FAKE_CUDA_LAZY", 0);
@@ -202,6 +214,7 @@ CUresult cuModuleGetFunction(void **f, void *m, const char *name)
 /* Suggests 768 threads (not a power of two) to exercise the host's rounding. */
 CUresult cuOccupancyMaxPotentialBlockSize(int *grid, int *block, void *f, void *cb, size_t smem, int limit)
 {
+    NEED_CONTEXT();
     (void)f; (void)cb; (void)smem;
     *block = limit < 768 ? limit : 768;
     *grid = 2 * knob("FAKE_CUDA_SMS", 4);
@@ -209,16 +222,17 @@ CUresult cuOccupancyMaxPotentialBlockSize(int *grid, int *block, void *f, void *
 }
 CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *n, void *f, int block, size_t smem)
 {
+    NEED_CONTEXT();
     (void)f; (void)smem;
     *n = 2048 / block;
     return 0;
 }
-CUresult cuStreamCreate(void **s, unsigned flags) { (void)flags; if (depth == 0) return NO_CONTEXT; streams++; *s = (void *)0x1111; return 0; }
-CUresult cuStreamSynchronize(void *s) { (void)s; return knob("FAKE_CUDA_FAULT", 0); }
-CUresult cuStreamDestroy_v2(void *s) { (void)s; if (depth == 0) return NO_CONTEXT; streams_freed++; return 0; }
-CUresult cuEventCreate(void **e, unsigned flags) { (void)flags; if (depth == 0) return NO_CONTEXT; events++; *e = (void *)0x2222; return 0; }
-CUresult cuEventRecord(void *e, void *s) { (void)e; (void)s; return 0; }
-CUresult cuEventSynchronize(void *e) { (void)e; return knob("FAKE_CUDA_FAULT", 0); }
+CUresult cuStreamCreate(void **s, unsigned flags) { (void)flags; NEED_CONTEXT(); streams++; *s = (void *)0x1111; return 0; }
+CUresult cuStreamSynchronize(void *s) { NEED_CONTEXT(); (void)s; return knob("FAKE_CUDA_FAULT", 0); }
+CUresult cuStreamDestroy_v2(void *s) { (void)s; NEED_CONTEXT(); streams_freed++; return 0; }
+CUresult cuEventCreate(void **e, unsigned flags) { (void)flags; NEED_CONTEXT(); events++; *e = (void *)0x2222; return 0; }
+CUresult cuEventRecord(void *e, void *s) { NEED_CONTEXT(); (void)e; (void)s; return 0; }
+CUresult cuEventSynchronize(void *e) { NEED_CONTEXT(); (void)e; return knob("FAKE_CUDA_FAULT", 0); }
 /* The kernel launched last, for FAKE_CUDA_FAST (see cuLaunchKernel). */
 static int last_kernel = -1;
 /* 1.5 ms (0.5 for FAKE_CUDA_FAST's kernel), plus 0.01 µs per launch so far,
@@ -226,6 +240,7 @@ static int last_kernel = -1;
  * measurement from a remembered one), yet all are within 1% of each other. */
 CUresult cuEventElapsedTime(float *ms, void *a, void *b)
 {
+    NEED_CONTEXT();
     (void)a;
     (void)b;
     const char *fast = getenv("FAKE_CUDA_FAST");
@@ -234,7 +249,7 @@ CUresult cuEventElapsedTime(float *ms, void *a, void *b)
     *ms = (is_fast ? 0.5f : 1.5f) + 1e-5f * (float)(launches % 1000);
     return 0;
 }
-CUresult cuEventDestroy_v2(void *e) { (void)e; if (depth == 0) return NO_CONTEXT; events_freed++; return 0; }
+CUresult cuEventDestroy_v2(void *e) { (void)e; NEED_CONTEXT(); events_freed++; return 0; }
 
 /* Philox4x32-10 and the hit rule of DESIGN.md, written out independently of kernels/common. */
 static void philox(uint32_t c[4], uint32_t k0, uint32_t k1)
@@ -396,8 +411,7 @@ CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned
 {
     (void)s;
     int id = (int)((uintptr_t)f - 0x9000);
-    if (depth == 0)
-        return NO_CONTEXT;
+    NEED_CONTEXT();
     last_kernel = id;
     if (id < 0 || id >= KERNEL_COUNT || gy != 1 || gz != 1 || by != 1 || bz != 1 || smem != 0 ||
         extra || gx == 0 || bx == 0 || (bx & (bx - 1)) || bx > 1024)
