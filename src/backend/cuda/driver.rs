@@ -154,7 +154,13 @@ impl Drop for Current<'_> {
     fn drop(&mut self) {
         let mut popped: sys::CUcontext = ptr::null_mut();
         // SAFETY: pops the context `enter` pushed on this thread (the token is not Send).
-        let _ = unsafe { sys::cuCtxPopCurrent_v2(&mut popped) };
+        let status = unsafe { sys::cuCtxPopCurrent_v2(&mut popped) };
+        // Tokens drop in the reverse order of their pushes, so the top of the
+        // stack is this token's context; anything else is a pairing bug.
+        debug_assert!(
+            status != sys::CUDA_SUCCESS || popped == self._context.raw,
+            "popped another context than this token pushed"
+        );
     }
 }
 
