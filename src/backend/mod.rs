@@ -11,7 +11,7 @@ pub(crate) mod opencl;
 
 use crate::device::DeviceInfo;
 use crate::dtype::{Float, FloatVec};
-use crate::error::{BackendKind, Error, Result};
+use crate::error::{Error, Result};
 use crate::workloads::map::{MapFn, MapTiming};
 use crate::workloads::matmul::KernelTime;
 use crate::workloads::rng::{RngSlice, RngSpec};
@@ -132,11 +132,13 @@ pub(crate) trait Backend: Send + Sync {
 /// The largest M, N or K the GEMM body of kernels/common/gemm.h takes, on
 /// CUDA and OpenCL alike: it indexes rows and columns in 32 bits, and below
 /// 2^31 a tile's last row or column cannot wrap around.
+#[cfg(any(feature = "cuda", feature = "opencl", test))]
 pub(crate) const GEMM_MAX_DIMENSION: usize = i32::MAX as usize;
 
 /// Refuses a product on `backend` with a dimension past [`GEMM_MAX_DIMENSION`].
+#[cfg(any(feature = "cuda", feature = "opencl", test))]
 pub(crate) fn check_gemm_dimensions(
-    backend: BackendKind,
+    backend: crate::error::BackendKind,
     (m, n, k): (usize, usize, usize),
 ) -> Result<()> {
     match [("M", m), ("N", n), ("K", k)]
@@ -200,6 +202,7 @@ pub(crate) use disabled_backend;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::BackendKind;
 
     #[test]
     fn gemm_dimensions_past_32_bits_are_refused_by_name() {
