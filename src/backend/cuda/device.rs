@@ -217,8 +217,9 @@ impl Core {
 /// The kernel `name`, from whichever embedded module has it (`modules` as
 /// loaded from [`MODULES`], in order). With lazy loading, the driver's
 /// default since CUDA 12.2, a module's code is checked and compiled for the
-/// GPU at this lookup rather than at loading, so its errors are explained as
-/// loading errors are.
+/// GPU at this lookup rather than at loading, so the codes that say the code
+/// does not suit this GPU or driver are explained as loading errors are;
+/// any other (a fault left by an earlier kernel, say) is the lookup's own.
 fn function(
     modules: &[Module],
     info: &DeviceInfo,
@@ -230,13 +231,29 @@ fn function(
         match module.function(name) {
             Ok(f) => return Ok(f),
             Err(NOT_FOUND) => continue,
-            Err(e) => return Err(module_error(e, embedded.name, info, driver_version)),
+            Err(e) if is_loading_error(e) => {
+                return Err(module_error(e, embedded.name, info, driver_version))
+            }
+            Err(e) => return Err(e.during(format!("cuModuleGetFunction({name})"))),
         }
     }
     Err(NOT_FOUND.during(format!(
         "looking up kernel {name} in the {} embedded module(s)",
         modules.len()
     )))
+}
+
+/// Whether `e` says the kernels' code does not suit this GPU or driver.
+fn is_loading_error(e: DriverError) -> bool {
+    matches!(
+        e,
+        DriverError::INVALID_IMAGE
+            | DriverError::NO_BINARY_FOR_GPU
+            | DriverError::INVALID_PTX
+            | DriverError::UNSUPPORTED_PTX_VERSION
+            | DriverError(221)
+            | DriverError(223)
+    )
 }
 
 /// A module that does not load, explained: which CUDA built it, and what to do.

@@ -89,6 +89,8 @@ impl DriverError {
     pub(crate) const OUT_OF_MEMORY: DriverError = DriverError(2);
     /// `CUDA_ERROR_NO_DEVICE`.
     pub(crate) const NO_DEVICE: DriverError = DriverError(100);
+    /// `CUDA_ERROR_INVALID_IMAGE`.
+    pub(crate) const INVALID_IMAGE: DriverError = DriverError(200);
     /// `CUDA_ERROR_NO_BINARY_FOR_GPU`.
     pub(crate) const NO_BINARY_FOR_GPU: DriverError = DriverError(209);
     /// `CUDA_ERROR_INVALID_PTX`.
