@@ -18,7 +18,9 @@
  * Knobs (environment): FAKE_CUDA_SMS (4), FAKE_CUDA_COUNT (1 device),
  * FAKE_CUDA_DRIVER (13000), FAKE_CUDA_FREE_KIB (1 GiB), and error codes to
  * return: FAKE_CUDA_INIT (cuInit), FAKE_CUDA_LOAD (cuModuleLoadData),
- * FAKE_CUDA_OOM (cuMemAlloc: 2), FAKE_CUDA_FAULT (cuStreamSynchronize),
+ * FAKE_CUDA_OOM (cuMemAlloc: 2), FAKE_CUDA_FAULT (cuStreamSynchronize and
+ *   cuEventSynchronize, then every call that needs a context, as a kernel's
+ *   fault leaves the context unusable),
  * FAKE_CUDA_LAZY (cuModuleGetFunction: a lazily loaded module failing at first use);
  * FAKE_CUDA_FAST=<kernel name>: events around that kernel read 0.5 ms;
  * FAKE_CUDA_SKIP=<kernel name>: that kernel gets its output's last element wrong
@@ -35,7 +37,10 @@
 typedef int CUresult;
 #define CTX ((void *)0x1234)
 #define NO_CONTEXT 201 /* CUDA_ERROR_INVALID_CONTEXT */
-/* Refuses a call made with no context current on the calling thread, saying which. */
+/* The fault a synchronize reported (FAKE_CUDA_FAULT), which every later call returns. */
+static volatile int faulted;
+/* Refuses a call made with no context current on the calling thread, saying
+ * which, and any call after a fault. */
 #define NEED_CONTEXT()                                                                   \
     do {                                                                                 \
         if (depth == 0) {                                                                \
@@ -43,13 +48,16 @@ typedef int CUresult;
                     __func__);                                                           \
             return NO_CONTEXT;                                                           \
         }                                                                                \
+        if (faulted)                                                                     \
+            return faulted;                                                              \
     } while (0)
 
 /* Pushes are per thread, as the driver's context stack is: a call from a
  * thread that has not made a context current fails as it would there. */
 static _Thread_local int depth;
-static int retains, releases, pushed, max_depth, bad_pops, allocs, frees, loads, unloads;
-static int streams, streams_freed, events, events_freed, launches, pinned, pinned_freed;
+/* Counts for FAKE_CUDA_REPORT, updated from every thread that calls in. */
+static _Atomic int retains, releases, pushed, max_depth, bad_pops, allocs, frees, loads, unloads;
+static _Atomic int streams, streams_freed, events, events_freed, launches, pinned, pinned_freed;
 
 static int knob(const char *name, int fallback)
 {
@@ -62,7 +70,8 @@ __attribute__((destructor)) static void report(void)
     if (!getenv("FAKE_CUDA_REPORT"))
         return;
     fprintf(stderr,
-            "[fake cuda] context retain %d release %d; push depth %d (max %d, bad pops %d); "
+            "[fake cuda] context retain %d release %d; pushes not popped %d (deepest stack %d, "
+            "bad pops %d); "
             "alloc %d free %d; pinned %d/%d; module %d/%d; stream %d/%d; event %d/%d; launches %d\n",
             retains, releases, pushed, max_depth, bad_pops, allocs, frees, pinned, pinned_freed,
             loads, unloads, streams, streams_freed, events, events_freed, launches);
@@ -228,11 +237,18 @@ CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *n, void *f, int block,
     return 0;
 }
 CUresult cuStreamCreate(void **s, unsigned flags) { (void)flags; NEED_CONTEXT(); streams++; *s = (void *)0x1111; return 0; }
-CUresult cuStreamSynchronize(void *s) { NEED_CONTEXT(); (void)s; return knob("FAKE_CUDA_FAULT", 0); }
+/* A wait on the GPU: where the knob says a kernel faulted, the context is lost from here on. */
+static CUresult wait_for_gpu(void)
+{
+    NEED_CONTEXT();
+    faulted = knob("FAKE_CUDA_FAULT", 0);
+    return faulted;
+}
+CUresult cuStreamSynchronize(void *s) { (void)s; return wait_for_gpu(); }
 CUresult cuStreamDestroy_v2(void *s) { (void)s; NEED_CONTEXT(); streams_freed++; return 0; }
 CUresult cuEventCreate(void **e, unsigned flags) { (void)flags; NEED_CONTEXT(); events++; *e = (void *)0x2222; return 0; }
 CUresult cuEventRecord(void *e, void *s) { NEED_CONTEXT(); (void)e; (void)s; return 0; }
-CUresult cuEventSynchronize(void *e) { NEED_CONTEXT(); (void)e; return knob("FAKE_CUDA_FAULT", 0); }
+CUresult cuEventSynchronize(void *e) { (void)e; return wait_for_gpu(); }
 /* The kernel launched last, for FAKE_CUDA_FAST (see cuLaunchKernel). */
 static int last_kernel = -1;
 /* 1.5 ms (0.5 for FAKE_CUDA_FAST's kernel), plus 0.01 µs per launch so far,
