@@ -40,6 +40,9 @@ else
     _gc_stub
     export CUDA_LIBRARY_PATH=$_gc_tools/cuda-stub
     export LD_LIBRARY_PATH=$_gc_tools/cuda-stub/lib64/stubs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    # tests/cuda.rs then requires the stub's answers (CUDA_ERROR_ codes), not
+    # the message of a machine with no libcuda at all.
+    export GPUCALC_TEST_LIBCUDA_STUB=1
 fi
 unset -f _gc_stub
 unset _gc_root _gc_tools _gc_nvcc _gc_cuda
