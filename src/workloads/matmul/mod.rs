@@ -2,9 +2,9 @@
 //!
 //! Verification ([`check_product`]) is Freivalds' check on blocks of
 //! [`CHECK_COLUMNS`] columns, at O(MKN / 16) cost (two f64 products of that
-//! size): with a random ±1
-//! vector x, each row's sum of `C[i, j]·x[j]` over each block must match A·(B·x)
-//! restricted to the block, computed in f64, within the sum of the block's
+//! size): with a random ±1 vector x, each row's sum of `C[i, j]·x[j]` over
+//! each block must match A·(B·x) restricted to the block, computed in f64,
+//! within the sum of the block's
 //! element bounds `K·ε·(|A|·|B|)` (the summation-order-independent bound of a
 //! length-K dot product in the element type, ε its machine epsilon, plus K
 //! underflows). So an element off by more than 16 elements' bounds fails
