@@ -337,8 +337,22 @@ fn install_signal_handler() {
             return;
         }
         crate::atomic_file::remove_unfinished();
-        std::process::exit(i32::from(EXIT_INTERRUPTED));
+        exit_now(EXIT_INTERRUPTED);
     });
+}
+
+/// Ends the process from the signal thread without the C library's exit
+/// handlers: the NVIDIA driver's would tear down a GPU context that the main
+/// thread may be inside a call on, which can hang the process instead of
+/// ending it. Nothing is left to flush: the run was interrupted.
+fn exit_now(code: u8) -> ! {
+    #[cfg(unix)]
+    // SAFETY: _exit only ends the process; it touches no memory of ours.
+    unsafe {
+        libc::_exit(i32::from(code))
+    }
+    #[cfg(not(unix))]
+    std::process::exit(i32::from(code))
 }
 
 /// The token the signal handler cancels: a command that takes it promises to
