@@ -18,11 +18,7 @@ fn quick_pi_writes_json_and_csv_with_metadata() {
         .arg(&csv)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("WORKLOAD") && text.contains("philox"),
@@ -70,11 +66,7 @@ fn compare_flags_a_baseline_that_was_far_slower() {
     std::fs::write(&base, value.to_string()).unwrap();
     let out = run(&["--compare".as_ref(), base.as_os_str()]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     assert!(text.contains("faster (beyond the"), "{text}");
 }
 
@@ -115,11 +107,7 @@ fn quick_cpu_bench(only: &str, extra: &[&str]) -> (String, gpucalc::bench::Repor
         .arg(&json)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     (text, read_report(&json).unwrap())
 }

@@ -202,11 +202,7 @@ fn without_libcuda_the_binary_starts_and_cuda_is_one_line() {
         "{stderr}"
     );
     let out = run(&["--device", "cpu", "pi", "1000"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let out = run(&["devices"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout)
@@ -329,11 +325,7 @@ fn the_binary_runs_pi_on_the_gpu() {
     let out = gpucalc(&[
         "--device", "cuda", "pi", "1e7", "--seed", "3", "--verify", "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(v["device"]["backend"], "cuda");
     assert_eq!(v["hits"], pi_reference_hits(3, 0, 10_000_000));
@@ -362,11 +354,7 @@ fn the_binary_runs_pi_on_the_gpu_and_the_cpu_at_once() {
 
     let out = gpucalc(&["--device", "all", "pi", "1e7"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     assert!(
         text.contains("at once") && text.contains("cuda:0"),
         "{text}"
@@ -585,11 +573,7 @@ fn the_binary_runs_the_workloads_on_the_gpu() {
             "--device", device, "rng", "10001", "--dist", "raw", "--seed", "8", "--offset", "3",
             "-o", "-",
         ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::assert_success(&out);
         out.stdout
     };
     assert_eq!(raw("cuda"), raw("cpu"));
@@ -760,11 +744,7 @@ fn the_measured_choice_keeps_the_rule_or_a_clearly_faster_kernel() {
         command.output().unwrap()
     };
     let json = |out: std::process::Output| -> serde_json::Value {
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::assert_success(&out);
         serde_json::from_slice(&out.stdout).expect("JSON")
     };
     // Times within 1% of each other (the fake's): the rule of thumb's choice,
@@ -963,11 +943,7 @@ fn the_binary_runs_matmul_on_the_gpu() {
         let out = gpucalc(&[
             "--device", "cuda", "matmul", "100", "90", "80", "--dtype", dtype, "--json",
         ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::assert_success(&out);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
         assert_eq!(v["device"]["backend"], "cuda");
         assert_eq!(v["verification"], "passed", "{v}");

@@ -68,11 +68,7 @@ fn cli_maps_a_npy_file_keeping_its_shape() {
         .arg("--json")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["verification"], "passed");
     assert_eq!(v["dtype"], "f32");
@@ -88,11 +84,7 @@ fn cli_maps_a_npy_file_keeping_its_shape() {
         .stdin(std::fs::File::open(&input).unwrap())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     assert_eq!(read_npy::<f32>(&output).unwrap(), y);
 }
 
@@ -158,11 +150,7 @@ fn cli_standard_input_and_output_are_used_where_they_can_be() {
         .args(["map", "SQRT", "10", "--gen", "Uniform", "--dtype", "F32"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     // Not an .npy file on standard input: named as such, not as a path.
     let out = common::gpucalc()
         .args(["map", "sqrt", "--input", "-"])

@@ -87,11 +87,7 @@ fn cli_writes_npy_files_and_raw_bytes_that_agree() {
         .arg(&path)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let file = read_npy::<f32>(&path).unwrap();
     assert_eq!(file.shape, vec![100_001]);
     // One chunk: its first and last 256 elements and 256 between.

@@ -33,6 +33,16 @@ pub fn run(args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin().display()))
 }
 
+/// Asserts that a run of the binary succeeded, showing its stderr where it did not.
+#[track_caller]
+pub fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Every OpenCL device, or `None` (reason printed) when there is none and
 /// `GPUCALC_SKIP_OPENCL=1` allows skipping; otherwise a missing platform panics.
 pub fn opencl_devices() -> Option<Vec<DeviceInfo>> {
