@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use clap::Args;
 
-use super::output::{si, table};
+use super::output::{is_dash, si, table};
 use super::{Globals, EXIT_VERIFY_FAILED};
 use crate::bench::{
     check_writable, compare, read_report, registry, run_suite, write_csv, write_json, Metadata,
@@ -143,7 +143,7 @@ pub(crate) fn run(globals: &Globals, args: &BenchArgs) -> Result<u8> {
         );
     }
     // `-` is not a file here; say where the report goes instead of writing `./-`.
-    let dash = |p: &Option<PathBuf>| p.as_ref().is_some_and(|p| p.as_os_str() == "-");
+    let dash = |p: &Option<PathBuf>| p.as_deref().is_some_and(is_dash);
     if dash(&args.json) || dash(&args.csv) {
         usage_bail!(
             "bench --json and --csv name result files; for the JSON report on standard \

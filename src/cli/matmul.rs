@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 use serde_json::json;
 
-use super::output::{check_npy_output, require_npy, verification_word, Saved};
+use super::output::{check_npy_output, is_dash, require_npy, verification_word, Saved};
 use super::{number, Globals, EXIT_VERIFY_FAILED};
 use crate::device::Device;
 use crate::dtype::Float;
@@ -87,7 +87,7 @@ fn load(path: &std::path::Path) -> Result<Matrix> {
 /// known to fit in host memory and on `device`.
 fn inputs(args: &MatmulArgs, device: &Device) -> Result<(Matrix, Matrix)> {
     if let (Some(a), Some(b)) = (&args.a, &args.b) {
-        if a.as_os_str() == "-" && b.as_os_str() == "-" {
+        if is_dash(a) && is_dash(b) {
             usage_bail!("--a and --b cannot both be `-`: standard input holds one file");
         }
         let (a, b) = (load(a)?, load(b)?);

@@ -70,13 +70,18 @@ pub(crate) fn verification_word(verified: Option<bool>) -> &'static str {
     }
 }
 
+/// Whether `path` is `-`, which names standard input or output, as for other Unix tools.
+pub(crate) fn is_dash(path: &std::path::Path) -> bool {
+    path.as_os_str() == "-"
+}
+
 /// Reads the float `.npy` array at `path`, `-` meaning standard input (a
 /// pipe or a redirected file). A terminal there is refused: it would wait
 /// for typed binary data.
 pub(crate) fn read_float_input(
     path: &std::path::Path,
 ) -> anyhow::Result<(Vec<u64>, crate::dtype::FloatVec)> {
-    if path.as_os_str() != "-" {
+    if !is_dash(path) {
         return Ok(crate::npy::read_npy_float(path)?);
     }
     if std::io::stdin().is_terminal() {
@@ -89,7 +94,7 @@ pub(crate) fn read_float_input(
 
 /// How messages name an input path: `-` is `standard input`.
 pub(crate) fn input_name(path: &std::path::Path) -> String {
-    if path.as_os_str() == "-" {
+    if is_dash(path) {
         "standard input".to_string()
     } else {
         path.display().to_string()
@@ -99,7 +104,7 @@ pub(crate) fn input_name(path: &std::path::Path) -> String {
 /// Refuses an output path that does not end in `.npy`, before any work is done.
 pub(crate) fn require_npy(path: Option<&std::path::Path>) -> anyhow::Result<()> {
     match path {
-        Some(p) if p.as_os_str() == "-" => {
+        Some(p) if is_dash(p) => {
             usage_bail!("-o -: this command writes .npy files only; name one (e.g. -o out.npy)")
         }
         Some(p) if p.extension().is_none_or(|e| !e.eq_ignore_ascii_case("npy")) => {

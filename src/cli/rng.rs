@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 
-use super::output::{not_written, si, verification_word, LazyProgress, FAILED_CHECK};
+use super::output::{is_dash, not_written, si, verification_word, LazyProgress, FAILED_CHECK};
 use super::{cancel_token, number, Globals, EXIT_INTERRUPTED, EXIT_VERIFY_FAILED};
 use crate::control::RunControl;
 use crate::error::human_bytes;
@@ -63,7 +63,7 @@ pub(crate) fn run(globals: &Globals, args: &RngArgs) -> Result<u8> {
         .dtype
         .unwrap_or_else(|| RngSpec::default_dtype(args.dist));
     let spec = RngSpec::new(args.dist, dtype, args.seed)?;
-    let to_stdout = args.output.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    let to_stdout = args.output.as_deref().is_some_and(is_dash);
     if to_stdout && globals.json {
         usage_bail!("-o - writes the numbers to stdout, so --json cannot go there too");
     }
