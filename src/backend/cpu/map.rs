@@ -1,30 +1,101 @@
 //! `map` on the CPU: rayon over contiguous pieces; each piece a plain loop
-//! (vectorised where the function is an instruction: sqrt, abs, square, 1/x).
+//! that vectorises: sqrt, abs, square and 1/x are instructions, and exp, log,
+//! sin and cos are [`vmath`]'s branch-free arithmetic, with libm only for the
+//! rare block that holds an input outside its domain.
 
 use std::time::Instant;
 
 use rayon::prelude::*;
 
+use super::simd::simd_dispatch;
+use super::vmath::{self, cos_fast, exp_fast, ln_fast, sin_fast};
 use crate::dtype::FloatVec;
 use crate::workloads::map::{MapFn, MapTiming};
 
 /// Elements per rayon task.
 const TASK: usize = 1 << 16;
 
-/// Monomorphises the loop per function so simple ones vectorise.
+/// Monomorphises the loop per function so each vectorises.
 macro_rules! per_function {
-    ($f:expr, $x:ident, $y:ident, $apply:ident) => {
+    ($f:expr, $x:ident, $y:ident, $exp:ident, $ln:ident, $sin:ident, $cos:ident) => {
         match $f {
-            MapFn::Sqrt => run($x, $y, |v| v.sqrt()),
-            MapFn::Abs => run($x, $y, |v| v.abs()),
-            MapFn::Square => run($x, $y, |v| v * v),
-            MapFn::Reciprocal => run($x, $y, |v| 1.0 / v),
-            other => run($x, $y, |v| other.$apply(v)),
+            MapFn::Sqrt => run($x, $y, |x, y| each(x, y, |v| v.sqrt())),
+            MapFn::Abs => run($x, $y, |x, y| each(x, y, |v| v.abs())),
+            MapFn::Square => run($x, $y, |x, y| each(x, y, |v| v * v)),
+            MapFn::Reciprocal => run($x, $y, |x, y| each(x, y, |v| 1.0 / v)),
+            MapFn::Exp => run($x, $y, $exp),
+            MapFn::Log => run($x, $y, $ln),
+            MapFn::Sin => run($x, $y, $sin),
+            MapFn::Cos => run($x, $y, $cos),
         }
     };
 }
 
-fn run<T: Copy + Send + Sync>(x: &[T], y: &mut [T], f: impl Fn(T) -> T + Sync) -> f64 {
+/// `y[i] = f(x[i])`.
+#[inline(always)]
+fn each<T: Copy>(x: &[T], y: &mut [T], f: impl Fn(T) -> T) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y = f(x);
+    }
+}
+
+/// Elements per check for inputs outside a `vmath` function's domain.
+const BLOCK: usize = 64;
+
+/// `y[i] = f(x[i])` through `fast` (value, in domain), a block at a time; a
+/// block with an input outside the domain is redone element by element with
+/// `exact`, which agrees with `fast` wherever `fast` holds.
+#[inline(always)]
+fn blocks<T: Copy>(x: &[T], y: &mut [T], fast: impl Fn(T) -> (T, bool), exact: impl Fn(T) -> T) {
+    for (y, x) in y.chunks_mut(BLOCK).zip(x.chunks(BLOCK)) {
+        let mut all = true;
+        for (y, &x) in y.iter_mut().zip(x) {
+            let (value, ok) = fast(x);
+            *y = value;
+            all &= ok;
+        }
+        if !all {
+            each(x, y, &exact);
+        }
+    }
+}
+
+/// Defines `name(x, y)`: `blocks` over a piece with a `vmath` function,
+/// compiled for the widest SIMD the CPU has; `f32` is evaluated in `f64` and
+/// rounded once, as `MapFn::apply_f32` does.
+macro_rules! vectorised {
+    ($($name:ident = $lanes:ident: $t:ty, $fast:ident, $exact:ident;)*) => {$(
+        // `L` (the lanes `simd_dispatch` picks) is left to the compiler here.
+        fn $lanes<const L: usize>(x: &[$t], y: &mut [$t]) {
+            blocks(
+                x,
+                y,
+                |v: $t| {
+                    let (value, ok) = $fast(f64::from(v));
+                    (value as $t, ok)
+                },
+                |v: $t| vmath::$exact(f64::from(v)) as $t,
+            );
+        }
+        simd_dispatch! {
+            fn $name(x: &[$t], y: &mut [$t]) -> () = $lanes
+        }
+    )*};
+}
+
+vectorised! {
+    exp_f64 = exp_f64_lanes: f64, exp_fast, exp;
+    ln_f64 = ln_f64_lanes: f64, ln_fast, ln;
+    sin_f64 = sin_f64_lanes: f64, sin_fast, sin;
+    cos_f64 = cos_f64_lanes: f64, cos_fast, cos;
+    exp_f32 = exp_f32_lanes: f32, exp_fast, exp;
+    ln_f32 = ln_f32_lanes: f32, ln_fast, ln;
+    sin_f32 = sin_f32_lanes: f32, sin_fast, sin;
+    cos_f32 = cos_f32_lanes: f32, cos_fast, cos;
+}
+
+/// Times `kernel` over `x` into `y`, a rayon task per piece.
+fn run<T: Copy + Send + Sync>(x: &[T], y: &mut [T], kernel: impl Fn(&[T], &mut [T]) + Sync) -> f64 {
     // Fault the output's pages in first (a fresh Vec's pages are mapped lazily),
     // so the timed loop measures the function and memory, not the kernel's page faults.
     y.par_chunks_mut(TASK)
@@ -33,19 +104,19 @@ fn run<T: Copy + Send + Sync>(x: &[T], y: &mut [T], f: impl Fn(T) -> T + Sync) -
     let start = Instant::now();
     y.par_chunks_mut(TASK)
         .zip(x.par_chunks(TASK))
-        .for_each(|(y, x)| {
-            for (y, &x) in y.iter_mut().zip(x) {
-                *y = f(x);
-            }
-        });
+        .for_each(|(y, x)| kernel(x, y));
     start.elapsed().as_secs_f64()
 }
 
 /// Applies `function` on the calling rayon pool.
 pub(crate) fn map(function: MapFn, input: &FloatVec, output: &mut FloatVec) -> MapTiming {
     let kernel_s = match (input, output) {
-        (FloatVec::F32(x), FloatVec::F32(y)) => per_function!(function, x, y, apply_f32),
-        (FloatVec::F64(x), FloatVec::F64(y)) => per_function!(function, x, y, apply_f64),
+        (FloatVec::F32(x), FloatVec::F32(y)) => {
+            per_function!(function, x, y, exp_f32, ln_f32, sin_f32, cos_f32)
+        }
+        (FloatVec::F64(x), FloatVec::F64(y)) => {
+            per_function!(function, x, y, exp_f64, ln_f64, sin_f64, cos_f64)
+        }
         // `workloads::map::map` checks the types match before any backend runs.
         _ => unreachable!("map: input and output types differ"),
     };

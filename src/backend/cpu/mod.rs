@@ -8,6 +8,7 @@ mod rng;
 mod simd;
 mod stream;
 mod sysinfo;
+pub(crate) mod vmath;
 
 pub(crate) use matmul::product;
 pub use pi::reference_hits;
