@@ -74,6 +74,8 @@ pub fn worst_error_ratio(a: &Matrix, b: &Matrix, c: &Matrix) -> f64 {
 
 /// Checks C = A·B: Freivalds' check on every row in blocks of
 /// [`CHECK_COLUMNS`] columns and 256 sampled elements (see the module's notes).
+/// Where K is 0, every element of C must be exactly 0; where M or N is 0,
+/// there is nothing to check.
 ///
 /// # Panics
 /// If the shapes do not chain (A is M×K, B is K×N, C is M×N) or a matrix's
@@ -90,6 +92,18 @@ pub fn check_product(a: &Matrix, b: &Matrix, c: &Matrix) -> ProductCheck {
     );
     for x in [a, b, c] {
         assert_eq!(x.data.len(), x.rows * x.cols, "check_product: data length");
+    }
+    if m == 0 || n == 0 || k == 0 {
+        // Empty sums: C is all zeros, exactly (what `A @ B` gives in NumPy).
+        let worst = (0..m * n)
+            .map(|index| c.get(index / n, index % n))
+            .map(|v| if v == 0.0 { 0.0 } else { ratio(v.abs(), 0.0) })
+            .fold(0.0, worse);
+        return ProductCheck {
+            worst_error_ratio: worst,
+            checked: m * n,
+            unchecked: 0,
+        };
     }
     let float = c.data.float();
     let (eps, tiny, kf) = (float.epsilon(), float.min_positive(), k as f64);
@@ -241,6 +255,29 @@ mod tests {
         assert!(worst_error_ratio(&a, &b, &c) > 1.0);
         poke(&mut c, f64::NAN);
         assert!(worst_error_ratio(&a, &b, &c).is_nan());
+    }
+
+    #[test]
+    fn empty_shapes_are_checked_as_all_zeros() {
+        let zeros =
+            |rows, cols| Matrix::new(rows, cols, FloatVec::F64(vec![0.0; rows * cols])).unwrap();
+        // K = 0: C must be zeros; M or N = 0: C is empty, nothing to check.
+        let check = check_product(&zeros(3, 0), &zeros(0, 4), &zeros(3, 4));
+        assert_eq!((check.passed(), check.checked), (Some(true), 12));
+        let mut c = zeros(3, 4);
+        c.data = FloatVec::F64([vec![0.0; 11], vec![1e-300]].concat());
+        assert_eq!(
+            check_product(&zeros(3, 0), &zeros(0, 4), &c).passed(),
+            Some(false)
+        );
+        c.data = FloatVec::F64([vec![f64::NAN], vec![0.0; 11]].concat());
+        assert!(check_product(&zeros(3, 0), &zeros(0, 4), &c)
+            .worst_error_ratio
+            .is_nan());
+        for (m, k, n) in [(0, 5, 4), (3, 5, 0), (0, 0, 0)] {
+            let check = check_product(&zeros(m, k), &zeros(k, n), &zeros(m, n));
+            assert_eq!((check.passed(), check.checked), (None, 0), "{m}x{k}x{n}");
+        }
     }
 
     #[test]
