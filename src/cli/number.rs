@@ -134,9 +134,9 @@ pub fn parse_samples(text: &str) -> Result<u64, String> {
 
 /// Parses `--threads`: a count of at least 1 that fits a `usize`.
 pub fn parse_threads(text: &str) -> Result<usize, String> {
-    const MAX_THREADS: u64 = 4096;
+    use crate::backend::cpu::MAX_THREADS;
     match parse_count(text)? {
-        n if n > MAX_THREADS => Err(format!(
+        n if n > MAX_THREADS as u64 => Err(format!(
             "`{text}` threads is too many (at most {MAX_THREADS})"
         )),
         n => Ok(n as usize),

@@ -161,7 +161,7 @@ pub fn list_devices() -> DeviceList {
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct DeviceOptions {
-    /// CPU worker threads (`None`: one per hardware thread). Must not be 0.
+    /// CPU worker threads (`None`: one per hardware thread): 1 to 4096.
     pub threads: Option<usize>,
 }
 
@@ -226,11 +226,7 @@ impl Device {
         spec: &DeviceSpec,
         options: &DeviceOptions,
     ) -> Result<(Device, Vec<(String, Error)>)> {
-        if options.threads == Some(0) {
-            return Err(Error::InvalidArgument(
-                "the thread count (--threads) must be at least 1".to_string(),
-            ));
-        }
+        cpu::check_threads(options.threads)?;
         match *spec {
             DeviceSpec::All => Err(Error::InvalidArgument(
                 "--device all is for `gpucalc pi` (every device at once) and `gpucalc bench` (each in turn); pick one device here".to_string(),
@@ -273,11 +269,7 @@ impl Device {
     /// Opens every device [`list_devices`] lists (`--device all`), CPU first.
     /// A listed device that does not open is left out, and listed with why.
     pub fn open_all(options: &DeviceOptions) -> Result<OpenedDevices> {
-        if options.threads == Some(0) {
-            return Err(Error::InvalidArgument(
-                "the thread count (--threads) must be at least 1".to_string(),
-            ));
-        }
+        cpu::check_threads(options.threads)?;
         let (mut opened, mut skipped) = (Vec::new(), Vec::new());
         for info in list_devices().devices {
             let spec: DeviceSpec = info.spec.parse()?;
@@ -382,9 +374,24 @@ mod tests {
     }
 
     #[test]
-    fn zero_threads_is_refused() {
-        let err = Device::select_with(&DeviceSpec::Cpu, &DeviceOptions::threads(0)).unwrap_err();
-        assert!(err.to_string().contains("at least 1"));
+    fn thread_counts_outside_1_to_4096_are_refused_before_any_thread_starts() {
+        for (threads, says) in [
+            (0, "at least 1"),
+            (4097, "at most 4096"),
+            (100_000, "at most"),
+        ] {
+            let options = DeviceOptions::threads(threads);
+            let err = Device::select_with(&DeviceSpec::Cpu, &options).unwrap_err();
+            assert!(err.to_string().contains(says), "{threads}: {err}");
+            assert!(Device::open_all(&options).is_err(), "{threads}");
+        }
+        assert_eq!(
+            Device::select_with(&DeviceSpec::Cpu, &DeviceOptions::threads(3))
+                .unwrap()
+                .info()
+                .threads,
+            Some(3)
+        );
     }
 
     #[test]

@@ -38,18 +38,29 @@ impl std::fmt::Debug for CpuDevice {
     }
 }
 
+/// The most worker threads a CPU device (or `--threads`) may ask for: more
+/// than any machine has, and few enough that starting them cannot exhaust
+/// the process's memory maps or the system's thread limit.
+pub(crate) const MAX_THREADS: usize = 4096;
+
+/// Refuses a thread count of 0 or above [`MAX_THREADS`].
+pub(crate) fn check_threads(threads: Option<usize>) -> Result<()> {
+    match threads {
+        Some(0) => Err(Error::InvalidArgument(
+            "the thread count (--threads) must be at least 1".to_string(),
+        )),
+        Some(n) if n > MAX_THREADS => Err(Error::InvalidArgument(format!(
+            "the thread count (--threads) {n} is too many (at most {MAX_THREADS})"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 impl CpuDevice {
     /// A CPU device with `threads` workers (`None`: one per hardware thread).
     pub(crate) fn open(threads: Option<usize>) -> Result<CpuDevice> {
-        let threads = match threads {
-            Some(0) => {
-                return Err(Error::InvalidArgument(
-                    "the thread count (--threads) must be at least 1".to_string(),
-                ))
-            }
-            Some(n) => n,
-            None => sysinfo::hardware_threads(),
-        };
+        check_threads(threads)?;
+        let threads = threads.unwrap_or_else(sysinfo::hardware_threads);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("gpucalc-cpu-{i}"))
