@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 pub use limits::{Limit, LimitKind, LimitSource, Measured};
-pub use registry::{registry, run_row, BenchRow, Job, Outcome, Unit};
+pub use registry::{registry, run_row, BenchRow, Job, Outcome, Unit, MAX_ITERATIONS};
 pub use report::{
     check_writable, compare, read_report, write_csv, write_json, Comparison, Metadata, Report,
     Verdict, CSV_COLUMNS, SCHEMA_VERSION,

@@ -280,11 +280,19 @@ pub struct Outcome {
     pub kernel: Option<String>,
 }
 
+/// The most timed iterations [`run_row`] runs (the suite asks for at most 200).
+pub const MAX_ITERATIONS: usize = 100_000;
+
 /// Runs `row` at `size` on `device`: a warm-up run (which is also checked),
-/// then `iterations` timed runs, each timed on the device where the backend
-/// can (events), so the times exclude launch and transfer overheads that the
-/// row does not count.
+/// then `iterations` timed runs (1 to [`MAX_ITERATIONS`]), each timed on the
+/// device where the backend can (events), so the times exclude launch and
+/// transfer overheads that the row does not count.
 pub fn run_row(device: &Device, row: &BenchRow, size: u64, iterations: usize) -> Result<Outcome> {
+    if !(1..=MAX_ITERATIONS).contains(&iterations) {
+        return Err(crate::Error::InvalidArgument(format!(
+            "a benchmark row runs 1 to {MAX_ITERATIONS} timed iterations, not {iterations}"
+        )));
+    }
     let n = usize::try_from(size).unwrap_or(usize::MAX);
     let backend = device.backend();
     match row.job {
@@ -412,5 +420,17 @@ mod tests {
         assert_eq!(triad.work(1000), 24_000.0);
         let mm = rows.iter().find(|r| r.workload == "matmul").unwrap();
         assert_eq!(mm.work(10), 2000.0);
+    }
+
+    #[test]
+    fn iteration_counts_outside_the_range_are_refused() {
+        let cpu = Device::select(&DeviceSpec::Cpu).unwrap();
+        let rows = registry();
+        let row = rows.iter().find(|r| r.variant == "h2d-pageable").unwrap();
+        for iterations in [0, MAX_ITERATIONS + 1, usize::MAX] {
+            let err = run_row(&cpu, row, 1024, iterations).unwrap_err();
+            assert!(err.to_string().contains("timed iterations"), "{err}");
+        }
+        assert_eq!(run_row(&cpu, row, 1024, 2).unwrap().times.len(), 2);
     }
 }
