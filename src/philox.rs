@@ -81,6 +81,8 @@ pub fn stream_word(seed: u64, index: u64) -> u32 {
 ///
 /// Any split of a stream into pieces concatenates to the whole:
 /// filling `[first, first+n)` then `[first+n, ...)` equals one fill.
+/// The stream's 2^64 words form a cycle: a fill that passes word 2^64 − 1
+/// goes on from word 0, as the counter does.
 pub fn fill_stream(seed: u64, first: u64, out: &mut [u32]) {
     let key = seed_key(seed);
     let mut index = first;
@@ -91,7 +93,7 @@ pub fn fill_stream(seed: u64, first: u64, out: &mut [u32]) {
         let take = (4 - offset).min(rest.len());
         rest[..take].copy_from_slice(&block[offset..offset + take]);
         rest = &mut rest[take..];
-        index += take as u64;
+        index = index.wrapping_add(take as u64);
     }
 }
 
@@ -125,6 +127,14 @@ mod tests {
         for (i, w) in whole.iter().enumerate() {
             assert_eq!(*w, stream_word(99, 5 + i as u64));
         }
+    }
+
+    #[test]
+    fn a_fill_past_the_last_word_goes_on_from_word_0() {
+        let mut words = [0u32; 5];
+        fill_stream(7, u64::MAX - 1, &mut words);
+        let want = [u64::MAX - 1, u64::MAX, 0, 1, 2].map(|i| stream_word(7, i));
+        assert_eq!(words, want);
     }
 
     #[test]
