@@ -150,6 +150,10 @@ impl FloatVec {
     }
 
     /// Element `i`, widened to `f64`.
+    ///
+    /// # Panics
+    ///
+    /// Where `i` is not below the array's length.
     pub fn get_f64(&self, i: usize) -> f64 {
         match self {
             FloatVec::F32(v) => f64::from(v[i]),
@@ -173,12 +177,25 @@ impl FloatVec {
         }
     }
 
-    /// A zeroed array of `len` elements of `float`: an output for [`crate::map::map`].
+    /// A zeroed array of `len` elements of `float`: an output for
+    /// [`crate::map::map`]. Where the host cannot hold it this aborts, as
+    /// `vec!` does; [`FloatVec::try_zeros`] returns an error instead.
     pub fn zeros(float: Float, len: usize) -> FloatVec {
         match float {
             Float::F32 => FloatVec::F32(vec![0.0; len]),
             Float::F64 => FloatVec::F64(vec![0.0; len]),
         }
+    }
+
+    /// [`FloatVec::zeros`], or an [`Error::OutOfMemory`] where the host
+    /// cannot hold the array.
+    pub fn try_zeros(float: Float, len: usize) -> Result<FloatVec, Error> {
+        use crate::backend::cpu::host_vec;
+        let what = format!("{len} {float} elements");
+        Ok(match float {
+            Float::F32 => FloatVec::F32(host_vec(len, 0.0, &what)?),
+            Float::F64 => FloatVec::F64(host_vec(len, 0.0, &what)?),
+        })
     }
 }
 
@@ -203,5 +220,20 @@ impl From<&[f32]> for FloatVec {
 impl From<&[f64]> for FloatVec {
     fn from(v: &[f64]) -> FloatVec {
         FloatVec::F64(v.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn try_zeros_refuses_what_the_host_cannot_hold() {
+        assert_eq!(
+            FloatVec::try_zeros(Float::F32, 3).unwrap().as_f32(),
+            Some(&[0.0f32; 3][..])
+        );
+        let err = FloatVec::try_zeros(Float::F64, usize::MAX / 8).unwrap_err();
+        assert!(matches!(err, Error::OutOfMemory { .. }), "{err}");
     }
 }

@@ -1,4 +1,6 @@
-//! The library's typed error: every fallible gpucalc call returns [`Error`].
+//! The library's typed error: every fallible gpucalc call returns [`Error`],
+//! bar the number parsers ([`parse_count`](crate::parse_count),
+//! [`parse_whole`](crate::parse_whole)), whose `String` message is what clap prints.
 
 use std::fmt;
 

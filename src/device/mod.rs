@@ -268,6 +268,10 @@ impl Device {
 
     /// Opens every device [`list_devices`] lists (`--device all`), CPU first.
     /// A listed device that does not open is left out, and listed with why.
+    /// OpenCL devices on the host's own cores (PoCL, say) are in the list;
+    /// `gpucalc --device all pi` leaves them out of its farm when `cpu` is in,
+    /// as two thread pools on the same cores only slow each other down (they
+    /// are the OpenCL devices whose `info().device_type` is [`DeviceType::Cpu`]).
     pub fn open_all(options: &DeviceOptions) -> Result<OpenedDevices> {
         cpu::check_threads(options.threads)?;
         let (mut opened, mut skipped) = (Vec::new(), Vec::new());

@@ -216,7 +216,8 @@ pub enum RngVec {
 }
 
 impl RngVec {
-    /// `n` zeros of `dtype`.
+    /// `n` zeros of `dtype`. Where the host cannot hold them this aborts, as
+    /// `vec!` does; [`RngVec::try_zeros`] returns an error instead.
     pub fn zeros(dtype: RngType, n: usize) -> RngVec {
         match dtype {
             RngType::F32 => RngVec::F32(vec![0.0; n]),
@@ -227,7 +228,7 @@ impl RngVec {
 
     /// `n` zeros of `dtype`, or an [`Error::OutOfMemory`] where the host
     /// cannot hold them, instead of the abort [`RngVec::zeros`] gives then.
-    pub(crate) fn try_zeros(dtype: RngType, n: usize) -> Result<RngVec> {
+    pub fn try_zeros(dtype: RngType, n: usize) -> Result<RngVec> {
         let what = format!("{n} {dtype} numbers");
         Ok(match dtype {
             RngType::F32 => RngVec::F32(crate::backend::cpu::host_vec(n, 0.0, &what)?),
