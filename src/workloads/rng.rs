@@ -28,6 +28,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use crate::device::Device;
+use crate::dtype::FloatVec;
 use crate::error::{Error, Result};
 use crate::philox::{uniform_f32, uniform_f64};
 pub use crate::workloads::rng_out::{rng_write, RngReport, RngSink};
@@ -287,6 +288,34 @@ impl RngVec {
     }
 }
 
+/// Floating-point numbers as the input of [`map`](crate::map::map) or a
+/// [`Matrix`](crate::matmul::Matrix), without a copy; raw `u32` words are
+/// refused (and handed back in the error).
+///
+/// ```
+/// use gpucalc::map::{map, MapFn};
+/// use gpucalc::rng::{rng_generate, Dist, RngSpec, RngType};
+/// use gpucalc::{Device, DeviceSpec, FloatVec};
+///
+/// let device = Device::select(&DeviceSpec::Cpu)?;
+/// let spec = RngSpec::new(Dist::Uniform, RngType::F64, 1)?;
+/// let x = FloatVec::try_from(rng_generate(&device, &spec, 0, 1000)?).expect("f64");
+/// let mut y = FloatVec::zeros(x.float(), x.len());
+/// map(&device, MapFn::Exp, &x, &mut y, true)?;
+/// # Ok::<(), gpucalc::Error>(())
+/// ```
+impl TryFrom<RngVec> for FloatVec {
+    type Error = RngVec;
+
+    fn try_from(numbers: RngVec) -> std::result::Result<FloatVec, RngVec> {
+        match numbers {
+            RngVec::F32(v) => Ok(FloatVec::F32(v)),
+            RngVec::F64(v) => Ok(FloatVec::F64(v)),
+            words @ RngVec::U32(_) => Err(words),
+        }
+    }
+}
+
 /// Fills `out` with elements `first .. first + out.len()` of `spec`'s sequence on `device`.
 ///
 /// ```
@@ -444,6 +473,16 @@ pub fn rng_matches_reference(spec: &RngSpec, index: u64, got: f64) -> bool {
 mod tests {
     use super::*;
     use crate::philox::stream_word;
+
+    #[test]
+    fn floats_convert_to_a_float_vec_and_words_are_handed_back() {
+        let floats = FloatVec::try_from(RngVec::F32(vec![0.5, 0.25])).unwrap();
+        assert_eq!(floats.as_f32(), Some(&[0.5f32, 0.25][..]));
+        assert_eq!(
+            FloatVec::try_from(RngVec::U32(vec![7])),
+            Err(RngVec::U32(vec![7]))
+        );
+    }
 
     #[test]
     fn a_request_past_the_hosts_memory_is_an_error_not_an_abort() {
