@@ -8,7 +8,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use super::simd::simd_dispatch;
-use super::vmath::{self, cos_fast, exp_fast, ln_fast, sin_fast};
+use super::vmath::{self, single};
 use crate::dtype::FloatVec;
 use crate::workloads::map::{MapFn, MapTiming};
 
@@ -61,21 +61,12 @@ fn blocks<T: Copy>(x: &[T], y: &mut [T], fast: impl Fn(T) -> (T, bool), exact: i
 }
 
 /// Defines `name(x, y)`: `blocks` over a piece with a `vmath` function,
-/// compiled for the widest SIMD the CPU has; `f32` is evaluated in `f64` and
-/// rounded once, as `MapFn::apply_f32` does.
+/// compiled for the widest SIMD the CPU has.
 macro_rules! vectorised {
-    ($($name:ident = $lanes:ident: $t:ty, $fast:ident, $exact:ident;)*) => {$(
+    ($($name:ident = $lanes:ident: $t:ty, $fast:path, $exact:path;)*) => {$(
         // `L` (the lanes `simd_dispatch` picks) is left to the compiler here.
         fn $lanes<const L: usize>(x: &[$t], y: &mut [$t]) {
-            blocks(
-                x,
-                y,
-                |v: $t| {
-                    let (value, ok) = $fast(f64::from(v));
-                    (value as $t, ok)
-                },
-                |v: $t| vmath::$exact(f64::from(v)) as $t,
-            );
+            blocks(x, y, $fast, $exact);
         }
         simd_dispatch! {
             fn $name(x: &[$t], y: &mut [$t]) -> () = $lanes
@@ -84,14 +75,14 @@ macro_rules! vectorised {
 }
 
 vectorised! {
-    exp_f64 = exp_f64_lanes: f64, exp_fast, exp;
-    ln_f64 = ln_f64_lanes: f64, ln_fast, ln;
-    sin_f64 = sin_f64_lanes: f64, sin_fast, sin;
-    cos_f64 = cos_f64_lanes: f64, cos_fast, cos;
-    exp_f32 = exp_f32_lanes: f32, exp_fast, exp;
-    ln_f32 = ln_f32_lanes: f32, ln_fast, ln;
-    sin_f32 = sin_f32_lanes: f32, sin_fast, sin;
-    cos_f32 = cos_f32_lanes: f32, cos_fast, cos;
+    exp_f64 = exp_f64_lanes: f64, vmath::exp_fast, vmath::exp;
+    ln_f64 = ln_f64_lanes: f64, vmath::ln_fast, vmath::ln;
+    sin_f64 = sin_f64_lanes: f64, vmath::sin_fast, vmath::sin;
+    cos_f64 = cos_f64_lanes: f64, vmath::cos_fast, vmath::cos;
+    exp_f32 = exp_f32_lanes: f32, single::exp_fast, single::exp;
+    ln_f32 = ln_f32_lanes: f32, single::ln_fast, single::ln;
+    sin_f32 = sin_f32_lanes: f32, single::sin_fast, single::sin;
+    cos_f32 = cos_f32_lanes: f32, single::cos_fast, single::cos;
 }
 
 /// Times `kernel` over `x` into `y`, a rayon task per piece.
