@@ -8,9 +8,7 @@
 //! [`exp`], [`ln`], [`sin`] and [`cos`] do. Scalar and vector code run the
 //! same operations in the same order (Rust never contracts `a * b + c`), so
 //! they give the same bits, and the scalar functions are the reference the
-//! vectorised `map` loop is checked against. `f32` callers evaluate in `f64`
-//! and round once, which gives the correctly rounded `f32` bar inputs within
-//! about 2^-29 relative of a tie.
+//! vectorised `map` loop is checked against.
 //!
 //! The methods are fdlibm's (Cody–Waite reduction, `ln` through `atanh`,
 //! extra precision carried through the reduced argument) with Taylor
@@ -33,7 +31,7 @@ const PIO2_2: f64 = f64::from_bits(0x3DD0_B461_1A60_0000);
 const PIO2_3: f64 = f64::from_bits(0x3BA3_198A_2E03_7073);
 
 /// `1/n!` for `n` up to 18 (each `n!` exact in `f64`), computed at compile time.
-pub(crate) const INV_FACTORIAL: [f64; 19] = {
+const INV_FACTORIAL: [f64; 19] = {
     let mut table = [1.0; 19];
     let (mut factorial, mut n) = (1.0, 1);
     while n < 19 {
