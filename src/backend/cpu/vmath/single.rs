@@ -2,9 +2,11 @@
 //! cut to what an `f32` result needs (fewer terms, no carried rounding
 //! errors), with a relative error below 2^-45 before the one rounding to
 //! `f32`. Results are the correctly rounded `f32` but for inputs within about
-//! 2^-45 relative of a tie, which may round either way (the tests meet none
-//! in 16 million), and `map` runs 1.3 to 1.7 times as fast as with the `f64`
-//! methods rounded (the 2-core development VM).
+//! 2^-45 relative of a tie, which may round either way: checked exhaustively
+//! over all 2^32 inputs of each function, 18 of the 1.7e10 results are an ulp
+//! off, each within 1.2e-14 of a tie (10 of them as glibc's `f64` value
+//! rounded). `map` runs 1.3 to 1.7 times as fast as with the `f64` methods
+//! rounded (the 2-core development VM).
 
 use super::{
     by_quadrant, exp_split, ln_join, ln_split, reduce_parts, reduced, times_pow2, EXP_DOMAIN,
