@@ -96,7 +96,7 @@ pub fn check_product(a: &Matrix, b: &Matrix, c: &Matrix) -> ProductCheck {
     if m == 0 || n == 0 || k == 0 {
         // Empty sums: C is all zeros, exactly (what `A @ B` gives in NumPy).
         let worst = (0..m * n)
-            .map(|index| c.get(index / n, index % n))
+            .map(|i| c.data.get_f64(i))
             .map(|v| if v == 0.0 { 0.0 } else { ratio(v.abs(), 0.0) })
             .fold(0.0, worse);
         return ProductCheck {

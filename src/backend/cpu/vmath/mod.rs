@@ -237,7 +237,7 @@ pub(crate) fn cos_fast(x: f64) -> (f64, bool) {
 
 /// A `*_fast` function's value where it holds, else `libm`'s.
 #[inline(always)]
-pub(crate) fn or_libm(x: f64, fast: impl Fn(f64) -> (f64, bool), libm: fn(f64) -> f64) -> f64 {
+fn or_libm(x: f64, fast: impl Fn(f64) -> (f64, bool), libm: fn(f64) -> f64) -> f64 {
     match fast(x) {
         (value, true) => value,
         _ => libm(x),
