@@ -4,7 +4,7 @@
 
 use gpucalc::map::{map, MapFn};
 use gpucalc::matmul::{matmul, Matrix};
-use gpucalc::{Device, DeviceSpec, Float, FloatVec};
+use gpucalc::{Device, DeviceSpec, Float};
 
 mod common;
 
@@ -16,10 +16,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let device = Device::select(&DeviceSpec::Auto)?;
     let n = 10_000_000;
     let xs: Vec<f32> = (0..n).map(|i| i as f32).collect();
-    let input = FloatVec::from(xs);
-    let mut output = FloatVec::zeros(input.float(), n);
-    let r = map(&device, MapFn::Sqrt, &input, &mut output, true)?;
-    let roots = output.as_f32().expect("f32 in, f32 out");
+    let mut roots = vec![0.0f32; n];
+    let r = map(&device, MapFn::Sqrt, &xs, &mut roots, true)?;
     println!("sqrt(1e6) = {} on {}", roots[1_000_000], device.info().spec);
     println!(
         "sqrt of {n} floats: {:.1} GB/s, within {} ulp of the CPU: {:?}",

@@ -223,6 +223,132 @@ impl From<&[f64]> for FloatVec {
     }
 }
 
+/// A borrowed array of either float type: the input of [`crate::map::map`].
+///
+/// Made with `into()` from a slice, an array, a `Vec` or a [`FloatVec`], so
+/// data already in the caller's memory is used where it lies.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FloatSlice<'a> {
+    /// `f32` elements.
+    F32(&'a [f32]),
+    /// `f64` elements.
+    F64(&'a [f64]),
+}
+
+/// A mutably borrowed array of either float type: the output of [`crate::map::map`].
+///
+/// Made with `into()` from a mutable slice, array, `Vec` or [`FloatVec`].
+#[derive(Debug, PartialEq)]
+pub enum FloatSliceMut<'a> {
+    /// `f32` elements.
+    F32(&'a mut [f32]),
+    /// `f64` elements.
+    F64(&'a mut [f64]),
+}
+
+impl FloatSlice<'_> {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            FloatSlice::F32(v) => v.len(),
+            FloatSlice::F64(v) => v.len(),
+        }
+    }
+
+    /// True when there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The element type.
+    pub fn float(&self) -> Float {
+        match self {
+            FloatSlice::F32(_) => Float::F32,
+            FloatSlice::F64(_) => Float::F64,
+        }
+    }
+}
+
+impl FloatSliceMut<'_> {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            FloatSliceMut::F32(v) => v.len(),
+            FloatSliceMut::F64(v) => v.len(),
+        }
+    }
+
+    /// True when there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The element type.
+    pub fn float(&self) -> Float {
+        match self {
+            FloatSliceMut::F32(_) => Float::F32,
+            FloatSliceMut::F64(_) => Float::F64,
+        }
+    }
+}
+
+/// `From` impls making `FloatSlice` and `FloatSliceMut` from every way a caller
+/// holds floats of type `$t` (variant `$v`).
+macro_rules! float_slice_from {
+    ($($t:ty => $v:ident),*) => {$(
+        impl<'a> From<&'a [$t]> for FloatSlice<'a> {
+            fn from(v: &'a [$t]) -> FloatSlice<'a> {
+                FloatSlice::$v(v)
+            }
+        }
+        impl<'a> From<&'a Vec<$t>> for FloatSlice<'a> {
+            fn from(v: &'a Vec<$t>) -> FloatSlice<'a> {
+                FloatSlice::$v(v)
+            }
+        }
+        impl<'a, const N: usize> From<&'a [$t; N]> for FloatSlice<'a> {
+            fn from(v: &'a [$t; N]) -> FloatSlice<'a> {
+                FloatSlice::$v(v)
+            }
+        }
+        impl<'a> From<&'a mut [$t]> for FloatSliceMut<'a> {
+            fn from(v: &'a mut [$t]) -> FloatSliceMut<'a> {
+                FloatSliceMut::$v(v)
+            }
+        }
+        impl<'a> From<&'a mut Vec<$t>> for FloatSliceMut<'a> {
+            fn from(v: &'a mut Vec<$t>) -> FloatSliceMut<'a> {
+                FloatSliceMut::$v(v)
+            }
+        }
+        impl<'a, const N: usize> From<&'a mut [$t; N]> for FloatSliceMut<'a> {
+            fn from(v: &'a mut [$t; N]) -> FloatSliceMut<'a> {
+                FloatSliceMut::$v(v)
+            }
+        }
+    )*};
+}
+
+float_slice_from!(f32 => F32, f64 => F64);
+
+impl<'a> From<&'a FloatVec> for FloatSlice<'a> {
+    fn from(v: &'a FloatVec) -> FloatSlice<'a> {
+        match v {
+            FloatVec::F32(v) => FloatSlice::F32(v),
+            FloatVec::F64(v) => FloatSlice::F64(v),
+        }
+    }
+}
+
+impl<'a> From<&'a mut FloatVec> for FloatSliceMut<'a> {
+    fn from(v: &'a mut FloatVec) -> FloatSliceMut<'a> {
+        match v {
+            FloatVec::F32(v) => FloatSliceMut::F32(v),
+            FloatVec::F64(v) => FloatSliceMut::F64(v),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

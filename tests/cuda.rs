@@ -510,6 +510,13 @@ fn map_goes_through_in_pieces() {
 }
 
 #[test]
+fn map_takes_slices_of_the_callers_arrays() {
+    if let Some(gpu) = gpu("map_takes_slices_of_the_callers_arrays") {
+        common::check_map_on_slices(&gpu);
+    }
+}
+
+#[test]
 fn transfer_measures_pageable_and_pinned_memory_both_ways() {
     let Some(gpu) = gpu("transfer_measures_pageable_and_pinned_memory_both_ways") else {
         return;

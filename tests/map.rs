@@ -20,27 +20,19 @@ fn every_function_matches_scalar_application_in_both_precisions() {
     {
         xs[1000 * i + 37] = x;
     }
+    let xs32: Vec<f32> = xs.iter().map(|&x| x as f32).collect();
     for f in MapFn::ALL {
-        let input = FloatVec::F64(xs.clone());
-        let mut out = FloatVec::F64(vec![f64::NAN; xs.len()]);
-        let r = map(&device, f, &input, &mut out, true).unwrap();
+        let mut out = vec![f64::NAN; xs.len()];
+        let r = map(&device, f, &xs, &mut out, true).unwrap();
         assert_eq!(r.verified, Some(true), "{f}");
         assert_eq!(r.bytes, 2 * 8 * xs.len() as u64);
-        let FloatVec::F64(out) = out else {
-            unreachable!()
-        };
         for (&x, y) in xs.iter().zip(out) {
             assert_eq!(y.to_bits(), f.apply_f64(x).to_bits(), "{f}({x:e})");
         }
 
-        let xs32: Vec<f32> = xs.iter().map(|&x| x as f32).collect();
-        let input = FloatVec::F32(xs32.clone());
-        let mut out = FloatVec::F32(vec![f32::NAN; xs.len()]);
-        let r = map(&device, f, &input, &mut out, true).unwrap();
+        let mut out = vec![f32::NAN; xs.len()];
+        let r = map(&device, f, &xs32, &mut out, true).unwrap();
         assert_eq!(r.verified, Some(true), "{f} f32");
-        let FloatVec::F32(out) = out else {
-            unreachable!()
-        };
         for (&x, y) in xs32.iter().zip(out) {
             assert_eq!(y.to_bits(), f.apply_f32(x).to_bits(), "{f}({x:e}) f32");
         }
@@ -48,25 +40,21 @@ fn every_function_matches_scalar_application_in_both_precisions() {
 }
 
 #[test]
-fn mismatched_buffers_are_refused() {
+fn mismatched_buffers_are_refused_and_left_alone() {
     let device = Device::select(&DeviceSpec::Cpu).unwrap();
-    let input = FloatVec::F32(vec![1.0; 4]);
-    assert!(map(
-        &device,
-        MapFn::Sqrt,
-        &input,
-        &mut FloatVec::F64(vec![0.0; 4]),
-        true
-    )
-    .is_err());
-    assert!(map(
-        &device,
-        MapFn::Sqrt,
-        &input,
-        &mut FloatVec::F32(vec![0.0; 3]),
-        true
-    )
-    .is_err());
+    let input = FloatVec::F32(vec![4.0; 4]);
+    let mut wrong_type = FloatVec::F64(vec![7.0; 4]);
+    let err = map(&device, MapFn::Sqrt, &input, &mut wrong_type, true).unwrap_err();
+    assert_eq!(err.to_string(), "map: output is 4 x f64, input is 4 x f32");
+    assert_eq!(wrong_type, FloatVec::F64(vec![7.0; 4]));
+    let mut short = [7.0f32; 3];
+    assert!(map(&device, MapFn::Sqrt, &input, &mut short, true).is_err());
+    assert_eq!(short, [7.0; 3]);
+}
+
+#[test]
+fn map_takes_slices_of_the_callers_arrays() {
+    common::check_map_on_slices(&Device::select(&DeviceSpec::Cpu).unwrap());
 }
 
 #[test]

@@ -374,6 +374,13 @@ fn map_verifies_every_function_in_both_precisions() {
 }
 
 #[test]
+fn map_takes_slices_of_the_callers_arrays() {
+    if let Some(device) = first_device() {
+        common::check_map_on_slices(&device);
+    }
+}
+
+#[test]
 fn transfer_measures_pageable_and_pinned_memory_both_ways() {
     let Some(device) = first_device() else {
         return;

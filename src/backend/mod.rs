@@ -12,7 +12,7 @@ pub(crate) mod opencl;
 use crate::device::DeviceInfo;
 use crate::dtype::{Float, FloatVec};
 use crate::error::{Error, Result};
-use crate::workloads::map::{MapFn, MapTiming};
+use crate::workloads::map::{MapFn, MapIo, MapTiming};
 use crate::workloads::matmul::KernelTime;
 use crate::workloads::rng::{RngSlice, RngSpec};
 use crate::workloads::stream::StreamRaw;
@@ -63,10 +63,10 @@ pub(crate) trait Backend: Send + Sync {
         Err(self.unsupported("rng into device memory"))
     }
 
-    /// `output[i] = function(input[i])` (validated: same type and length);
-    /// inputs larger than device memory go through in chunks.
-    fn map(&self, function: MapFn, input: &FloatVec, output: &mut FloatVec) -> Result<MapTiming> {
-        let _ = (function, input, output);
+    /// `output[i] = function(input[i])`; inputs larger than device memory go
+    /// through in chunks.
+    fn map(&self, function: MapFn, io: MapIo<'_>) -> Result<MapTiming> {
+        let _ = (function, io);
         Err(self.unsupported("map"))
     }
 

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::backend::cpu::vmath::{self, single};
 use crate::device::Device;
-use crate::dtype::FloatVec;
+use crate::dtype::{FloatSlice, FloatSliceMut};
 use crate::error::{Error, Result};
 
 /// The functions `map` applies.
@@ -174,44 +174,71 @@ pub struct MapResult {
     pub verified: Option<bool>,
 }
 
+/// An input and an output of the same type and length, as a backend's `map` takes them.
+pub(crate) enum MapIo<'a> {
+    /// `f32` elements.
+    F32(&'a [f32], &'a mut [f32]),
+    /// `f64` elements.
+    F64(&'a [f64], &'a mut [f64]),
+}
+
 /// Applies `function` to every element of `input` on `device`, writing `output`
-/// (same type and length).
+/// (same type and length). Both are borrowed where they lie: slices, arrays,
+/// `Vec`s or [`FloatVec`]s, given by reference. Where `verify` is set, every
+/// element is checked against the CPU's result ([`MapFn::apply_f64`],
+/// [`MapFn::apply_f32`]) within [`MapFn::ulp_bound`].
 ///
 /// ```
 /// use gpucalc::map::{map, MapFn};
-/// use gpucalc::{Device, DeviceSpec, FloatVec};
+/// use gpucalc::{Device, DeviceSpec};
 ///
 /// let device = Device::select(&DeviceSpec::Cpu)?;
 /// let xs: Vec<f64> = (0..100).map(f64::from).collect();
-/// let input = FloatVec::from(xs);
-/// let mut output = FloatVec::zeros(input.float(), input.len());
-/// let result = map(&device, MapFn::Sqrt, &input, &mut output, true)?;
-/// assert_eq!(output.as_f64().unwrap()[81], 9.0);
+/// let mut ys = vec![0.0; xs.len()];
+/// let result = map(&device, MapFn::Sqrt, &xs, &mut ys, true)?;
+/// assert_eq!(ys[81], 9.0);
 /// assert_eq!(result.verified, Some(true));
+///
+/// // Part of an array, in single precision.
+/// let xs = [1.0f32, 4.0, 9.0, 16.0];
+/// let mut ys = [0.0f32; 2];
+/// map(&device, MapFn::Sqrt, &xs[2..], &mut ys, false)?;
+/// assert_eq!(ys, [3.0, 4.0]);
 /// # Ok::<(), gpucalc::Error>(())
 /// ```
-pub fn map(
+///
+/// # Errors
+///
+/// [`Error::InvalidArgument`] where the output's type or length differs from
+/// the input's; the backend's errors (an OpenCL device without fp64 for `f64`,
+/// a GPU out of memory, a failed launch).
+pub fn map<'i, 'o>(
     device: &Device,
     function: MapFn,
-    input: &FloatVec,
-    output: &mut FloatVec,
+    input: impl Into<FloatSlice<'i>>,
+    output: impl Into<FloatSliceMut<'o>>,
     verify: bool,
 ) -> Result<MapResult> {
-    if input.float() != output.float() || input.len() != output.len() {
-        return Err(Error::InvalidArgument(format!(
-            "map: output is {} x {}, input is {} x {}",
-            output.len(),
-            output.float(),
-            input.len(),
-            input.float()
-        )));
-    }
+    let (input, mut output) = (input.into(), output.into());
+    let io = match (input, &mut output) {
+        (FloatSlice::F32(x), FloatSliceMut::F32(y)) if x.len() == y.len() => MapIo::F32(x, y),
+        (FloatSlice::F64(x), FloatSliceMut::F64(y)) if x.len() == y.len() => MapIo::F64(x, y),
+        _ => {
+            return Err(Error::InvalidArgument(format!(
+                "map: output is {} x {}, input is {} x {}",
+                output.len(),
+                output.float(),
+                input.len(),
+                input.float()
+            )))
+        }
+    };
     let start = Instant::now();
-    let timing = device.backend().map(function, input, output)?;
+    let timing = device.backend().map(function, io)?;
     let total_s = start.elapsed().as_secs_f64();
     let bytes = 2 * (input.len() * input.float().size()) as u64;
     let max_ulp = if verify {
-        Some(max_ulp_from_cpu(function, input, output))
+        Some(max_ulp_from_cpu(function, input, &output))
     } else {
         None
     };
@@ -250,12 +277,12 @@ fn ordered32(x: f32) -> i64 {
 }
 
 /// The largest ulp distance between `output` and the CPU's result.
-fn max_ulp_from_cpu(function: MapFn, input: &FloatVec, output: &FloatVec) -> u64 {
+fn max_ulp_from_cpu(function: MapFn, input: FloatSlice<'_>, output: &FloatSliceMut<'_>) -> u64 {
     match (input, output) {
-        (FloatVec::F32(x), FloatVec::F32(y)) => {
+        (FloatSlice::F32(x), FloatSliceMut::F32(y)) => {
             max_ulp(x, y, |v| function.apply_f32(v), f32::is_nan, ordered32)
         }
-        (FloatVec::F64(x), FloatVec::F64(y)) => {
+        (FloatSlice::F64(x), FloatSliceMut::F64(y)) => {
             max_ulp(x, y, |v| function.apply_f64(v), f64::is_nan, ordered64)
         }
         _ => u64::MAX,
@@ -318,10 +345,13 @@ mod tests {
 
     #[test]
     fn a_wrong_value_fails_the_check() {
-        let x = FloatVec::F32(vec![4.0, 9.0]);
-        let y = FloatVec::F32(vec![2.0, 3.0001]);
-        assert!(max_ulp_from_cpu(MapFn::Sqrt, &x, &y) > 4);
-        let y = FloatVec::F32(vec![2.0, f32::NAN]);
-        assert_eq!(max_ulp_from_cpu(MapFn::Sqrt, &x, &y), u64::MAX);
+        let x = [4.0f32, 9.0];
+        let mut y = [2.0f32, 3.0001];
+        assert!(max_ulp_from_cpu(MapFn::Sqrt, (&x).into(), &(&mut y).into()) > 4);
+        let mut y = [2.0f32, f32::NAN];
+        assert_eq!(
+            max_ulp_from_cpu(MapFn::Sqrt, (&x).into(), &(&mut y).into()),
+            u64::MAX
+        );
     }
 }

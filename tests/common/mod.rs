@@ -115,6 +115,42 @@ pub fn map_inputs(ramp: usize) -> Vec<f64> {
     xs
 }
 
+/// `map` on borrowed slices of the caller's arrays: the middle of one `Vec`
+/// into the middle of another, then an array into a [`gpucalc::FloatVec`].
+/// Checks the written part against the CPU and that nothing around it changed.
+pub fn check_map_on_slices(device: &Device) {
+    use gpucalc::map::{map, MapFn};
+    let xs: Vec<f32> = (0..10_000).map(|i| i as f32 * 0.5).collect();
+    let mut ys = vec![-1.0f32; 12_000];
+    let r = map(
+        device,
+        MapFn::Square,
+        &xs[100..9_100],
+        &mut ys[1_000..10_000],
+        true,
+    )
+    .expect("map on slices");
+    assert_eq!((r.elements, r.verified), (9_000, Some(true)), "{r:?}");
+    for (i, &y) in ys.iter().enumerate() {
+        let want = if (1_000..10_000).contains(&i) {
+            xs[i - 900] * xs[i - 900]
+        } else {
+            -1.0
+        };
+        assert_eq!(y, want, "element {i}");
+    }
+    let mut out = gpucalc::FloatVec::zeros(Float::F32, 3);
+    map(
+        device,
+        MapFn::Reciprocal,
+        &[2.0f32, 4.0, 8.0],
+        &mut out,
+        true,
+    )
+    .expect("map an array");
+    assert_eq!(out.as_f32(), Some(&[0.5f32, 0.25, 0.125][..]));
+}
+
 /// Matmul shapes (M, N, K), C is M×N, with odd k or n: edges of both tile
 /// sizes, rows that are not whole vectors.
 pub const MATMUL_ODD_SHAPES: [(usize, usize, usize); 7] = [

@@ -9,8 +9,7 @@ use rayon::prelude::*;
 
 use super::simd::simd_dispatch;
 use super::vmath::{self, single};
-use crate::dtype::FloatVec;
-use crate::workloads::map::{MapFn, MapTiming};
+use crate::workloads::map::{MapFn, MapIo, MapTiming};
 
 /// Elements per rayon task.
 const TASK: usize = 1 << 16;
@@ -100,16 +99,10 @@ fn run<T: Copy + Send + Sync>(x: &[T], y: &mut [T], kernel: impl Fn(&[T], &mut [
 }
 
 /// Applies `function` on the calling rayon pool.
-pub(crate) fn map(function: MapFn, input: &FloatVec, output: &mut FloatVec) -> MapTiming {
-    let kernel_s = match (input, output) {
-        (FloatVec::F32(x), FloatVec::F32(y)) => {
-            per_function!(function, x, y, exp_f32, ln_f32, sin_f32, cos_f32)
-        }
-        (FloatVec::F64(x), FloatVec::F64(y)) => {
-            per_function!(function, x, y, exp_f64, ln_f64, sin_f64, cos_f64)
-        }
-        // `workloads::map::map` checks the types match before any backend runs.
-        _ => unreachable!("map: input and output types differ"),
+pub(crate) fn map(function: MapFn, io: MapIo<'_>) -> MapTiming {
+    let kernel_s = match io {
+        MapIo::F32(x, y) => per_function!(function, x, y, exp_f32, ln_f32, sin_f32, cos_f32),
+        MapIo::F64(x, y) => per_function!(function, x, y, exp_f64, ln_f64, sin_f64, cos_f64),
     };
     MapTiming { kernel_s }
 }

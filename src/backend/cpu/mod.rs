@@ -19,7 +19,7 @@ use crate::backend::{Backend, MatmulRuns};
 use crate::device::{DeviceInfo, DeviceType};
 use crate::dtype::{Float, FloatVec};
 use crate::error::{BackendKind, Error, Result};
-use crate::workloads::map::{MapFn, MapTiming};
+use crate::workloads::map::{MapFn, MapIo, MapTiming};
 use crate::workloads::rng::{RngSlice, RngSpec};
 use crate::workloads::stream::StreamRaw;
 use crate::workloads::transfer::{Direction, HostMemory};
@@ -216,8 +216,8 @@ impl Backend for CpuDevice {
         Ok(())
     }
 
-    fn map(&self, function: MapFn, input: &FloatVec, output: &mut FloatVec) -> Result<MapTiming> {
-        Ok(self.pool.install(|| map::map(function, input, output)))
+    fn map(&self, function: MapFn, io: MapIo<'_>) -> Result<MapTiming> {
+        Ok(self.pool.install(|| map::map(function, io)))
     }
 
     /// A host memory copy, in parallel: the CPU device's own memory is host memory.

@@ -21,7 +21,7 @@ use crate::backend::Backend;
 use crate::device::{DeviceInfo, DeviceType};
 use crate::dtype::{Float, FloatVec};
 use crate::error::{BackendKind, Error, Result};
-use crate::workloads::map::{MapFn, MapTiming};
+use crate::workloads::map::{MapFn, MapIo, MapTiming};
 use crate::workloads::rng::{RngSlice, RngSpec};
 use crate::workloads::stream::StreamRaw;
 use crate::workloads::transfer::{Direction, HostMemory};
@@ -468,8 +468,8 @@ impl Backend for CudaDevice {
         self.with_gpu(|gpu| rng::device_times(gpu, spec, n.max(1), reps))
     }
 
-    fn map(&self, function: MapFn, input: &FloatVec, output: &mut FloatVec) -> Result<MapTiming> {
-        self.with_gpu(|gpu| map::map(gpu, function, input, output, map::CHUNK_BYTES))
+    fn map(&self, function: MapFn, io: MapIo<'_>) -> Result<MapTiming> {
+        self.with_gpu(|gpu| map::map(gpu, function, io, map::CHUNK_BYTES))
     }
 
     fn host_memory_kinds(&self) -> Vec<HostMemory> {

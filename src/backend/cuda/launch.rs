@@ -222,10 +222,6 @@ pub(crate) trait GpuFloat: Real + Plain {
     fn arg(self) -> Arg;
     /// A host array of this type as a [`FloatVec`].
     fn into_vec(values: Vec<Self>) -> FloatVec;
-    /// The elements of `values`, if it holds this type.
-    fn slice(values: &FloatVec) -> Option<&[Self]>;
-    /// The elements of `values`, mutably, if it holds this type.
-    fn slice_mut(values: &mut FloatVec) -> Option<&mut [Self]>;
 }
 
 impl GpuFloat for f32 {
@@ -245,18 +241,6 @@ impl GpuFloat for f32 {
     fn into_vec(values: Vec<f32>) -> FloatVec {
         FloatVec::F32(values)
     }
-    fn slice(values: &FloatVec) -> Option<&[f32]> {
-        match values {
-            FloatVec::F32(v) => Some(v),
-            FloatVec::F64(_) => None,
-        }
-    }
-    fn slice_mut(values: &mut FloatVec) -> Option<&mut [f32]> {
-        match values {
-            FloatVec::F32(v) => Some(v),
-            FloatVec::F64(_) => None,
-        }
-    }
 }
 
 impl GpuFloat for f64 {
@@ -275,18 +259,6 @@ impl GpuFloat for f64 {
     }
     fn into_vec(values: Vec<f64>) -> FloatVec {
         FloatVec::F64(values)
-    }
-    fn slice(values: &FloatVec) -> Option<&[f64]> {
-        match values {
-            FloatVec::F64(v) => Some(v),
-            FloatVec::F32(_) => None,
-        }
-    }
-    fn slice_mut(values: &mut FloatVec) -> Option<&mut [f64]> {
-        match values {
-            FloatVec::F64(v) => Some(v),
-            FloatVec::F32(_) => None,
-        }
     }
 }
 

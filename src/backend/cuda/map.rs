@@ -17,9 +17,9 @@ use super::device::CudaDevice;
 use super::launch::{chunk_len, stop_and_wait, Arg, Gpu, GpuFloat, Kernel};
 use super::memory::PinnedBuffer;
 use super::stream::{DeviceBuffer, Event, Stream};
-use crate::dtype::{Float, FloatVec};
+use crate::dtype::Float;
 use crate::error::{Error, Result};
-use crate::workloads::map::{MapFn, MapTiming};
+use crate::workloads::map::{MapFn, MapIo, MapTiming};
 
 /// The largest piece, in bytes; each of the two slots holds one on the host and one on the device.
 pub(crate) const CHUNK_BYTES: usize = 64 << 20;
@@ -32,27 +32,23 @@ const SLOTS: usize = 2;
 pub(crate) fn map(
     gpu: &Gpu<'_>,
     function: MapFn,
-    input: &FloatVec,
-    output: &mut FloatVec,
+    io: MapIo<'_>,
     cap_bytes: usize,
 ) -> Result<MapTiming> {
-    match input.float() {
-        Float::F32 => run::<f32>(gpu, function, input, output, cap_bytes),
-        Float::F64 => run::<f64>(gpu, function, input, output, cap_bytes),
+    match io {
+        MapIo::F32(input, output) => run::<f32>(gpu, function, input, output, cap_bytes),
+        MapIo::F64(input, output) => run::<f64>(gpu, function, input, output, cap_bytes),
     }
 }
 
 fn run<T: GpuFloat>(
     gpu: &Gpu<'_>,
     function: MapFn,
-    input: &FloatVec,
-    output: &mut FloatVec,
+    input: &[T],
+    output: &mut [T],
     cap_bytes: usize,
 ) -> Result<MapTiming> {
-    // `workloads::map::map` checks that the types and lengths match.
-    let (Some(input), Some(output)) = (T::slice(input), T::slice_mut(output)) else {
-        unreachable!("map: input and output types differ")
-    };
+    // `workloads::map::map` checks that the lengths match.
     let n = input.len();
     if n == 0 {
         return Ok(MapTiming::default());
@@ -286,16 +282,16 @@ mod tests {
         let Some(device) = gpu() else { return };
         // Pieces of 1 MiB / 4 = 262144 f32 under a 1 MiB cap: 4 pieces and a tail.
         let n = 4 * (1 << 18) + 12_345;
-        let input = FloatVec::F32((0..n).map(|i| i as f32).collect());
-        let mut output = FloatVec::F32(vec![-1.0; n]);
+        let input: Vec<f32> = (0..n).map(|i| i as f32).collect();
+        let mut output = vec![-1.0f32; n];
         let timing = device
-            .with_gpu(|gpu| map(gpu, MapFn::Square, &input, &mut output, 1 << 20))
+            .with_gpu(|gpu| {
+                let io = MapIo::F32(&input, &mut output);
+                map(gpu, MapFn::Square, io, 1 << 20)
+            })
             .expect("map");
         assert!(timing.kernel_s > 0.0);
-        let FloatVec::F32(out) = output else {
-            unreachable!()
-        };
-        for (i, y) in out.iter().enumerate() {
+        for (i, y) in output.iter().enumerate() {
             let x = i as f32;
             assert_eq!(y.to_bits(), (x * x).to_bits(), "element {i}");
         }

@@ -263,12 +263,9 @@ impl Backend for OpenClDevice {
     fn map(
         &self,
         function: crate::workloads::map::MapFn,
-        input: &crate::dtype::FloatVec,
-        output: &mut crate::dtype::FloatVec,
+        io: crate::workloads::map::MapIo<'_>,
     ) -> Result<crate::workloads::map::MapTiming> {
-        guarded("map", || {
-            super::map::run(&self.session()?, function, input, output)
-        })
+        guarded("map", || super::map::run(&self.session()?, function, io))
     }
 
     fn host_memory_kinds(&self) -> Vec<crate::workloads::transfer::HostMemory> {

@@ -14,25 +14,17 @@
 
 use super::pipeline::{piece_len, Pipeline};
 use super::session::{Arg, Element, Session};
-use crate::dtype::FloatVec;
 use crate::error::Result;
-use crate::workloads::map::{MapFn, MapTiming};
+use crate::workloads::map::{MapFn, MapIo, MapTiming};
 
-/// `output[i] = function(input[i])` (same type and length, checked by `map`).
-pub(super) fn run(
-    session: &Session<'_>,
-    function: MapFn,
-    input: &FloatVec,
-    output: &mut FloatVec,
-) -> Result<MapTiming> {
-    let kernel_s = match (input, output) {
-        (FloatVec::F32(x), FloatVec::F32(y)) => run_typed(session, function, x, y)?,
-        (FloatVec::F64(x), FloatVec::F64(y)) => {
+/// `output[i] = function(input[i])`.
+pub(super) fn run(session: &Session<'_>, function: MapFn, io: MapIo<'_>) -> Result<MapTiming> {
+    let kernel_s = match io {
+        MapIo::F32(x, y) => run_typed(session, function, x, y)?,
+        MapIo::F64(x, y) => {
             session.require_fp64(&format!("map {function} in double precision"))?;
             run_typed(session, function, x, y)?
         }
-        // `workloads::map::map` checks the types match before any backend runs.
-        _ => unreachable!("map: input and output types differ"),
     };
     Ok(MapTiming { kernel_s })
 }
@@ -85,8 +77,7 @@ mod tests {
     use crate::backend::opencl::device::open_or_skip;
     use crate::backend::opencl::session::CHUNK_CAP;
     use crate::backend::Backend;
-    use crate::dtype::FloatVec;
-    use crate::workloads::map::MapFn;
+    use crate::workloads::map::{MapFn, MapIo};
 
     #[test]
     fn pieces_give_what_one_piece_gives() {
@@ -94,14 +85,18 @@ mod tests {
             return;
         };
         let n = 10_007;
-        let input = FloatVec::F32((0..n).map(|i| i as f32 * 0.37 - 50.0).collect());
-        let mut whole = FloatVec::F32(vec![0.0; n]);
-        device.map(MapFn::Exp, &input, &mut whole).unwrap();
+        let input: Vec<f32> = (0..n).map(|i| i as f32 * 0.37 - 50.0).collect();
+        let mut whole = vec![0.0f32; n];
+        device
+            .map(MapFn::Exp, MapIo::F32(&input, &mut whole))
+            .unwrap();
         CHUNK_CAP.with(|cap| cap.set(1000));
-        let mut pieces = FloatVec::F32(vec![0.0; n]);
-        let timing = device.map(MapFn::Exp, &input, &mut pieces).unwrap();
+        let mut pieces = vec![0.0f32; n];
+        let timing = device
+            .map(MapFn::Exp, MapIo::F32(&input, &mut pieces))
+            .unwrap();
         CHUNK_CAP.with(|cap| cap.set(usize::MAX));
         assert!(timing.kernel_s > 0.0);
-        assert!(pieces == whole);
+        assert_eq!(pieces, whole);
     }
 }
