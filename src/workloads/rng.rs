@@ -280,11 +280,25 @@ impl RngVec {
     ///
     /// Where `n` is more than [`RngVec::len`].
     pub fn le_bytes(&self, n: usize) -> Vec<u8> {
-        match self {
+        self.le_bytes_view(n).into_owned()
+    }
+
+    /// [`RngVec::le_bytes`], borrowed where the host is little-endian (the
+    /// elements' bytes are then already in that order).
+    pub(crate) fn le_bytes_view(&self, n: usize) -> std::borrow::Cow<'_, [u8]> {
+        use std::borrow::Cow;
+        if cfg!(target_endian = "little") {
+            return Cow::Borrowed(match self {
+                RngVec::F32(v) => bytemuck::cast_slice(&v[..n]),
+                RngVec::F64(v) => bytemuck::cast_slice(&v[..n]),
+                RngVec::U32(v) => bytemuck::cast_slice(&v[..n]),
+            });
+        }
+        Cow::Owned(match self {
             RngVec::F32(v) => v[..n].iter().flat_map(|x| x.to_le_bytes()).collect(),
             RngVec::F64(v) => v[..n].iter().flat_map(|x| x.to_le_bytes()).collect(),
             RngVec::U32(v) => v[..n].iter().flat_map(|x| x.to_le_bytes()).collect(),
-        }
+        })
     }
 }
 
@@ -482,6 +496,26 @@ mod tests {
             FloatVec::try_from(RngVec::U32(vec![7])),
             Err(RngVec::U32(vec![7]))
         );
+    }
+
+    #[test]
+    fn le_bytes_are_each_elements_little_endian_bytes_in_order() {
+        let words = RngVec::U32(vec![0x0403_0201, 0x0807_0605, 9]);
+        assert_eq!(le_bytes_owned(&words), [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(words.le_bytes(2), [1, 2, 3, 4, 5, 6, 7, 8]);
+        let floats = RngVec::F64(vec![1.5, -0.0, 3.25]);
+        assert_eq!(&*floats.le_bytes_view(3), &le_bytes_owned(&floats)[..]);
+        let floats = RngVec::F32(vec![0.1, 2.0]);
+        assert_eq!(&*floats.le_bytes_view(2), &le_bytes_owned(&floats)[..]);
+    }
+
+    /// The first two elements' bytes, by `to_le_bytes`, or all three's for f64.
+    fn le_bytes_owned(values: &RngVec) -> Vec<u8> {
+        match values {
+            RngVec::U32(v) => v[..2].iter().flat_map(|x| x.to_le_bytes()).collect(),
+            RngVec::F32(v) => v[..2].iter().flat_map(|x| x.to_le_bytes()).collect(),
+            RngVec::F64(v) => v[..3].iter().flat_map(|x| x.to_le_bytes()).collect(),
+        }
     }
 
     #[test]

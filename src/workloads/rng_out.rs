@@ -312,7 +312,7 @@ pub fn rng_write(
             out.push(&buffer, len)?;
         }
         if let Some(w) = bytes_out.as_mut() {
-            match w.write_all(&buffer.le_bytes(len)) {
+            match w.write_all(&buffer.le_bytes_view(len)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => reader_gone = true,
                 Err(error) => {

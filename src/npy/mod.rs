@@ -2,102 +2,16 @@
 //! clear errors for what gpucalc cannot take.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read};
-use std::path::{Path, PathBuf};
+use std::io::{BufReader, Read};
+use std::path::Path;
 
-use npyz::WriterBuilder;
-
+use crate::atomic_file::io_error;
 use crate::error::{Error, Result};
 
-use crate::atomic_file::{check_target, io_error, publish, temp_beside};
+mod write;
 
-/// An `.npy` file being written: the data goes to a temporary file beside the
-/// target, which replaces the target only on [`NpyOut::commit`]. Dropped
-/// without a commit, the temporary file is removed and the target untouched.
-pub struct NpyOut<T: npyz::AutoSerialize> {
-    path: PathBuf,
-    temp: crate::atomic_file::TempFile,
-    writer: npyz::NpyWriter<T, BufWriter<File>>,
-    remaining: u64,
-}
-
-impl<T: npyz::AutoSerialize> NpyOut<T> {
-    /// Starts an array of `shape` (C order) at `path`. Fails at once, before
-    /// any data, where the file could not be written whole: a directory or a
-    /// file this process may not write at `path`, a missing directory, or too
-    /// little free space for the array.
-    pub fn create(path: &Path, shape: &[u64]) -> Result<NpyOut<T>> {
-        let elements = shape
-            .iter()
-            .try_fold(1u64, |n, &d| n.checked_mul(d))
-            .unwrap_or(u64::MAX);
-        let temp = temp_beside(path, ".npy.tmp")?;
-        check_target(path, file_bytes(elements, std::mem::size_of::<T>()))?;
-        let handle = temp.as_file().try_clone().map_err(|e| io_error(path, e))?;
-        let writer = npyz::WriteOptions::new()
-            .default_dtype()
-            .shape(shape)
-            .writer(BufWriter::with_capacity(1 << 20, handle))
-            .begin_nd()
-            .map_err(|e| io_error(path, e))?;
-        Ok(NpyOut {
-            path: path.to_path_buf(),
-            temp,
-            writer,
-            remaining: shape.iter().product(),
-        })
-    }
-
-    /// Appends elements in C order.
-    pub fn push(&mut self, values: &[T]) -> Result<()> {
-        if values.len() as u64 > self.remaining {
-            return Err(Error::InvalidArgument(format!(
-                "{}: more elements than the array's shape holds",
-                self.path.display()
-            )));
-        }
-        for v in values {
-            self.writer.push(v).map_err(|e| io_error(&self.path, e))?;
-        }
-        self.remaining -= values.len() as u64;
-        Ok(())
-    }
-
-    /// Finishes the file and moves it into place.
-    pub fn commit(self) -> Result<()> {
-        let path = self.path;
-        if self.remaining != 0 {
-            return Err(Error::InvalidArgument(format!(
-                "{}: {} elements missing; the file was not written",
-                path.display(),
-                self.remaining
-            )));
-        }
-        self.writer.finish().map_err(|e| io_error(&path, e))?;
-        publish(self.temp, &path)
-    }
-}
-
-/// About the bytes of an `.npy` file of `elements` elements of `size` bytes:
-/// the data and a header of 128 bytes (what npyz writes for a few dimensions).
-pub(crate) fn file_bytes(elements: u64, size: usize) -> u64 {
-    elements.saturating_mul(size as u64).saturating_add(128)
-}
-
-/// Writes a whole array to `path`, atomically.
-pub fn write_npy<T: npyz::AutoSerialize>(path: &Path, shape: &[u64], data: &[T]) -> Result<()> {
-    let mut out = NpyOut::create(path, shape)?;
-    out.push(data)?;
-    out.commit()
-}
-
-/// Writes a float array of either type to `path`, atomically.
-pub fn write_npy_float(path: &Path, shape: &[u64], data: &crate::dtype::FloatVec) -> Result<()> {
-    match data {
-        crate::dtype::FloatVec::F32(v) => write_npy(path, shape, v),
-        crate::dtype::FloatVec::F64(v) => write_npy(path, shape, v),
-    }
-}
+pub(crate) use write::file_bytes;
+pub use write::{write_npy, write_npy_float, NpyOut};
 
 /// An array read from an `.npy` file: its shape and C-order elements.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,13 +39,30 @@ type Source = BufReader<std::io::Chain<std::io::Cursor<Vec<u8>>, Box<dyn Read + 
 /// wrapped count in release, and then an array read short of its shape).
 /// The file is read once from the start, so a pipe (`<(...)`, `/dev/stdin`)
 /// works too.
-fn open(path: &Path) -> Result<npyz::NpyFile<Source>> {
+fn open(path: &Path) -> Result<Opened> {
     let file = File::open(path).map_err(|e| io_error(path, e))?;
-    open_reader(path, Box::new(file))
+    let mut opened = open_reader(
+        path,
+        Box::new(file.try_clone().map_err(|e| io_error(path, e))?),
+    )?;
+    opened.file_bytes = file
+        .metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    Ok(opened)
+}
+
+/// An `.npy` header read, and the reader standing at the first element.
+struct Opened {
+    header: npyz::NpyHeader,
+    source: Source,
+    /// The whole file's length, where it is a regular file.
+    file_bytes: Option<u64>,
 }
 
 /// [`open`] of a reader, its errors naming `path`.
-fn open_reader(path: &Path, mut file: Box<dyn Read + Send>) -> Result<npyz::NpyFile<Source>> {
+fn open_reader(path: &Path, mut file: Box<dyn Read + Send>) -> Result<Opened> {
     const MAGIC: &[u8] = b"\x93NUMPY";
     let mut head = Vec::with_capacity(12);
     (&mut file)
@@ -185,8 +116,8 @@ fn open_reader(path: &Path, mut file: Box<dyn Read + Send>) -> Result<npyz::NpyF
         Some(bytes) => Box::new(file.take(bytes)),
         None => file,
     };
-    let source = BufReader::new(std::io::Cursor::new(head).chain(file));
-    npyz::NpyFile::new(source).map_err(|e| {
+    let mut source = BufReader::new(std::io::Cursor::new(head).chain(file));
+    let header = npyz::NpyHeader::from_reader(&mut source).map_err(|e| {
         // npyz's parse errors span several lines (a caret under the column).
         let first = e.to_string();
         let first = first.lines().next().unwrap_or("").trim_end_matches(':');
@@ -200,6 +131,11 @@ fn open_reader(path: &Path, mut file: Box<dyn Read + Send>) -> Result<npyz::NpyF
             None => format!("not an .npy file ({first})"),
         };
         bad_file(path, why)
+    })?;
+    Ok(Opened {
+        header,
+        source,
+        file_bytes: None,
     })
 }
 
@@ -262,27 +198,45 @@ fn header_shape(header: &str) -> Option<Vec<u64>> {
 /// order), from a file or a pipe. A Fortran-order array comes back in C
 /// order (the same array, as NumPy sees it). Content npyz cannot read as `T`
 /// is refused; every problem with the file is an [`Error::Io`] naming it.
-pub fn read_npy<T: npyz::Deserialize + Copy>(path: &Path) -> Result<NpyArray<T>> {
+pub fn read_npy<T: npyz::Deserialize + npyz::AutoSerialize + bytemuck::Pod>(
+    path: &Path,
+) -> Result<NpyArray<T>> {
     read_opened(path, open(path)?)
 }
 
 /// [`read_npy`] of a file already opened.
-fn read_opened<T: npyz::Deserialize + Copy>(
+fn read_opened<T: npyz::Deserialize + npyz::AutoSerialize + bytemuck::Pod>(
     path: &Path,
-    npy: npyz::NpyFile<Source>,
+    opened: Opened,
 ) -> Result<NpyArray<T>> {
-    let fortran = npy.order() == npyz::Order::Fortran && npy.shape().len() > 1;
-    let shape = npy.shape().to_vec();
-    let dtype = npy.dtype().descr();
-    let data = npy.into_vec::<T>().map_err(|e| {
+    let Opened {
+        header,
+        mut source,
+        file_bytes,
+    } = opened;
+    let fortran = header.order() == npyz::Order::Fortran && header.shape().len() > 1;
+    let shape = header.shape().to_vec();
+    let dtype = header.dtype();
+    let data = if dtype == T::default_dtype() && same_bytes_as_host::<T>(&dtype) {
+        read_native(&mut source, header.len(), file_bytes)
+    } else {
+        npyz::NpyFile::with_header(header, source).into_vec::<T>()
+    };
+    let data = data.map_err(|e| {
         let why = if e.kind() == std::io::ErrorKind::UnexpectedEof {
             format!(
                 "the file ends before the {} elements its header promises (truncated?)",
                 shape.iter().product::<u64>()
             )
+        } else if e.kind() == std::io::ErrorKind::OutOfMemory {
+            format!(
+                "this host cannot hold the {} elements its header promises",
+                shape.iter().product::<u64>()
+            )
         } else {
             format!(
-                "cannot read dtype {dtype} as {} ({e})",
+                "cannot read dtype {} as {} ({e})",
+                dtype.descr(),
                 std::any::type_name::<T>()
             )
         };
@@ -294,6 +248,48 @@ fn read_opened<T: npyz::Deserialize + Copy>(
         data
     };
     Ok(NpyArray { shape, data })
+}
+
+/// Whether elements of `dtype` are stored as this host holds a `T`: a plain
+/// type of `T`'s size in the host's byte order (or one where order does not
+/// matter), so the file's bytes are the array's bytes.
+fn same_bytes_as_host<T>(dtype: &npyz::DType) -> bool {
+    use npyz::Endianness;
+    match dtype {
+        npyz::DType::Plain(t) => {
+            t.num_bytes() == Some(std::mem::size_of::<T>())
+                && [Endianness::of_machine(), Endianness::Irrelevant].contains(&t.endianness())
+        }
+        _ => false,
+    }
+}
+
+/// `n` elements stored as this host holds them, read straight into the array.
+/// It grows a piece at a time unless the file is known to be long enough, so a
+/// header that promises more than the file holds costs no more memory than
+/// the file, and ends in `UnexpectedEof`.
+fn read_native<T: bytemuck::Pod>(
+    source: &mut impl Read,
+    n: u64,
+    file_bytes: Option<u64>,
+) -> std::io::Result<Vec<T>> {
+    use std::io::ErrorKind;
+    let size = std::mem::size_of::<T>() as u64;
+    let too_many = || std::io::Error::from(ErrorKind::OutOfMemory);
+    let n = usize::try_from(n).map_err(|_| too_many())?;
+    let mut data: Vec<T> = Vec::new();
+    if file_bytes.is_some_and(|bytes| bytes / size >= n as u64) {
+        data.try_reserve_exact(n).map_err(|_| too_many())?;
+    }
+    let piece = (16 << 20) / size as usize;
+    while data.len() < n {
+        let start = data.len();
+        let take = piece.min(n - start);
+        data.try_reserve(take).map_err(|_| too_many())?;
+        data.resize(start + take, T::zeroed());
+        source.read_exact(bytemuck::cast_slice_mut(&mut data[start..]))?;
+    }
+    Ok(data)
 }
 
 /// The elements of a Fortran-order array of `shape` (what `np.save(x.T)`
@@ -375,11 +371,8 @@ pub(crate) fn read_npy_float_stdin() -> Result<(Vec<u64>, crate::dtype::FloatVec
     read_float_opened(name, open_reader(name, stdin)?)
 }
 
-fn read_float_opened(
-    path: &Path,
-    npy: npyz::NpyFile<Source>,
-) -> Result<(Vec<u64>, crate::dtype::FloatVec)> {
-    let descr = npy.dtype().descr();
+fn read_float_opened(path: &Path, npy: Opened) -> Result<(Vec<u64>, crate::dtype::FloatVec)> {
+    let descr = npy.header.dtype().descr();
     match descr.trim_matches('\'') {
         "<f4" | ">f4" => {
             let a = read_opened::<f32>(path, npy)?;
@@ -408,6 +401,23 @@ mod tests {
         let err = read_npy_float(&path).unwrap_err().to_string();
         assert!(
             err.ends_with("the file ends before the 10 elements its header promises (truncated?)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_header_promising_more_than_the_file_holds_is_truncated_not_allocated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.npy");
+        let mut bytes = write::header::<f64>(&[1 << 40]).unwrap();
+        bytes.extend_from_slice(&[0; 16]);
+        std::fs::write(&path, &bytes).unwrap();
+        // 2^40 elements are 8 TiB: read a piece at a time, the file runs out first.
+        let err = read_npy_float(&path).unwrap_err().to_string();
+        assert!(
+            err.ends_with(
+                "the file ends before the 1099511627776 elements its header promises (truncated?)"
+            ),
             "{err}"
         );
     }
