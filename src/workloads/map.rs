@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::backend::cpu::map::Kernel;
 use crate::backend::cpu::vmath::{self, single};
 use crate::device::Device;
 use crate::dtype::{FloatSlice, FloatSliceMut};
@@ -278,36 +279,46 @@ fn ordered32(x: f32) -> i64 {
 
 /// The largest ulp distance between `output` and the CPU's result.
 fn max_ulp_from_cpu(function: MapFn, input: FloatSlice<'_>, output: &FloatSliceMut<'_>) -> u64 {
+    use crate::backend::cpu::map::{kernel_f32, kernel_f64};
     match (input, output) {
         (FloatSlice::F32(x), FloatSliceMut::F32(y)) => {
-            max_ulp(x, y, |v| function.apply_f32(v), f32::is_nan, ordered32)
+            max_ulp(x, y, kernel_f32(function), f32::is_nan, ordered32)
         }
         (FloatSlice::F64(x), FloatSliceMut::F64(y)) => {
-            max_ulp(x, y, |v| function.apply_f64(v), f64::is_nan, ordered64)
+            max_ulp(x, y, kernel_f64(function), f64::is_nan, ordered64)
         }
         _ => u64::MAX,
     }
 }
 
-/// The largest distance between `apply(x[i])` and `y[i]` on `ordered`'s line;
-/// both NaN counts as equal, one NaN as infinitely far.
-fn max_ulp<T: Copy + Send + Sync>(
+/// The largest distance between the CPU's `kernel` (bit for bit
+/// `apply_f32`/`apply_f64`, which `tests/map.rs` checks) and `y`, on
+/// `ordered`'s line; both NaN counts as equal, one NaN as infinitely far.
+/// Each task fills a buffer on its stack, so the loops vectorise.
+fn max_ulp<T: Copy + Default + Send + Sync>(
     x: &[T],
     y: &[T],
-    apply: impl Fn(T) -> T + Sync,
-    is_nan: fn(T) -> bool,
-    ordered: fn(T) -> i64,
+    kernel: Kernel<T>,
+    is_nan: impl Fn(T) -> bool + Sync,
+    ordered: impl Fn(T) -> i64 + Sync,
 ) -> u64 {
     use rayon::prelude::*;
-    x.par_iter()
-        .zip(y)
-        .map(|(&x, &y)| {
-            let want = apply(x);
-            match (is_nan(want), is_nan(y)) {
-                (true, true) => 0,
-                (false, false) => ulps_between(ordered(want), ordered(y)),
-                _ => u64::MAX,
-            }
+    const PIECE: usize = 2048;
+    x.par_chunks(PIECE)
+        .zip(y.par_chunks(PIECE))
+        .map(|(x, y)| {
+            let mut want = [T::default(); PIECE];
+            let want = &mut want[..x.len()];
+            kernel(x, want);
+            want.iter()
+                .zip(y)
+                .map(|(&want, &y)| match (is_nan(want), is_nan(y)) {
+                    (true, true) => 0,
+                    (false, false) => ulps_between(ordered(want), ordered(y)),
+                    _ => u64::MAX,
+                })
+                .max()
+                .unwrap_or(0)
         })
         .max()
         .unwrap_or(0)

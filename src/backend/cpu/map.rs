@@ -14,20 +14,33 @@ use crate::workloads::map::{MapFn, MapIo, MapTiming};
 /// Elements per rayon task.
 const TASK: usize = 1 << 16;
 
-/// Monomorphises the loop per function so each vectorises.
-macro_rules! per_function {
-    ($f:expr, $x:ident, $y:ident, $exp:ident, $ln:ident, $sin:ident, $cos:ident) => {
-        match $f {
-            MapFn::Sqrt => run($x, $y, |x, y| each(x, y, |v| v.sqrt())),
-            MapFn::Abs => run($x, $y, |x, y| each(x, y, |v| v.abs())),
-            MapFn::Square => run($x, $y, |x, y| each(x, y, |v| v * v)),
-            MapFn::Reciprocal => run($x, $y, |x, y| each(x, y, |v| 1.0 / v)),
-            MapFn::Exp => run($x, $y, $exp),
-            MapFn::Log => run($x, $y, $ln),
-            MapFn::Sin => run($x, $y, $sin),
-            MapFn::Cos => run($x, $y, $cos),
+/// A loop over one piece, `y[i] = f(x[i])`.
+pub(crate) type Kernel<T> = fn(&[T], &mut [T]);
+
+/// `kernel_f32` and `kernel_f64`: the loop for each function, monomorphised
+/// so that each vectorises.
+macro_rules! kernels {
+    ($($name:ident: $t:ty, $exp:ident, $ln:ident, $sin:ident, $cos:ident;)*) => {$(
+        /// The loop that applies `function` to a piece, bit for bit what
+        /// [`MapFn::apply_f32`] or [`MapFn::apply_f64`] gives element by element.
+        pub(crate) fn $name(function: MapFn) -> Kernel<$t> {
+            match function {
+                MapFn::Sqrt => |x, y| each(x, y, <$t>::sqrt),
+                MapFn::Abs => |x, y| each(x, y, <$t>::abs),
+                MapFn::Square => |x, y| each(x, y, |v| v * v),
+                MapFn::Reciprocal => |x, y| each(x, y, |v| 1.0 / v),
+                MapFn::Exp => $exp,
+                MapFn::Log => $ln,
+                MapFn::Sin => $sin,
+                MapFn::Cos => $cos,
+            }
         }
-    };
+    )*};
+}
+
+kernels! {
+    kernel_f32: f32, exp_f32, ln_f32, sin_f32, cos_f32;
+    kernel_f64: f64, exp_f64, ln_f64, sin_f64, cos_f64;
 }
 
 /// `y[i] = f(x[i])`.
@@ -85,7 +98,7 @@ vectorised! {
 }
 
 /// Times `kernel` over `x` into `y`, a rayon task per piece.
-fn run<T: Copy + Send + Sync>(x: &[T], y: &mut [T], kernel: impl Fn(&[T], &mut [T]) + Sync) -> f64 {
+fn run<T: Copy + Send + Sync>(x: &[T], y: &mut [T], kernel: Kernel<T>) -> f64 {
     // Fault the output's pages in first (a fresh Vec's pages are mapped lazily),
     // so the timed loop measures the function and memory, not the kernel's page faults.
     y.par_chunks_mut(TASK)
@@ -101,8 +114,8 @@ fn run<T: Copy + Send + Sync>(x: &[T], y: &mut [T], kernel: impl Fn(&[T], &mut [
 /// Applies `function` on the calling rayon pool.
 pub(crate) fn map(function: MapFn, io: MapIo<'_>) -> MapTiming {
     let kernel_s = match io {
-        MapIo::F32(x, y) => per_function!(function, x, y, exp_f32, ln_f32, sin_f32, cos_f32),
-        MapIo::F64(x, y) => per_function!(function, x, y, exp_f64, ln_f64, sin_f64, cos_f64),
+        MapIo::F32(x, y) => run(x, y, kernel_f32(function)),
+        MapIo::F64(x, y) => run(x, y, kernel_f64(function)),
     };
     MapTiming { kernel_s }
 }

@@ -1,6 +1,6 @@
 //! The CPU backend: rayon worker threads, and the reference for every other backend.
 
-mod map;
+pub(crate) mod map;
 mod matmul;
 mod normal;
 mod pi;
