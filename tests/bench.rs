@@ -2,7 +2,7 @@
 
 mod common;
 
-use gpucalc::bench::{read_report, Status, CSV_COLUMNS};
+use gpucalc::bench::{read_report, LimitSource, Status, CSV_COLUMNS};
 
 #[test]
 fn quick_pi_writes_json_and_csv_with_metadata() {
@@ -119,6 +119,26 @@ fn max_time_skips_the_rest_and_still_writes_the_file() {
     assert!(report.rows[1..]
         .iter()
         .all(|r| r.status == Status::Skipped && r.reason.is_some() && r.limit.is_none()));
+}
+
+/// Without stream rows, a short stream run measures the CPU's bandwidth
+/// first, so rows bounded by memory still report their fraction of it.
+#[test]
+fn rows_bound_by_memory_have_a_limit_without_stream_rows() {
+    let (text, report) = quick_cpu_bench("map,transfer", &[]);
+    assert!(!report.rows.is_empty());
+    for r in &report.rows {
+        assert_eq!(r.limit_source, Some(LimitSource::Measured), "{r:?}");
+        let (limit, fraction) = (r.limit.unwrap(), r.fraction.unwrap());
+        assert!(limit > 1e8 && fraction > 0.0, "{r:?}");
+        assert!((fraction - r.throughput.unwrap() / limit).abs() < 1e-12);
+    }
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.starts_with("map ") && l.contains(" - ")),
+        "{text}"
+    );
 }
 
 /// Past the budget no stream run starts (f32's run is the first row's; f64's

@@ -119,6 +119,8 @@ pub fn limit(device: &DeviceInfo, kind: LimitKind, measured: Measured) -> Option
             }
         }
         (_, LimitKind::MemoryBandwidth) => measured_bandwidth.map(from_run),
+        // The CPU's "transfer" is a copy within its own memory.
+        (BackendKind::Cpu, LimitKind::HostLink) => measured_bandwidth.map(from_run),
         (_, LimitKind::WriteBandwidth) => match measured.write_bandwidth {
             Some(value) => Some(from_run(value)),
             None => limit(device, LimitKind::MemoryBandwidth, measured),

@@ -151,7 +151,12 @@ pub fn run_suite(
         .sum();
     let mut results = Vec::with_capacity(total);
     for device in devices {
-        let mut measured = Measured::default();
+        let applicable: Vec<BenchRow> = rows
+            .iter()
+            .copied()
+            .filter(|r| applies(device, r))
+            .collect();
+        let mut measured = bandwidth_probe(device, &applicable, options).unwrap_or_default();
         let mut streams = StreamRuns::default();
         for row in &rows {
             // Pinned host memory means nothing to the CPU device: such rows are
@@ -196,6 +201,57 @@ pub fn run_suite(
     results
 }
 
+/// Whether rows limited by `kind` on `device` are measured against a
+/// bandwidth measured in the run (stream's best), for want of an attribute.
+fn needs_measured_bandwidth(device: &Device, kind: LimitKind) -> bool {
+    let some = Measured {
+        bandwidth: Some(1.0),
+        write_bandwidth: Some(1.0),
+    };
+    limits::limit(device.info(), kind, Measured::default()).is_none()
+        && limits::limit(device.info(), kind, some).is_some()
+}
+
+/// Iterations of the bandwidth probe's stream run (the first is dropped).
+const PROBE_ITERATIONS: usize = 8;
+
+/// Where `rows` (those that apply to `device`) hold no stream row, but one
+/// of them is measured against a bandwidth no attribute gives, a short
+/// BabelStream run measures it first: f64 arrays of the stream rows' size,
+/// [`PROBE_ITERATIONS`] iterations. `--only map` then still reports the fraction of
+/// the limit. `None` where no probe is needed or it failed (the rows then
+/// have no limit, as before).
+fn bandwidth_probe(device: &Device, rows: &[BenchRow], options: &SuiteOptions) -> Option<Measured> {
+    if rows.iter().any(|r| matches!(r.job, Job::Stream(..)))
+        || !rows
+            .iter()
+            .any(|r| needs_measured_bandwidth(device, r.limit))
+    {
+        return None;
+    }
+    let stream_row = registry()
+        .into_iter()
+        .find(|r| r.job == Job::Stream(StreamKernel::Copy, Float::F64))?;
+    let size = stream_row.size_on(device.info(), options.size(&stream_row));
+    let run = stream(
+        device,
+        Float::F64,
+        usize::try_from(size).ok()?,
+        PROBE_ITERATIONS,
+    )
+    .ok()?;
+    Some(measured_by(&run))
+}
+
+/// The best bandwidth of a stream run, init included, and init's (writes alone).
+fn measured_by(run: &crate::workloads::stream::StreamResult) -> Measured {
+    let best = run.kernels.iter().chain([&run.init]).map(|k| k.bandwidth);
+    Measured {
+        bandwidth: best.reduce(f64::max),
+        write_bandwidth: Some(run.init.bandwidth),
+    }
+}
+
 /// Once all of a device's rows ran, every row measured against a measured
 /// bandwidth gets the final figure (the best stream kernel, or init, of the
 /// whole run), including rows that ran before it was known or saw only part of it.
@@ -207,20 +263,14 @@ fn fill_measured_limits(results: &mut [ResultRow], device: &Device, measured: Me
             && r.throughput.is_some()
             && r.limit_source != Some(LimitSource::Attributes)
     }) {
-        let kind = registry()
+        let limit = registry()
             .into_iter()
             .find(|b| b.workload == r.workload && b.variant == r.variant)
-            .map(|b| b.limit);
-        let figure = match kind {
-            Some(LimitKind::MemoryBandwidth) => measured.bandwidth,
-            Some(LimitKind::HostLink) if r.device == "cpu" => measured.bandwidth,
-            Some(LimitKind::WriteBandwidth) => measured.write_bandwidth,
-            _ => None,
-        };
-        if let Some(bandwidth) = figure {
-            r.limit = Some(bandwidth);
-            r.limit_source = Some(LimitSource::Measured);
-            r.fraction = r.throughput.map(|t| t / bandwidth);
+            .and_then(|b| limits::limit(device.info(), b.limit, measured));
+        if let Some(limit) = limit {
+            r.limit = Some(limit.value);
+            r.limit_source = Some(limit.source);
+            r.fraction = r.throughput.map(|t| t / limit.value);
         }
     }
 }
@@ -317,11 +367,7 @@ impl StreamRuns {
     fn measured(&self) -> Measured {
         let mut measured = Measured::default();
         for (_, _, run) in &self.runs {
-            let best = run.kernels.iter().chain([&run.init]).map(|k| k.bandwidth);
-            measured = measured.merged(Measured {
-                bandwidth: best.reduce(f64::max),
-                write_bandwidth: Some(run.init.bandwidth),
-            });
+            measured = measured.merged(measured_by(run));
         }
         measured
     }
