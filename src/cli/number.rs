@@ -132,15 +132,13 @@ pub fn parse_samples(text: &str) -> Result<u64, String> {
     parse_in_range(text, 1, crate::workloads::pi::MAX_SAMPLES, "2^63")
 }
 
-/// Parses `--threads`: a count of at least 1 that fits a `usize`.
+/// Parses `--threads`: a count from 1 to the machine's bound
+/// ([`crate::backend::cpu::check_threads`] says which).
 pub fn parse_threads(text: &str) -> Result<usize, String> {
-    use crate::backend::cpu::MAX_THREADS;
-    match parse_count(text)? {
-        n if n > MAX_THREADS as u64 => Err(format!(
-            "`{text}` threads is too many (at most {MAX_THREADS})"
-        )),
-        n => Ok(n as usize),
-    }
+    let n = usize::try_from(parse_count(text)?).unwrap_or(usize::MAX);
+    crate::backend::cpu::check_threads(Some(n))
+        .map(|()| n)
+        .map_err(|e| e.to_string().replace("the thread count (--threads) ", ""))
 }
 
 #[cfg(test)]
