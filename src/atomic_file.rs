@@ -101,6 +101,30 @@ fn landing(path: &Path) -> PathBuf {
     path
 }
 
+/// Whether writes to `a` and `b` would land on one file: the same name in the
+/// same directory, however spelled (`x.json`, `./x.json`, a link to it), or
+/// one file under two names (hard links).
+pub(crate) fn same_landing(a: &Path, b: &Path) -> bool {
+    let (a, b) = (landing(a), landing(b));
+    let place = |p: &Path| {
+        Some((
+            std::fs::canonicalize(directory_of(p)).ok()?,
+            p.file_name()?.to_owned(),
+        ))
+    };
+    if let (Some(x), Some(y)) = (place(&a), place(&b)) {
+        if x == y {
+            return true;
+        }
+    }
+    #[cfg(unix)]
+    if let (Ok(x), Ok(y)) = (std::fs::metadata(&a), std::fs::metadata(&b)) {
+        use std::os::unix::fs::MetadataExt;
+        return (x.dev(), x.ino()) == (y.dev(), y.ino());
+    }
+    a == b
+}
+
 /// The directory a new file at `path` goes in.
 fn directory_of(path: &Path) -> &Path {
     match path.parent() {
@@ -156,11 +180,27 @@ pub(crate) fn check_writable(path: &Path, bytes: u64) -> Result<()> {
 }
 
 /// Fails where a result of `bytes` bytes could not replace what is at `path`
-/// (for a writer that holds its temporary file already): a directory there,
-/// a file this process may not write (one that `numpy.save` could not replace
-/// either), a loop of links, or too little free space on its file system.
+/// (for a writer that holds its temporary file already): a directory there
+/// (or a path ending in `/`), a file this process may not write (one that
+/// `numpy.save` could not replace either), something that is not a regular
+/// file (a device such as `/dev/null`, a FIFO, a socket: the rename that
+/// publishes a result would put a file in its place), a loop of links, or too
+/// little free space on its file system.
 pub(crate) fn check_target(path: &Path, bytes: u64) -> Result<()> {
     let target = landing(path);
+    if target
+        .as_os_str()
+        .to_string_lossy()
+        .ends_with(std::path::MAIN_SEPARATOR)
+    {
+        return Err(io_error(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "a path ending in / names a directory, not a file",
+            ),
+        ));
+    }
     match std::fs::metadata(&target) {
         Ok(m) if m.is_dir() => {
             return Err(io_error(path, std::io::ErrorKind::IsADirectory.into()));
@@ -172,7 +212,24 @@ pub(crate) fn check_target(path: &Path, bytes: u64) -> Result<()> {
                 .open(&target)
                 .map_err(|e| io_error(path, e))?;
         }
-        Ok(_) => {}
+        Ok(m) => {
+            return Err(io_error(
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "{}{}, not a regular file: gpucalc writes a result beside its \
+                         target and renames it into place, which would replace it",
+                        if target == path {
+                            String::new()
+                        } else {
+                            format!("leads to {}, ", target.display())
+                        },
+                        file_kind(&m.file_type())
+                    ),
+                ),
+            ));
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         // A loop of symbolic links (ELOOP), a path through a file, ...
         Err(e) => return Err(io_error(path, e)),
@@ -191,6 +248,29 @@ pub(crate) fn check_target(path: &Path, bytes: u64) -> Result<()> {
         )),
         _ => Ok(()),
     }
+}
+
+/// "a character device", "a FIFO", ...: what a file that is neither a
+/// regular file nor a directory is.
+fn file_kind(kind: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_char_device() {
+            return "a character device";
+        }
+        if kind.is_block_device() {
+            return "a block device";
+        }
+        if kind.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    let _ = kind;
+    "a special file"
 }
 
 /// Bytes an unprivileged process may still write on `dir`'s file system;
@@ -250,7 +330,7 @@ pub(crate) fn publish(temp: TempFile, path: &Path) -> Result<()> {
 mod tests {
     use super::*;
     use std::io::Write;
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 
     #[test]
     fn unfinished_files_are_listed_until_published_or_dropped_and_can_be_removed() {
@@ -323,6 +403,21 @@ mod tests {
     }
 
     #[test]
+    fn two_spellings_of_one_file_are_the_same_landing() {
+        let dir = tempfile::tempdir().unwrap();
+        let x = dir.path().join("x.json");
+        let dotted = dir.path().join(".").join("x.json");
+        assert!(same_landing(&x, &dotted), "before the file exists");
+        std::fs::write(&x, "{}").unwrap();
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink("x.json", &link).unwrap();
+        let hard = dir.path().join("hard.json");
+        std::fs::hard_link(&x, &hard).unwrap();
+        assert!(same_landing(&x, &dotted) && same_landing(&link, &x) && same_landing(&x, &hard));
+        assert!(!same_landing(&x, &dir.path().join("y.json")));
+    }
+
+    #[test]
     fn outputs_that_cannot_be_written_are_refused_before_any_work() {
         let dir = tempfile::tempdir().unwrap();
         let message = |path: &Path, bytes| check_writable(path, bytes).unwrap_err().to_string();
@@ -343,6 +438,26 @@ mod tests {
                 "/proc/x.npy: cannot create a file in /proc: its file system takes no new files"
             );
         }
+        let slash = dir.path().join("new.npy/");
+        assert!(message(&slash, 0).ends_with("a path ending in / names a directory, not a file"));
+        // Renaming a result over /dev/null (or a FIFO) would replace it with a file.
+        let null = Path::new("/dev/null");
+        assert!(
+            message(null, 0).ends_with("a character device, not a regular file: gpucalc writes a result beside its target and renames it into place, which would replace it"),
+            "{}",
+            message(null, 0)
+        );
+        let link = dir.path().join("null.npy");
+        std::os::unix::fs::symlink(null, &link).unwrap();
+        assert!(message(&link, 0).contains("leads to /dev/null, a character device"));
+        let fifo = dir.path().join("f.npy");
+        let c_fifo = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path that outlives the call.
+        assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) }, 0);
+        assert!(message(&fifo, 0).contains("a FIFO (named pipe), not a regular file"));
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        std::fs::remove_file(&fifo).unwrap();
+        std::fs::remove_file(&link).unwrap();
         let fine = dir.path().join("x.npy");
         check_writable(&fine, 1000).unwrap();
         assert!(!fine.exists(), "the check leaves nothing behind");

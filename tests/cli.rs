@@ -46,11 +46,24 @@ fn bad_input_is_one_line_and_nonzero() {
         (&["--device", "opencl:99", "pi", "10"], "opencl"),
         (&["--threads", "0", "pi", "10"], "at least 1"),
         (&["--threads", "many", "pi", "10"], "not a number"),
+        (&["--threads", "100000", "pi", "10"], "too many: at most"),
         (&["pi", "10", "--frobnicate"], "--frobnicate"),
         (&["frobnicate"], "frobnicate"),
         (
             &["bench", "--json", "r.out", "--csv", "r.out"],
             "one would replace the other",
+        ),
+        (
+            &["bench", "--json", "r.out", "--csv", "./r.out"],
+            "name the same file",
+        ),
+        (
+            &["bench", "--quick", "--json", "/dev/null"],
+            "a character device, not a regular file",
+        ),
+        (
+            &["map", "sqrt", "10", "-o", "new.npy/"],
+            "names a directory",
         ),
     ];
     for (args, expected) in cases {

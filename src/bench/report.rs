@@ -73,7 +73,10 @@ impl Metadata {
                 .filter_map(|d| serde_json::to_value(d).ok())
                 .collect(),
             date: utc_now(),
-            command: std::env::args().collect(),
+            // Lossy: an argument that is not UTF-8 is still recorded, not a panic.
+            command: std::env::args_os()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
         }
     }
 }

@@ -155,10 +155,11 @@ pub(crate) fn run(globals: &Globals, args: &BenchArgs) -> Result<u8> {
     }
     let baseline = args.compare.as_deref().map(read_report).transpose()?;
     if let (Some(json), Some(csv)) = (&args.json, &args.csv) {
-        if json == csv {
+        if crate::atomic_file::same_landing(json, csv) {
             usage_bail!(
-                "--json and --csv both name {}: one would replace the other",
-                json.display()
+                "--json {} and --csv {} name the same file: one would replace the other",
+                json.display(),
+                csv.display()
             );
         }
     }

@@ -68,7 +68,8 @@ pub struct Cli {
     device: Option<DeviceSpec>,
 
     /// CPU worker threads: the CPU device's, and those that generate inputs and
-    /// check results for any device [default: one per hardware thread].
+    /// check results for any device; at most 8 per hardware thread (64 at
+    /// least) [default: one per hardware thread].
     #[arg(long, global = true, value_parser = number::parse_threads, allow_negative_numbers = true)]
     threads: Option<usize>,
 
@@ -166,6 +167,10 @@ fn device_from_env() -> Result<DeviceSpec, String> {
         Ok(text) if !text.trim().is_empty() => {
             parse_spec(&text).map_err(|e| format!("GPUCALC_DEVICE: {e}"))
         }
+        Err(std::env::VarError::NotUnicode(text)) => Err(format!(
+            "GPUCALC_DEVICE: `{}` is not a device spec (not UTF-8 text)",
+            text.to_string_lossy()
+        )),
         _ => Ok(DeviceSpec::Auto),
     }
 }
