@@ -68,6 +68,18 @@ fn compare_flags_a_baseline_that_was_far_slower() {
     let text = String::from_utf8_lossy(&out.stdout);
     common::assert_success(&out);
     assert!(text.contains("faster (beyond the"), "{text}");
+    assert!(
+        !text.contains(" on "),
+        "the baseline is the same device's: {text}"
+    );
+
+    // A baseline row from another device (its only row) is compared, and named.
+    value["rows"][0]["device"] = serde_json::json!("opencl:0");
+    std::fs::write(&base, value.to_string()).unwrap();
+    let out = run(&["--compare".as_ref(), base.as_os_str()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    common::assert_success(&out);
+    assert!(text.contains(" on opencl:0 "), "{text}");
 }
 
 #[test]

@@ -119,7 +119,11 @@ fn utc_now() -> String {
 /// Writes `bytes` to `path` whole or not at all (temporary file, then rename).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut temp = temp_beside(path, ".tmp")?;
-    temp.write_all(bytes).map_err(|e| io_error(path, e))?;
+    // Through the File: NamedTempFile's own Write names the temporary file in
+    // its errors, and the user knows only `path`.
+    temp.as_file_mut()
+        .write_all(bytes)
+        .map_err(|e| io_error(path, e))?;
     publish(temp, path)
 }
 

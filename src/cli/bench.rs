@@ -213,11 +213,16 @@ pub(crate) fn run(globals: &Globals, args: &BenchArgs) -> Result<u8> {
         metadata,
         rows,
     };
-    if let Some(path) = &args.json {
-        write_json(path, &report)?;
-    }
-    if let Some(path) = &args.csv {
-        write_csv(path, &report)?;
+    // Both files are tried: one that cannot be written (a full disk) does not
+    // cost the other. The first error is returned once both were tried.
+    let json_written = args.json.as_deref().map(|p| write_json(p, &report));
+    let csv_written = args.csv.as_deref().map(|p| write_csv(p, &report));
+    if let Some(e) = [json_written, csv_written]
+        .into_iter()
+        .flatten()
+        .find_map(Result::err)
+    {
+        return Err(e.into());
     }
     if let Some(e) = live_error {
         return Err(e);
@@ -244,7 +249,7 @@ pub(crate) fn run(globals: &Globals, args: &BenchArgs) -> Result<u8> {
                 c.row.variant.clone(),
                 c.row.device.clone(),
                 fmt_opt(c.row.throughput, si),
-                fmt_opt(c.baseline.as_ref().and_then(|b| b.throughput), si),
+                baseline_cell(c),
                 fmt_opt(c.ratio, |r| format!("{r:.3}")),
                 match c.verdict {
                     Verdict::Regression => format!(
@@ -286,4 +291,14 @@ pub(crate) fn run(globals: &Globals, args: &BenchArgs) -> Result<u8> {
         return Ok(EXIT_VERIFY_FAILED);
     }
     Ok(0)
+}
+
+/// The baseline's throughput, naming its device where it is not the row's
+/// (a peer script's row, or another device's file): `1.818 G on opencl:0`.
+fn baseline_cell(c: &crate::bench::Comparison) -> String {
+    let figure = fmt_opt(c.baseline.as_ref().and_then(|b| b.throughput), si);
+    match &c.baseline {
+        Some(b) if b.device != c.row.device => format!("{figure} on {}", b.device),
+        _ => figure,
+    }
 }
