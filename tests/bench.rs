@@ -87,6 +87,8 @@ fn bad_bench_requests_are_one_line_errors() {
     for args in [
         &["bench", "--only", "frobnicate"][..],
         &["bench", "--max-time", "-3"][..],
+        &["bench", "--max-time", "1e20"][..],
+        &["bench", "--max-time", "soon"][..],
         &["bench", "--quick", "--full"][..],
         &["bench", "--compare", "/nonexistent/base.json"][..],
         &["bench", "--json", "-"][..],

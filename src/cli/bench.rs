@@ -50,9 +50,15 @@ pub(crate) struct BenchArgs {
 }
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
-    match text.parse::<f64>().map(Duration::try_from_secs_f64) {
-        Ok(Ok(d)) if !d.is_zero() => Ok(d),
-        _ => Err(format!("`{text}` is not a positive number of seconds")),
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 1e15 => Err(format!(
+            "`{text}` seconds is too long (at most 1e15, some 30 million years)"
+        )),
+        Ok(s) => match Duration::try_from_secs_f64(s) {
+            Ok(d) if !d.is_zero() => Ok(d),
+            _ => Err(format!("`{text}` is not a positive number of seconds")),
+        },
+        Err(_) => Err(format!("`{text}` is not a number of seconds")),
     }
 }
 
