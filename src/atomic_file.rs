@@ -188,11 +188,8 @@ pub(crate) fn check_writable(path: &Path, bytes: u64) -> Result<()> {
 /// little free space on its file system.
 pub(crate) fn check_target(path: &Path, bytes: u64) -> Result<()> {
     let target = landing(path);
-    if target
-        .as_os_str()
-        .to_string_lossy()
-        .ends_with(std::path::MAIN_SEPARATOR)
-    {
+    let last = target.as_os_str().as_encoded_bytes().last();
+    if last.is_some_and(|&b| std::path::is_separator(char::from(b))) {
         return Err(io_error(
             path,
             std::io::Error::new(

@@ -223,7 +223,7 @@ impl From<&[f64]> for FloatVec {
     }
 }
 
-/// A borrowed array of either float type: the input of [`crate::map::map`].
+/// A borrowed array of either float type: the input of [`crate::map::map_floats`].
 ///
 /// Made with `into()` from a slice, an array, a `Vec` or a [`FloatVec`], so
 /// data already in the caller's memory is used where it lies.
@@ -235,7 +235,7 @@ pub enum FloatSlice<'a> {
     F64(&'a [f64]),
 }
 
-/// A mutably borrowed array of either float type: the output of [`crate::map::map`].
+/// A mutably borrowed array of either float type: the output of [`crate::map::map_floats`].
 ///
 /// Made with `into()` from a mutable slice, array, `Vec` or [`FloatVec`].
 #[derive(Debug, PartialEq)]
@@ -288,6 +288,34 @@ impl FloatSliceMut<'_> {
         match self {
             FloatSliceMut::F32(_) => Float::F32,
             FloatSliceMut::F64(_) => Float::F64,
+        }
+    }
+}
+
+/// `f32` or `f64`: the element types [`crate::map::map`] takes as slices.
+pub trait FloatElement: Copy + Send + Sync + sealed::Sealed {}
+
+impl FloatElement for f32 {}
+impl FloatElement for f64 {}
+
+mod sealed {
+    use super::{FloatSlice, FloatSliceMut};
+
+    /// Keeps [`super::FloatElement`] to `f32` and `f64`, and pairs their slices.
+    pub trait Sealed: Sized {
+        /// The two slices, as the type-erased pair `map_floats` takes.
+        fn pair<'i, 'o>(x: &'i [Self], y: &'o mut [Self]) -> (FloatSlice<'i>, FloatSliceMut<'o>);
+    }
+
+    impl Sealed for f32 {
+        fn pair<'i, 'o>(x: &'i [f32], y: &'o mut [f32]) -> (FloatSlice<'i>, FloatSliceMut<'o>) {
+            (FloatSlice::F32(x), FloatSliceMut::F32(y))
+        }
+    }
+
+    impl Sealed for f64 {
+        fn pair<'i, 'o>(x: &'i [f64], y: &'o mut [f64]) -> (FloatSlice<'i>, FloatSliceMut<'o>) {
+            (FloatSlice::F64(x), FloatSliceMut::F64(y))
         }
     }
 }

@@ -36,7 +36,7 @@ pub use device::{
     list_devices, Device, DeviceInfo, DeviceList, DeviceOptions, DeviceSpec, DeviceType,
     OpenedDevices,
 };
-pub use dtype::{Float, FloatSlice, FloatSliceMut, FloatVec};
+pub use dtype::{Float, FloatElement, FloatSlice, FloatSliceMut, FloatVec};
 pub use error::{human_bytes, BackendKind, Error, Result};
 pub use workloads::pi::{pi, pi_on, pi_with, PiResult, PiShare};
 pub use workloads::stream::{stream, KernelStats, StreamKernel, StreamResult};

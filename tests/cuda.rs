@@ -15,7 +15,7 @@ mod common;
 
 use common::run as gpucalc;
 
-use gpucalc::map::{map, MapFn};
+use gpucalc::map::{map_floats, MapFn};
 use gpucalc::matmul::{matmul, matmul_with, MatmulOptions, Matrix};
 use gpucalc::rng::{
     max_elements, rng_generate, rng_reference, Dist, RngSpec, RngType, NORMAL_ULP_BOUND,
@@ -484,13 +484,13 @@ fn map_verifies_every_function_in_both_precisions() {
     for f in MapFn::ALL {
         let input = FloatVec::F64(xs.clone());
         let mut out = FloatVec::F64(vec![0.0; xs.len()]);
-        let r = map(&gpu, f, &input, &mut out, true).expect("map on CUDA");
+        let r = map_floats(&gpu, f, &input, &mut out, true).expect("map on CUDA");
         assert_eq!(r.verified, Some(true), "{f} f64: {:?} ulps", r.max_ulp);
         assert!(r.kernel_s > 0.0 && r.total_s > 0.0);
 
         let input = FloatVec::F32(xs.iter().map(|&x| x as f32).collect());
         let mut out = FloatVec::F32(vec![0.0; xs.len()]);
-        let r = map(&gpu, f, &input, &mut out, true).expect("map on CUDA");
+        let r = map_floats(&gpu, f, &input, &mut out, true).expect("map on CUDA");
         assert_eq!(r.verified, Some(true), "{f} f32: {:?} ulps", r.max_ulp);
     }
 }
@@ -504,7 +504,7 @@ fn map_goes_through_in_pieces() {
     let n = 20_000_003;
     let input = FloatVec::F32((0..n).map(|i| i as f32).collect());
     let mut out = FloatVec::F32(vec![-1.0; n]);
-    let r = map(&gpu, MapFn::Sqrt, &input, &mut out, true).expect("map on CUDA");
+    let r = map_floats(&gpu, MapFn::Sqrt, &input, &mut out, true).expect("map on CUDA");
     assert_eq!(r.verified, Some(true), "{:?} ulps", r.max_ulp);
     assert_eq!(r.elements, n);
 }

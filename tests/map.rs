@@ -2,7 +2,7 @@
 
 mod common;
 
-use gpucalc::map::{map, MapFn};
+use gpucalc::map::{map, map_floats, MapFn};
 use gpucalc::npy::{read_npy, write_npy};
 use gpucalc::{Device, DeviceSpec, FloatVec};
 
@@ -44,11 +44,11 @@ fn mismatched_buffers_are_refused_and_left_alone() {
     let device = Device::select(&DeviceSpec::Cpu).unwrap();
     let input = FloatVec::F32(vec![4.0; 4]);
     let mut wrong_type = FloatVec::F64(vec![7.0; 4]);
-    let err = map(&device, MapFn::Sqrt, &input, &mut wrong_type, true).unwrap_err();
+    let err = map_floats(&device, MapFn::Sqrt, &input, &mut wrong_type, true).unwrap_err();
     assert_eq!(err.to_string(), "map: output is 4 x f64, input is 4 x f32");
     assert_eq!(wrong_type, FloatVec::F64(vec![7.0; 4]));
     let mut short = [7.0f32; 3];
-    assert!(map(&device, MapFn::Sqrt, &input, &mut short, true).is_err());
+    assert!(map_floats(&device, MapFn::Sqrt, &input, &mut short, true).is_err());
     assert_eq!(short, [7.0; 3]);
 }
 

@@ -13,7 +13,7 @@ use std::process::Output;
 
 use common::{opencl_devices, run as gpucalc};
 
-use gpucalc::map::{map, MapFn};
+use gpucalc::map::{map_floats, MapFn};
 use gpucalc::rng::{
     max_elements, rng_generate, rng_reference, Dist, RngSpec, RngType, NORMAL_ULP_BOUND,
 };
@@ -360,7 +360,7 @@ fn map_verifies_every_function_in_both_precisions() {
                 Float::F32 => FloatVec::F32(vec![0.0; xs.len()]),
                 Float::F64 => FloatVec::F64(vec![0.0; xs.len()]),
             };
-            let r = map(&device, f, &input, &mut out, true).unwrap();
+            let r = map_floats(&device, f, &input, &mut out, true).unwrap();
             assert_eq!(
                 r.verified,
                 Some(true),

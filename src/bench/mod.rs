@@ -156,7 +156,15 @@ pub fn run_suite(
             .copied()
             .filter(|r| applies(device, r))
             .collect();
-        let mut measured = bandwidth_probe(device, &applicable, options).unwrap_or_default();
+        // Past the budget every row of this device will be skipped, and a
+        // skipped row has no limit: no probe then.
+        let past_budget =
+            !results.is_empty() && options.max_time.is_some_and(|l| start.elapsed() > l);
+        let mut measured = if past_budget {
+            Measured::default()
+        } else {
+            bandwidth_probe(device, &applicable, options).unwrap_or_default()
+        };
         let mut streams = StreamRuns::default();
         for row in &rows {
             // Pinned host memory means nothing to the CPU device: such rows are
@@ -217,8 +225,8 @@ const PROBE_ITERATIONS: usize = 8;
 
 /// Where `rows` (those that apply to `device`) hold no stream row, but one
 /// of them is measured against a bandwidth no attribute gives, a short
-/// BabelStream run measures it first: f64 arrays of the stream rows' size,
-/// [`PROBE_ITERATIONS`] iterations. `--only map` then still reports the fraction of
+/// BabelStream run measures it first: f64 arrays (f32 where the device has
+/// no fp64) of the stream rows' size, [`PROBE_ITERATIONS`] iterations. `--only map` then still reports the fraction of
 /// the limit. `None` where no probe is needed or it failed (the rows then
 /// have no limit, as before).
 fn bandwidth_probe(device: &Device, rows: &[BenchRow], options: &SuiteOptions) -> Option<Measured> {
@@ -229,17 +237,16 @@ fn bandwidth_probe(device: &Device, rows: &[BenchRow], options: &SuiteOptions) -
     {
         return None;
     }
+    let float = if device.info().fp64 {
+        Float::F64
+    } else {
+        Float::F32
+    };
     let stream_row = registry()
         .into_iter()
-        .find(|r| r.job == Job::Stream(StreamKernel::Copy, Float::F64))?;
+        .find(|r| r.job == Job::Stream(StreamKernel::Copy, float))?;
     let size = stream_row.size_on(device.info(), options.size(&stream_row));
-    let run = stream(
-        device,
-        Float::F64,
-        usize::try_from(size).ok()?,
-        PROBE_ITERATIONS,
-    )
-    .ok()?;
+    let run = stream(device, float, usize::try_from(size).ok()?, PROBE_ITERATIONS).ok()?;
     Some(measured_by(&run))
 }
 

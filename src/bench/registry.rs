@@ -9,7 +9,7 @@ use super::limits::LimitKind;
 use crate::device::{Device, DeviceSpec};
 use crate::dtype::{Float, FloatVec};
 use crate::error::Result;
-use crate::workloads::map::{map, MapFn};
+use crate::workloads::map::{map_floats, MapFn};
 use crate::workloads::matmul::{matmul, Matrix};
 use crate::workloads::rng::{rng_generate, rng_matches_reference, Dist, RngSpec, RngType};
 use crate::workloads::stream::{stream, StreamKernel};
@@ -359,7 +359,7 @@ pub fn run_row(device: &Device, row: &BenchRow, size: u64, iterations: usize) ->
             let mut verified = None;
             let mut times = Vec::with_capacity(iterations);
             for i in 0..=iterations {
-                let r = map(device, function, &input, &mut output, i == 0)?;
+                let r = map_floats(device, function, &input, &mut output, i == 0)?;
                 if i == 0 {
                     verified = r.verified;
                 } else {

@@ -51,7 +51,7 @@ pub(crate) struct BenchArgs {
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
     match text.parse::<f64>() {
-        Ok(s) if s.is_finite() && s > 1e15 => Err(format!(
+        Ok(s) if s > 1e15 => Err(format!(
             "`{text}` seconds is too long (at most 1e15, some 30 million years)"
         )),
         Ok(s) => match Duration::try_from_secs_f64(s) {
@@ -223,12 +223,16 @@ pub(crate) fn run(globals: &Globals, args: &BenchArgs) -> Result<u8> {
     // cost the other. The first error is returned once both were tried.
     let json_written = args.json.as_deref().map(|p| write_json(p, &report));
     let csv_written = args.csv.as_deref().map(|p| write_csv(p, &report));
-    if let Some(e) = [json_written, csv_written]
+    let mut errors = [json_written, csv_written]
         .into_iter()
         .flatten()
-        .find_map(Result::err)
-    {
-        return Err(e.into());
+        .filter_map(Result::err);
+    if let Some(first) = errors.next() {
+        // The other file's failure too, so no one takes it for written.
+        for e in errors {
+            eprintln!("gpucalc: error: {e}");
+        }
+        return Err(first.into());
     }
     if let Some(e) = live_error {
         return Err(e);

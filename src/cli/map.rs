@@ -10,7 +10,7 @@ use super::output::{check_npy_output, require_npy, si, verification_word, Saved}
 use super::{number, Globals, EXIT_VERIFY_FAILED};
 use crate::dtype::{Float, FloatVec};
 use crate::npy::write_npy_float;
-use crate::workloads::map::{map, MapFn};
+use crate::workloads::map::{map_floats, MapFn};
 use crate::workloads::rng::{rng_generate, Dist, RngSpec, RngType, RngVec};
 
 /// How to make the input when no file is given.
@@ -135,7 +135,7 @@ pub(crate) fn run(globals: &Globals, args: &MapArgs) -> Result<u8> {
         Float::F32 => FloatVec::F32(vec![0.0; data.len()]),
         Float::F64 => FloatVec::F64(vec![0.0; data.len()]),
     };
-    let result = map(&device, args.function, &data, &mut out, !args.no_verify)?;
+    let result = map_floats(&device, args.function, &data, &mut out, !args.no_verify)?;
     let saved = Saved::save(args.output.as_deref(), result.verified, |path| {
         Ok(write_npy_float(path, &shape, &out)?)
     })?;

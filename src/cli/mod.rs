@@ -68,8 +68,8 @@ pub struct Cli {
     device: Option<DeviceSpec>,
 
     /// CPU worker threads: the CPU device's, and those that generate inputs and
-    /// check results for any device; at most 8 per hardware thread (64 at
-    /// least) [default: one per hardware thread].
+    /// check results for any device; at most 8 per hardware thread (but 64
+    /// at least, 4096 at most) [default: one per hardware thread].
     #[arg(long, global = true, value_parser = number::parse_threads, allow_negative_numbers = true)]
     threads: Option<usize>,
 

@@ -138,7 +138,15 @@ pub fn parse_threads(text: &str) -> Result<usize, String> {
     let n = usize::try_from(parse_count(text)?).unwrap_or(usize::MAX);
     crate::backend::cpu::check_threads(Some(n))
         .map(|()| n)
-        .map_err(|e| e.to_string().replace("the thread count (--threads) ", ""))
+        .map_err(|e| {
+            let why = e.to_string();
+            let why = why.trim_start_matches("the thread count (--threads) ");
+            // "{n} is too many: ...": say it with the user's own text.
+            match why.split_once(" is too many") {
+                Some((_, rest)) => format!("`{text}` is too many{rest}"),
+                None => why.to_string(),
+            }
+        })
 }
 
 #[cfg(test)]

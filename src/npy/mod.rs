@@ -30,10 +30,11 @@ fn bad_file(path: &Path, message: String) -> Error {
     )
 }
 
-/// What npyz reads: the bytes read to check the header, then the rest of the file.
+/// What the header is parsed from and the elements are read from (by npyz, or
+/// straight into the array): the bytes read to check the header, then the rest of the file.
 type Source = BufReader<std::io::Chain<std::io::Cursor<Vec<u8>>, Box<dyn Read + Send>>>;
 
-/// Opens an `.npy` file for npyz after checking its header: one that ends
+/// Opens an `.npy` file and reads its header after checking it: one that ends
 /// early is called truncated, and a shape of 2^64 elements or more is refused
 /// (npyz multiplies the dimensions unchecked: a panic in debug builds, a
 /// wrapped count in release, and then an array read short of its shape).

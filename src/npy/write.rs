@@ -17,8 +17,10 @@ use crate::error::{Error, Result};
 /// without a commit, the temporary file is removed and the target untouched.
 pub struct NpyOut<T: AutoSerialize> {
     path: PathBuf,
-    temp: TempFile,
+    // Before `temp`: fields drop in order, so a dropped writer's buffer is
+    // flushed (or given up) before the temporary file is removed.
     file: BufWriter<File>,
+    temp: TempFile,
     /// npyz's writer of one element, where the file's bytes are not the host's.
     convert: Option<<T as npyz::Serialize>::TypeWriter>,
     remaining: u64,
@@ -103,7 +105,8 @@ pub(super) fn header<T: AutoSerialize>(shape: &[u64]) -> std::io::Result<Vec<u8>
         .writer(&mut bytes)
         .begin_nd()?;
     // npyz writes the whole header in `begin_nd`. The elements follow it in the
-    // file, not through this writer, whose drop finds none and says nothing.
+    // file, not through this writer: its drop finds none of the shape's
+    // elements, and the error that gives is dropped with it (writing nothing).
     drop(writer);
     Ok(bytes)
 }

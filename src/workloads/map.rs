@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::backend::cpu::map::Kernel;
 use crate::backend::cpu::vmath::{self, single};
 use crate::device::Device;
-use crate::dtype::{FloatSlice, FloatSliceMut};
+use crate::dtype::{FloatElement, FloatSlice, FloatSliceMut};
 use crate::error::{Error, Result};
 
 /// The functions `map` applies.
@@ -183,26 +183,38 @@ pub(crate) enum MapIo<'a> {
     F64(&'a [f64], &'a mut [f64]),
 }
 
-/// Applies `function` to every element of `input` on `device`, writing `output`
-/// (same type and length). Both are borrowed where they lie: slices, arrays,
-/// `Vec`s or [`FloatVec`]s, given by reference. Where `verify` is set, every
+impl MapIo<'_> {
+    /// The same pair, borrowed again for a backend, so it can be checked after.
+    fn reborrow(&mut self) -> MapIo<'_> {
+        match self {
+            MapIo::F32(x, y) => MapIo::F32(x, y),
+            MapIo::F64(x, y) => MapIo::F64(x, y),
+        }
+    }
+}
+
+/// Applies `function` to every element of `input` on `device`, writing
+/// `output`, a slice of the same length and type (`f32` or `f64`), wherever
+/// the two lie: `Vec`s, arrays, parts of either. Where `verify` is set, every
 /// element is checked against the CPU's result ([`MapFn::apply_f64`],
-/// [`MapFn::apply_f32`]) within [`MapFn::ulp_bound`].
+/// [`MapFn::apply_f32`]) within [`MapFn::ulp_bound`]. For arrays whose type
+/// is known only at run time (a [`FloatVec`](crate::FloatVec) read from a
+/// file), [`map_floats`] does the same.
 ///
 /// ```
 /// use gpucalc::map::{map, MapFn};
 /// use gpucalc::{Device, DeviceSpec};
 ///
 /// let device = Device::select(&DeviceSpec::Cpu)?;
-/// let xs: Vec<f64> = (0..100).map(f64::from).collect();
-/// let mut ys = vec![0.0; xs.len()];
+/// let xs: Vec<f32> = (0..100).map(|i| i as f32).collect();
+/// let mut ys = vec![0.0; xs.len()]; // f32, as xs
 /// let result = map(&device, MapFn::Sqrt, &xs, &mut ys, true)?;
 /// assert_eq!(ys[81], 9.0);
 /// assert_eq!(result.verified, Some(true));
 ///
-/// // Part of an array, in single precision.
-/// let xs = [1.0f32, 4.0, 9.0, 16.0];
-/// let mut ys = [0.0f32; 2];
+/// // Part of an array into an array.
+/// let xs = [1.0, 4.0, 9.0, 16.0];
+/// let mut ys = [0.0; 2];
 /// map(&device, MapFn::Sqrt, &xs[2..], &mut ys, false)?;
 /// assert_eq!(ys, [3.0, 4.0]);
 /// # Ok::<(), gpucalc::Error>(())
@@ -210,10 +222,38 @@ pub(crate) enum MapIo<'a> {
 ///
 /// # Errors
 ///
-/// [`Error::InvalidArgument`] where the output's type or length differs from
-/// the input's; the backend's errors (an OpenCL device without fp64 for `f64`,
-/// a GPU out of memory, a failed launch).
-pub fn map<'i, 'o>(
+/// [`Error::InvalidArgument`] where the lengths differ; the backend's errors
+/// (an OpenCL device without fp64 for `f64`, a GPU out of memory, a failed launch).
+pub fn map<T: FloatElement>(
+    device: &Device,
+    function: MapFn,
+    input: &[T],
+    output: &mut [T],
+    verify: bool,
+) -> Result<MapResult> {
+    let (input, output) = T::pair(input, output);
+    map_floats(device, function, input, output, verify)
+}
+
+/// [`map`] for arrays whose element type is known at run time: [`FloatVec`](crate::FloatVec)s
+/// or [`FloatSlice`]s, given by reference.
+///
+/// ```
+/// use gpucalc::map::{map_floats, MapFn};
+/// use gpucalc::{Device, DeviceSpec, FloatVec};
+///
+/// let device = Device::select(&DeviceSpec::Cpu)?;
+/// let input = FloatVec::from(vec![1.0f64, 4.0, 9.0]);
+/// let mut output = FloatVec::zeros(input.float(), input.len());
+/// map_floats(&device, MapFn::Sqrt, &input, &mut output, true)?;
+/// assert_eq!(output.as_f64(), Some(&[1.0, 2.0, 3.0][..]));
+/// # Ok::<(), gpucalc::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`map`], and [`Error::InvalidArgument`] where the types differ.
+pub fn map_floats<'i, 'o>(
     device: &Device,
     function: MapFn,
     input: impl Into<FloatSlice<'i>>,
@@ -221,28 +261,24 @@ pub fn map<'i, 'o>(
     verify: bool,
 ) -> Result<MapResult> {
     let (input, mut output) = (input.into(), output.into());
-    let io = match (input, &mut output) {
+    let mut io = match (input, &mut output) {
         (FloatSlice::F32(x), FloatSliceMut::F32(y)) if x.len() == y.len() => MapIo::F32(x, y),
         (FloatSlice::F64(x), FloatSliceMut::F64(y)) if x.len() == y.len() => MapIo::F64(x, y),
-        _ => {
+        (_, y) => {
             return Err(Error::InvalidArgument(format!(
                 "map: output is {} x {}, input is {} x {}",
-                output.len(),
-                output.float(),
+                y.len(),
+                y.float(),
                 input.len(),
                 input.float()
             )))
         }
     };
     let start = Instant::now();
-    let timing = device.backend().map(function, io)?;
+    let timing = device.backend().map(function, io.reborrow())?;
     let total_s = start.elapsed().as_secs_f64();
     let bytes = 2 * (input.len() * input.float().size()) as u64;
-    let max_ulp = if verify {
-        Some(max_ulp_from_cpu(function, input, &output))
-    } else {
-        None
-    };
+    let max_ulp = verify.then(|| max_ulp_from_cpu(function, &io));
     Ok(MapResult {
         function,
         elements: input.len(),
@@ -277,28 +313,44 @@ fn ordered32(x: f32) -> i64 {
     i64::from(if bits < 0 { i32::MIN - bits } else { bits })
 }
 
-/// The largest ulp distance between `output` and the CPU's result.
-fn max_ulp_from_cpu(function: MapFn, input: FloatSlice<'_>, output: &FloatSliceMut<'_>) -> u64 {
+/// The largest ulp distance between the output and the CPU's result.
+fn max_ulp_from_cpu(function: MapFn, io: &MapIo<'_>) -> u64 {
     use crate::backend::cpu::map::{kernel_f32, kernel_f64};
-    match (input, output) {
-        (FloatSlice::F32(x), FloatSliceMut::F32(y)) => {
-            max_ulp(x, y, kernel_f32(function), f32::is_nan, ordered32)
-        }
-        (FloatSlice::F64(x), FloatSliceMut::F64(y)) => {
-            max_ulp(x, y, kernel_f64(function), f64::is_nan, ordered64)
-        }
-        _ => u64::MAX,
+    match io {
+        MapIo::F32(x, y) => max_ulp(
+            x,
+            y,
+            kernel_f32(function),
+            |v| function.apply_f32(v),
+            f32::is_nan,
+            ordered32,
+        ),
+        MapIo::F64(x, y) => max_ulp(
+            x,
+            y,
+            kernel_f64(function),
+            |v| function.apply_f64(v),
+            f64::is_nan,
+            ordered64,
+        ),
     }
 }
 
-/// The largest distance between the CPU's `kernel` (bit for bit
-/// `apply_f32`/`apply_f64`, which `tests/map.rs` checks) and `y`, on
-/// `ordered`'s line; both NaN counts as equal, one NaN as infinitely far.
-/// Each task fills a buffer on its stack, so the loops vectorise.
+/// Of [`max_ulp`]'s pieces, one in this many takes its reference from
+/// `apply` element by element rather than from the CPU kernel: the check
+/// still means something on the CPU device, whose output is the kernel's.
+const SCALAR_EVERY: usize = 16;
+
+/// The largest distance between the CPU's result and `y`, on `ordered`'s
+/// line; both NaN counts as equal, one NaN as infinitely far. The reference
+/// is `kernel` (bit for bit `apply`, which `tests/map.rs` checks), filled
+/// into a buffer on each task's stack so the loops vectorise, and `apply`
+/// itself for one piece in [`SCALAR_EVERY`].
 fn max_ulp<T: Copy + Default + Send + Sync>(
     x: &[T],
     y: &[T],
     kernel: Kernel<T>,
+    apply: impl Fn(T) -> T + Sync,
     is_nan: impl Fn(T) -> bool + Sync,
     ordered: impl Fn(T) -> i64 + Sync,
 ) -> u64 {
@@ -306,10 +358,17 @@ fn max_ulp<T: Copy + Default + Send + Sync>(
     const PIECE: usize = 2048;
     x.par_chunks(PIECE)
         .zip(y.par_chunks(PIECE))
-        .map(|(x, y)| {
+        .enumerate()
+        .map(|(piece, (x, y))| {
             let mut want = [T::default(); PIECE];
             let want = &mut want[..x.len()];
-            kernel(x, want);
+            if piece % SCALAR_EVERY == 0 {
+                for (w, &x) in want.iter_mut().zip(x) {
+                    *w = apply(x);
+                }
+            } else {
+                kernel(x, want);
+            }
             want.iter()
                 .zip(y)
                 .map(|(&want, &y)| match (is_nan(want), is_nan(y)) {
@@ -355,13 +414,31 @@ mod tests {
     }
 
     #[test]
+    fn a_wrong_value_fails_the_check_in_kernel_and_scalar_pieces() {
+        let x: Vec<f64> = (0..40_000).map(|i| f64::from(i) * 0.01).collect();
+        let right: Vec<f64> = x.iter().map(|&v| MapFn::Exp.apply_f64(v)).collect();
+        let mut y = right.clone();
+        assert_eq!(max_ulp_from_cpu(MapFn::Exp, &MapIo::F64(&x, &mut y)), 0);
+        // Piece 1 (a kernel piece) and piece 16 (a scalar one), 2048 elements each.
+        for i in [3_000, SCALAR_EVERY * 2048 + 5] {
+            let mut y = right.clone();
+            y[i] = f64::from_bits(y[i].to_bits() + 9);
+            assert_eq!(
+                max_ulp_from_cpu(MapFn::Exp, &MapIo::F64(&x, &mut y)),
+                9,
+                "{i}"
+            );
+        }
+    }
+
+    #[test]
     fn a_wrong_value_fails_the_check() {
         let x = [4.0f32, 9.0];
         let mut y = [2.0f32, 3.0001];
-        assert!(max_ulp_from_cpu(MapFn::Sqrt, (&x).into(), &(&mut y).into()) > 4);
+        assert!(max_ulp_from_cpu(MapFn::Sqrt, &MapIo::F32(&x, &mut y)) > 4);
         let mut y = [2.0f32, f32::NAN];
         assert_eq!(
-            max_ulp_from_cpu(MapFn::Sqrt, (&x).into(), &(&mut y).into()),
+            max_ulp_from_cpu(MapFn::Sqrt, &MapIo::F32(&x, &mut y)),
             u64::MAX
         );
     }

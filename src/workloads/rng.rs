@@ -307,7 +307,7 @@ impl RngVec {
 /// refused (and handed back in the error).
 ///
 /// ```
-/// use gpucalc::map::{map, MapFn};
+/// use gpucalc::map::{map_floats, MapFn};
 /// use gpucalc::rng::{rng_generate, Dist, RngSpec, RngType};
 /// use gpucalc::{Device, DeviceSpec, FloatVec};
 ///
@@ -315,7 +315,7 @@ impl RngVec {
 /// let spec = RngSpec::new(Dist::Uniform, RngType::F64, 1)?;
 /// let x = FloatVec::try_from(rng_generate(&device, &spec, 0, 1000)?).expect("f64");
 /// let mut y = FloatVec::zeros(x.float(), x.len());
-/// map(&device, MapFn::Exp, &x, &mut y, true)?;
+/// map_floats(&device, MapFn::Exp, &x, &mut y, true)?;
 /// # Ok::<(), gpucalc::Error>(())
 /// ```
 impl TryFrom<RngVec> for FloatVec {

@@ -116,12 +116,12 @@ pub fn map_inputs(ramp: usize) -> Vec<f64> {
 }
 
 /// `map` on borrowed slices of the caller's arrays: the middle of one `Vec`
-/// into the middle of another, then an array into a [`gpucalc::FloatVec`].
+/// into the middle of another, then (`map_floats`) an array into a [`gpucalc::FloatVec`].
 /// Checks the written part against the CPU and that nothing around it changed.
 pub fn check_map_on_slices(device: &Device) {
-    use gpucalc::map::{map, MapFn};
+    use gpucalc::map::{map, map_floats, MapFn};
     let xs: Vec<f32> = (0..10_000).map(|i| i as f32 * 0.5).collect();
-    let mut ys = vec![-1.0f32; 12_000];
+    let mut ys = vec![-1.0; 12_000];
     let r = map(
         device,
         MapFn::Square,
@@ -140,7 +140,7 @@ pub fn check_map_on_slices(device: &Device) {
         assert_eq!(y, want, "element {i}");
     }
     let mut out = gpucalc::FloatVec::zeros(Float::F32, 3);
-    map(
+    map_floats(
         device,
         MapFn::Reciprocal,
         &[2.0f32, 4.0, 8.0],

@@ -51,7 +51,7 @@ const MAX_THREADS: usize = 4096;
 const MIN_MAX_THREADS: usize = 64;
 
 /// The most worker threads a CPU device (or `--threads`) may ask for here:
-/// 8 per hardware thread, at least 64, at most 4096.
+/// 8 per hardware thread, but at least 64 and never more than 4096.
 pub(crate) fn max_threads() -> usize {
     (THREADS_PER_HARDWARE_THREAD * sysinfo::hardware_threads()).clamp(MIN_MAX_THREADS, MAX_THREADS)
 }
@@ -65,7 +65,7 @@ pub(crate) fn check_threads(threads: Option<usize>) -> Result<()> {
         Some(n) if n > max_threads() => Err(Error::InvalidArgument(format!(
             "the thread count (--threads) {n} is too many: at most {} here \
              ({THREADS_PER_HARDWARE_THREAD} per hardware thread, at least \
-             {MIN_MAX_THREADS})",
+             {MIN_MAX_THREADS}, at most {MAX_THREADS})",
             max_threads()
         ))),
         _ => Ok(()),

@@ -135,7 +135,7 @@ mod tests {
     use super::*;
     use crate::backend::opencl::device::open_or_skip;
     use crate::backend::opencl::session::{FORCE_ILP, GROUP_CAP};
-    use crate::workloads::map::{map, MapFn};
+    use crate::workloads::map::{map_floats, MapFn};
     use crate::Device;
 
     #[test]
@@ -169,7 +169,7 @@ mod tests {
                 }
             }
             let mut output = FloatVec::F32(vec![0.0; 10_007]);
-            let result = map(&device, MapFn::Sqrt, &input, &mut output, true).unwrap();
+            let result = map_floats(&device, MapFn::Sqrt, &input, &mut output, true).unwrap();
             assert_eq!(result.verified, Some(true), "GC_ILP {ilp}");
             match &reference {
                 None => reference = Some(output),
