@@ -234,7 +234,7 @@ where
                 DeviceSpec::Auto
             }
             Err(e) => {
-                eprintln!("gpucalc: error: {e}");
+                eprintln!("gpucalc: error: {}", escape_controls(&e));
                 return ExitCode::from(EXIT_USAGE);
             }
         },
@@ -279,7 +279,9 @@ where
 
 /// The error and its causes on one line, `outer: cause: cause`, as anyhow's
 /// `{:#}` prints them, less a cause whose text its parent already ends with
-/// (a third-party error may show its source and return it too).
+/// (a third-party error may show its source and return it too). A line
+/// break or other control character (in a file name, say) is written as its
+/// escape, `\n`, so the error stays one line.
 fn chain_line(e: &anyhow::Error) -> String {
     let mut line = e.to_string();
     for cause in e.chain().skip(1) {
@@ -289,7 +291,20 @@ fn chain_line(e: &anyhow::Error) -> String {
             line.push_str(&text);
         }
     }
-    line
+    escape_controls(&line)
+}
+
+/// `text` with each control character as its Rust escape (`\n`, `\t`, `\u{1b}`).
+fn escape_controls(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Bad requests (out-of-range or conflicting arguments, a malformed device
@@ -479,6 +494,8 @@ mod tests {
         assert_eq!(chain_line(&e), "reading the input: x.npy: no such file");
         let e = anyhow::anyhow!("inner").context("outer");
         assert_eq!(chain_line(&e), "outer: inner");
+        let e = anyhow::anyhow!("no\ndir/a.json: is a directory");
+        assert_eq!(chain_line(&e), "no\\ndir/a.json: is a directory");
     }
 
     #[test]

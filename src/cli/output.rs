@@ -52,6 +52,11 @@ pub(crate) fn table(rows: &[Vec<String>]) -> String {
 
 /// A rate with an SI prefix: `1.95 G`.
 pub(crate) fn si(value: f64) -> String {
+    // Beyond peta or below milli (a foreign baseline file's figures), the
+    // exponent says it in a column's width: not 300 digits, nor "0.000".
+    if value.is_finite() && value != 0.0 && !(1e-3..1e15).contains(&value.abs()) {
+        return format!("{value:.3e} ");
+    }
     let prefixes = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")];
     for (scale, prefix) in prefixes {
         if value >= scale {
@@ -366,5 +371,8 @@ mod tests {
     fn si_prefixes() {
         assert_eq!(si(1.95e9), "1.950 G");
         assert_eq!(si(12.0), "12.000 ");
+        assert_eq!(si(0.0), "0.000 ");
+        assert_eq!(si(1e308), "1.000e308 ");
+        assert_eq!(si(5e-324), "4.941e-324 ");
     }
 }
