@@ -72,6 +72,20 @@ fn compare_flags_a_baseline_that_was_far_slower() {
         !text.contains(" on "),
         "the baseline is the same device's: {text}"
     );
+    // `gpucalc --json bench`: the comparison is in the JSON on standard output.
+    let out = common::gpucalc()
+        .args([
+            "--json", "--device", "cpu", "bench", "--quick", "--only", "pi",
+        ])
+        .arg("--compare")
+        .arg(&base)
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["comparison"][0]["verdict"], "improvement", "{json}");
+    assert_eq!(json["comparison"][0]["baseline_device"], "cpu", "{json}");
+    assert!(json["rows"][0]["throughput"].as_f64().unwrap() > 0.0);
 
     // A baseline row from another device (its only row) is compared, and named.
     value["rows"][0]["device"] = serde_json::json!("opencl:0");

@@ -237,11 +237,17 @@ pub(crate) fn run(globals: &Globals, args: &BenchArgs) -> Result<u8> {
     if let Some(e) = live_error {
         return Err(e);
     }
+    let comparisons = baseline.as_ref().map(|b| compare(&report.rows, b));
     if globals.json {
-        outln!("{}", serde_json::to_string_pretty(&report)?);
+        // The report as the --json file has it, and the comparison where
+        // there is one, so a script reads both from standard output.
+        let mut value = serde_json::to_value(&report)?;
+        if let Some(comparisons) = &comparisons {
+            value["comparison"] = comparisons.iter().map(comparison_json).collect();
+        }
+        outln!("{}", serde_json::to_string_pretty(&value)?);
     }
-    if let Some(baseline) = &baseline {
-        let comparisons = compare(&report.rows, baseline);
+    if let Some(comparisons) = &comparisons {
         let mut lines = vec![[
             "WORKLOAD",
             "VARIANT",
@@ -253,7 +259,7 @@ pub(crate) fn run(globals: &Globals, args: &BenchArgs) -> Result<u8> {
         ]
         .map(String::from)
         .to_vec()];
-        for c in &comparisons {
+        for c in comparisons {
             lines.push(vec![
                 c.row.workload.clone(),
                 c.row.variant.clone(),
@@ -301,6 +307,21 @@ pub(crate) fn run(globals: &Globals, args: &BenchArgs) -> Result<u8> {
         return Ok(EXIT_VERIFY_FAILED);
     }
     Ok(0)
+}
+
+/// One row of `--compare` for `gpucalc --json bench`.
+fn comparison_json(c: &crate::bench::Comparison) -> serde_json::Value {
+    serde_json::json!({
+        "workload": c.row.workload,
+        "variant": c.row.variant,
+        "device": c.row.device,
+        "throughput": c.row.throughput,
+        "baseline_throughput": c.baseline.as_ref().and_then(|b| b.throughput),
+        "baseline_device": c.baseline.as_ref().map(|b| &b.device),
+        "ratio": c.ratio,
+        "threshold": c.threshold,
+        "verdict": c.verdict,
+    })
 }
 
 /// The baseline's throughput, naming its device where it is not the row's
