@@ -133,20 +133,13 @@ pub fn parse_samples(text: &str) -> Result<u64, String> {
 }
 
 /// Parses `--threads`: a count from 1 to the machine's bound
-/// ([`crate::backend::cpu::check_threads`] says which).
+/// ([`crate::backend::cpu::threads_over_bound`] says which).
 pub fn parse_threads(text: &str) -> Result<usize, String> {
     let n = usize::try_from(parse_count(text)?).unwrap_or(usize::MAX);
-    crate::backend::cpu::check_threads(Some(n))
-        .map(|()| n)
-        .map_err(|e| {
-            let why = e.to_string();
-            let why = why.trim_start_matches("the thread count (--threads) ");
-            // "{n} is too many: ...": say it with the user's own text.
-            match why.split_once(" is too many") {
-                Some((_, rest)) => format!("`{text}` is too many{rest}"),
-                None => why.to_string(),
-            }
-        })
+    match crate::backend::cpu::threads_over_bound(n) {
+        Some(bound) => Err(format!("`{text}` is too many: {bound}")),
+        None => Ok(n),
+    }
 }
 
 #[cfg(test)]

@@ -56,19 +56,31 @@ pub(crate) fn max_threads() -> usize {
     (THREADS_PER_HARDWARE_THREAD * sysinfo::hardware_threads()).clamp(MIN_MAX_THREADS, MAX_THREADS)
 }
 
+/// Where `n` threads are above [`max_threads`], the bound and why:
+/// `at most 64 here (8 per hardware thread, ...)`.
+pub(crate) fn threads_over_bound(n: usize) -> Option<String> {
+    (n > max_threads()).then(|| {
+        format!(
+            "at most {} here ({THREADS_PER_HARDWARE_THREAD} per hardware thread, at least \
+             {MIN_MAX_THREADS}, at most {MAX_THREADS})",
+            max_threads()
+        )
+    })
+}
+
 /// Refuses a thread count of 0 or above [`max_threads`].
 pub(crate) fn check_threads(threads: Option<usize>) -> Result<()> {
     match threads {
         Some(0) => Err(Error::InvalidArgument(
             "the thread count (--threads) must be at least 1".to_string(),
         )),
-        Some(n) if n > max_threads() => Err(Error::InvalidArgument(format!(
-            "the thread count (--threads) {n} is too many: at most {} here \
-             ({THREADS_PER_HARDWARE_THREAD} per hardware thread, at least \
-             {MIN_MAX_THREADS}, at most {MAX_THREADS})",
-            max_threads()
-        ))),
-        _ => Ok(()),
+        Some(n) => match threads_over_bound(n) {
+            Some(bound) => Err(Error::InvalidArgument(format!(
+                "the thread count (--threads) {n} is too many: {bound}"
+            ))),
+            None => Ok(()),
+        },
+        None => Ok(()),
     }
 }
 
