@@ -226,9 +226,9 @@ const PROBE_ITERATIONS: usize = 8;
 /// Where `rows` (those that apply to `device`) hold no stream row, but one
 /// of them is measured against a bandwidth no attribute gives, a short
 /// BabelStream run measures it first: f64 arrays (f32 where the device has
-/// no fp64) of the stream rows' size, [`PROBE_ITERATIONS`] iterations. `--only map` then still reports the fraction of
-/// the limit. `None` where no probe is needed or it failed (the rows then
-/// have no limit, as before).
+/// no fp64) of the stream rows' size, [`PROBE_ITERATIONS`] iterations.
+/// `--only map` then still reports the fraction of the limit. `None` where
+/// no probe is needed or it failed (the rows then have no limit, as before).
 fn bandwidth_probe(device: &Device, rows: &[BenchRow], options: &SuiteOptions) -> Option<Measured> {
     if rows.iter().any(|r| matches!(r.job, Job::Stream(..)))
         || !rows

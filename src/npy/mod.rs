@@ -42,16 +42,12 @@ type Source = BufReader<std::io::Chain<std::io::Cursor<Vec<u8>>, Box<dyn Read + 
 /// works too.
 fn open(path: &Path) -> Result<Opened> {
     let file = File::open(path).map_err(|e| io_error(path, e))?;
-    let mut opened = open_reader(
-        path,
-        Box::new(file.try_clone().map_err(|e| io_error(path, e))?),
-    )?;
-    opened.file_bytes = file
+    let file_bytes = file
         .metadata()
         .ok()
         .filter(|m| m.is_file())
         .map(|m| m.len());
-    Ok(opened)
+    open_reader(path, Box::new(file), file_bytes)
 }
 
 /// An `.npy` header read, and the reader standing at the first element.
@@ -62,8 +58,13 @@ struct Opened {
     file_bytes: Option<u64>,
 }
 
-/// [`open`] of a reader, its errors naming `path`.
-fn open_reader(path: &Path, mut file: Box<dyn Read + Send>) -> Result<Opened> {
+/// [`open`] of a reader, its errors naming `path`; `file_bytes` is its whole
+/// length where it is a regular file.
+fn open_reader(
+    path: &Path,
+    mut file: Box<dyn Read + Send>,
+    file_bytes: Option<u64>,
+) -> Result<Opened> {
     const MAGIC: &[u8] = b"\x93NUMPY";
     let mut head = Vec::with_capacity(12);
     (&mut file)
@@ -136,7 +137,7 @@ fn open_reader(path: &Path, mut file: Box<dyn Read + Send>) -> Result<Opened> {
     Ok(Opened {
         header,
         source,
-        file_bytes: None,
+        file_bytes,
     })
 }
 
@@ -369,7 +370,7 @@ pub(crate) fn read_npy_float_stdin() -> Result<(Vec<u64>, crate::dtype::FloatVec
     };
     #[cfg(not(unix))]
     let stdin: Box<dyn Read + Send> = Box::new(std::io::stdin());
-    read_float_opened(name, open_reader(name, stdin)?)
+    read_float_opened(name, open_reader(name, stdin, None)?)
 }
 
 fn read_float_opened(path: &Path, npy: Opened) -> Result<(Vec<u64>, crate::dtype::FloatVec)> {
