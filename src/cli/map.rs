@@ -91,15 +91,10 @@ fn input(args: &MapArgs) -> Result<(Vec<u64>, FloatVec)> {
         usage_bail!("--seed seeds `--gen uniform`; 0, 1, 2, ... (`--gen range`) take none");
     }
     let float = args.dtype.unwrap_or_default();
-    let host = crate::backend::cpu::host_memory_bytes().unwrap_or(0);
-    let needed = n.saturating_mul(2 * float.size() as u64);
-    if host > 0 && needed > host {
-        bail!(
-            "{n} elements need {} for input and output, but this machine has {} available",
-            crate::human_bytes(needed),
-            crate::human_bytes(host)
-        );
-    }
+    crate::backend::cpu::check_host_fits(
+        &format!("map's input and output ({n} {float} elements)"),
+        n.saturating_mul(2 * float.size() as u64),
+    )?;
     let n = usize::try_from(n)?;
     let data = match (args.generate, float) {
         (Generate::Range, Float::F32) => FloatVec::F32((0..n).map(|i| i as f32).collect()),

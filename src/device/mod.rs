@@ -308,17 +308,25 @@ impl Device {
     }
 
     /// Refuses up front a job whose buffers would not fit in the device's memory.
-    /// On the CPU, against the memory available now rather than the total.
+    /// A CPU (the CPU backend, or an OpenCL CPU device such as PoCL) is held
+    /// to the host memory available now rather than its total, and to the
+    /// limits of the process's control group.
     pub fn check_fits(&self, what: &str, bytes: u64) -> Result<()> {
         let info = self.info();
-        let memory = match self {
-            Device::Cpu(_) => cpu::host_memory_bytes().unwrap_or(info.memory_bytes),
-            _ => info.memory_bytes,
+        let name = format!("{} ({})", info.spec, info.name);
+        let host = (info.device_type == DeviceType::Cpu)
+            .then(cpu::memory::headroom)
+            .flatten();
+        let (memory, device) = match host {
+            Some(room) if info.memory_bytes == 0 || room.bytes < info.memory_bytes => {
+                (room.bytes, room.holder(&name))
+            }
+            _ => (info.memory_bytes, name),
         };
         if memory > 0 && bytes > memory {
             return Err(Error::OutOfMemory {
                 what: what.to_string(),
-                device: format!("{} ({})", info.spec, info.name),
+                device,
                 needed: bytes,
                 available: memory,
             });

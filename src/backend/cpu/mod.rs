@@ -2,6 +2,7 @@
 
 pub(crate) mod map;
 mod matmul;
+pub(crate) mod memory;
 mod normal;
 mod pi;
 mod rng;
@@ -123,29 +124,24 @@ pub(crate) fn isa_name() -> &'static str {
     }
 }
 
-/// The host memory a job can have now, in bytes, where the system says:
-/// what is available (free, plus caches the kernel can drop), else the total.
-/// A job beyond it would swap or be killed, so it is refused up front.
-pub(crate) fn host_memory_bytes() -> Option<u64> {
-    sysinfo::available_memory().or_else(sysinfo::total_memory)
-}
-
 /// Fails with [`Error::OutOfMemory`] for `what` where `bytes` is more than
-/// the host has available now (a job beyond it would swap or be killed).
+/// the host has available now ([`memory::headroom`]: a job beyond it would
+/// swap or be killed).
 pub(crate) fn check_host_fits(what: &str, bytes: u64) -> Result<()> {
-    match host_memory_bytes() {
-        Some(available) if bytes > available => Err(host_out_of_memory(what, bytes, available)),
+    match memory::headroom() {
+        Some(room) if bytes > room.bytes => Err(host_out_of_memory(what, bytes, Some(room))),
         _ => Ok(()),
     }
 }
 
-/// The host's [`Error::OutOfMemory`]: `what` needs `needed` bytes of `available`.
-fn host_out_of_memory(what: &str, needed: u64, available: u64) -> Error {
+/// The host's [`Error::OutOfMemory`]: `what` needs `needed` bytes of what
+/// `room` says is left.
+fn host_out_of_memory(what: &str, needed: u64, room: Option<memory::Headroom>) -> Error {
     Error::OutOfMemory {
         what: what.to_string(),
-        device: "the host".to_string(),
+        device: room.map_or("the host".to_string(), |room| room.holder("the host")),
         needed,
-        available,
+        available: room.map_or(0, |room| room.bytes),
     }
 }
 
@@ -173,7 +169,7 @@ fn reserve<T>(len: usize, what: &str) -> Result<Vec<T>> {
     check_host_fits(what, needed)?;
     let mut data = Vec::new();
     data.try_reserve_exact(len)
-        .map_err(|_| host_out_of_memory(what, needed, host_memory_bytes().unwrap_or(0)))?;
+        .map_err(|_| host_out_of_memory(what, needed, memory::headroom()))?;
     Ok(data)
 }
 
@@ -198,7 +194,7 @@ pub(crate) fn describe() -> DeviceInfo {
     info.vendor = sysinfo::cpu_vendor();
     info.compute_units = sysinfo::physical_cores().unwrap_or(threads) as u32;
     info.threads = Some(threads as u32);
-    info.memory_bytes = sysinfo::total_memory().unwrap_or(0);
+    info.memory_bytes = memory::total().unwrap_or(0);
     info.cache_bytes = sysinfo::total_last_level_cache_bytes();
     info.clock_mhz = sysinfo::max_clock_mhz();
     info.fp64 = true;
