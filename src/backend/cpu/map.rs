@@ -8,7 +8,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use super::simd::simd_dispatch;
-use super::vmath::{self, single};
+use super::vmath::{self, far, single};
 use crate::workloads::map::{MapFn, MapIo, MapTiming};
 
 /// Elements per rayon task.
@@ -60,25 +60,58 @@ const BLOCK: usize = 64;
 #[inline(always)]
 fn blocks<T: Copy>(x: &[T], y: &mut [T], fast: impl Fn(T) -> (T, bool), exact: impl Fn(T) -> T) {
     for (y, x) in y.chunks_mut(BLOCK).zip(x.chunks(BLOCK)) {
-        let mut all = true;
-        for (y, &x) in y.iter_mut().zip(x) {
-            let (value, ok) = fast(x);
-            *y = value;
-            all &= ok;
-        }
-        if !all {
+        if !fill(x, y, &fast) {
             each(x, y, &exact);
         }
     }
 }
 
+/// [`blocks`] with two fast functions, for sin and cos in `f64`: `far` for a
+/// block whose every input `is_far` (where `near` never holds, so `exact`
+/// takes `far`'s value too), `near` for the rest.
+#[inline(always)]
+fn blocks_near_far<T: Copy>(
+    x: &[T],
+    y: &mut [T],
+    is_far: impl Fn(T) -> bool,
+    (near, far): (impl Fn(T) -> (T, bool), impl Fn(T) -> (T, bool)),
+    exact: impl Fn(T) -> T,
+) {
+    for (y, x) in y.chunks_mut(BLOCK).zip(x.chunks(BLOCK)) {
+        let mut all_far = true;
+        for &x in x {
+            all_far &= is_far(x);
+        }
+        let held = if all_far {
+            fill(x, y, &far)
+        } else {
+            fill(x, y, &near)
+        };
+        if !held {
+            each(x, y, &exact);
+        }
+    }
+}
+
+/// `y[i] = fast(x[i]).0`, and whether `fast` held for every element.
+#[inline(always)]
+fn fill<T: Copy>(x: &[T], y: &mut [T], fast: impl Fn(T) -> (T, bool)) -> bool {
+    let mut all = true;
+    for (y, &x) in y.iter_mut().zip(x) {
+        let (value, ok) = fast(x);
+        *y = value;
+        all &= ok;
+    }
+    all
+}
+
 /// Defines `name(x, y)`: `blocks` over a piece with a `vmath` function,
 /// compiled for the widest SIMD the CPU has.
 macro_rules! vectorised {
-    ($($name:ident = $lanes:ident: $t:ty, $fast:path, $exact:path;)*) => {$(
+    ($($name:ident = $lanes:ident: $t:ty, $body:expr;)*) => {$(
         // `L` (the lanes `simd_dispatch` picks) is left to the compiler here.
         fn $lanes<const L: usize>(x: &[$t], y: &mut [$t]) {
-            blocks(x, y, $fast, $exact);
+            $body(x, y)
         }
         simd_dispatch! {
             fn $name(x: &[$t], y: &mut [$t]) -> () = $lanes
@@ -87,14 +120,18 @@ macro_rules! vectorised {
 }
 
 vectorised! {
-    exp_f64 = exp_f64_lanes: f64, vmath::exp_fast, vmath::exp;
-    ln_f64 = ln_f64_lanes: f64, vmath::ln_fast, vmath::ln;
-    sin_f64 = sin_f64_lanes: f64, vmath::sin_fast, vmath::sin;
-    cos_f64 = cos_f64_lanes: f64, vmath::cos_fast, vmath::cos;
-    exp_f32 = exp_f32_lanes: f32, single::exp_fast, single::exp;
-    ln_f32 = ln_f32_lanes: f32, single::ln_fast, single::ln;
-    sin_f32 = sin_f32_lanes: f32, single::sin_fast, single::sin;
-    cos_f32 = cos_f32_lanes: f32, single::cos_fast, single::cos;
+    exp_f64 = exp_f64_lanes: f64, |x, y| blocks(x, y, vmath::exp_fast, vmath::exp);
+    ln_f64 = ln_f64_lanes: f64, |x, y| blocks(x, y, vmath::ln_fast, vmath::ln);
+    sin_f64 = sin_f64_lanes: f64, |x, y| {
+        blocks_near_far(x, y, far::is_far, (vmath::sin_fast, far::sin_fast), vmath::sin)
+    };
+    cos_f64 = cos_f64_lanes: f64, |x, y| {
+        blocks_near_far(x, y, far::is_far, (vmath::cos_fast, far::cos_fast), vmath::cos)
+    };
+    exp_f32 = exp_f32_lanes: f32, |x, y| blocks(x, y, single::exp_fast, single::exp);
+    ln_f32 = ln_f32_lanes: f32, |x, y| blocks(x, y, single::ln_fast, single::ln);
+    sin_f32 = sin_f32_lanes: f32, |x, y| blocks(x, y, single::sin_fast, single::sin);
+    cos_f32 = cos_f32_lanes: f32, |x, y| blocks(x, y, single::cos_fast, single::cos);
 }
 
 /// Times `kernel` over `x` into `y`, a rayon task per piece.

@@ -2,7 +2,7 @@
 //! cut to what an `f32` result needs (fewer terms, no carried rounding
 //! errors), with a relative error below 2^-45 before the one rounding to
 //! `f32`, and for sin and cos a reduction of their own that holds to 4.2e8
-//! (the `f64` one stops at 8.2e5). Results are the correctly rounded `f32`
+//! (the `f64` near one stops at 8.2e5). Results are the correctly rounded `f32`
 //! but for inputs within about 2^-45 relative of a tie, which may round
 //! either way. Checked exhaustively over all 2^32 inputs of each function
 //! against 240-bit mpmath, 18 of the 1.7e10 results were an ulp off, each
