@@ -123,6 +123,42 @@ fn bad_bench_requests_are_one_line_errors() {
     }
 }
 
+/// `--json /dev/stdout` (a pipe here) and `--csv` naming the file standard
+/// output is redirected to are refused before any run, the file untouched.
+#[test]
+fn bench_result_files_that_are_standard_output_are_refused() {
+    let out = common::gpucalc()
+        .args([
+            "--device",
+            "cpu",
+            "bench",
+            "--quick",
+            "--only",
+            "pi",
+            "--json",
+            "/dev/stdout",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("gpucalc --json bench"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.txt");
+    std::fs::write(&log, "kept\n").unwrap();
+    let out = common::gpucalc()
+        .args([
+            "--device", "cpu", "bench", "--quick", "--only", "pi", "--csv",
+        ])
+        .arg(&log)
+        .stdout(std::fs::OpenOptions::new().append(true).open(&log).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "kept\n");
+}
+
 /// `gpucalc --device cpu bench --quick --only <only> <extra>` with a JSON
 /// file: its printed table and the report, once it has succeeded.
 fn quick_cpu_bench(only: &str, extra: &[&str]) -> (String, gpucalc::bench::Report) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use clap::Args;
 
-use super::output::{is_dash, si, table};
+use super::output::{is_dash, is_standard_stream, si, table};
 use super::{Globals, EXIT_VERIFY_FAILED};
 use crate::bench::{
     check_writable, compare, read_report, registry, run_suite, write_csv, write_json, Metadata,
@@ -148,12 +148,14 @@ pub(crate) fn run(globals: &Globals, args: &BenchArgs) -> Result<u8> {
             known.join(", ")
         );
     }
-    // `-` is not a file here; say where the report goes instead of writing `./-`.
+    // `-` is not a file here, and neither is `/dev/stdout`: say where the
+    // report goes instead of writing `./-` or replacing what stdout is.
     let dash = |p: &Option<PathBuf>| p.as_deref().is_some_and(is_dash);
-    if dash(&args.json) || dash(&args.csv) {
+    let stream = |p: &Option<PathBuf>| p.as_deref().is_some_and(is_standard_stream);
+    if dash(&args.json) || dash(&args.csv) || stream(&args.json) || stream(&args.csv) {
         usage_bail!(
-            "bench --json and --csv name result files; for the JSON report on standard \
-             output put --json before bench: `gpucalc --json bench`"
+            "bench --json and --csv name result files, not standard output or error; for \
+             the JSON report on standard output put --json before bench: `gpucalc --json bench`"
         );
     }
     if dash(&args.compare) {
