@@ -14,8 +14,9 @@ fn every_function_matches_scalar_application_in_both_precisions() {
     let device = Device::select(&DeviceSpec::Cpu).unwrap();
     let mut xs = common::map_inputs(200_003);
     // Past 8.2e5 sin and cos in f64 take the far reduction for whole
-    // blocks: integers as `map sin N` gives them, up to 1.7e9 (beyond it,
-    // libm), and blocks with near and far inputs mixed.
+    // blocks: integers as `map sin N` gives them, a sweep from 1.7e9 (the
+    // far reduction's end) down to -1.6e10 (libm's), and blocks with near
+    // and far inputs mixed.
     xs.extend((0..20_000).map(|i| 8e5 + f64::from(i) * 3.0));
     xs.extend((0..20_000).map(|i| 1.7e9 - f64::from(i) * 9e5));
     xs.extend((0..2_000).map(|i| if i % 3 == 0 { 1.5 } else { -2e6 - f64::from(i) }));

@@ -5,11 +5,14 @@
 //! third more than the near reduction, so `map` takes it only for blocks
 //! whose every input is past the near one's reach ([`is_far`]).
 
-use super::{by_quadrant, cos_kernel, sin_kernel, to_int, two_sum, REDUCE_MAX_Q, REDUCE_MIN_Y};
+use super::{
+    by_quadrant, cos_kernel, quotient, sin_kernel, to_int, two_sum, REDUCE_MAX_Q, REDUCE_MIN_Y,
+};
 
 /// pi/2 in five parts, each the one before's remainder rounded (mpmath, 400
 /// bits): the first four to at most 23 significant bits, the last to 53.
-/// Their sum is pi/2 to 2^-150. With `|q| <= 2^30` every product
+/// Their sum is pi/2 to 2^-150 (the test checks 2^-119 against pi's hex
+/// digits). With `|q| <= 2^30` every product
 /// `q * PIO2_FAR[i]` of the first four is exact (at most 53 bits).
 const PIO2_FAR: [f64; 5] = [
     f64::from_bits(0x3FF9_21FB_4000_0000),
@@ -20,12 +23,6 @@ const PIO2_FAR: [f64; 5] = [
 ];
 /// The largest `|q|` for [`reduce_far`]: `|x|` up to about 1.7e9.
 const FAR_MAX_Q: f64 = 1_073_741_824.0;
-
-/// The multiple of pi/2 nearest `x`, as the near reduction computes it.
-#[inline(always)]
-fn quotient(x: f64) -> f64 {
-    (x * std::f64::consts::FRAC_2_PI).round_ties_even()
-}
 
 /// Whether `x` lies past the near reduction's reach (`|q| > 2^19`), where
 /// [`super::sin_cos_fast`] never holds: a block of such inputs can take

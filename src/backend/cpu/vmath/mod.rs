@@ -171,8 +171,16 @@ fn two_sum(a: f64, b: f64) -> (f64, f64) {
 /// and `q PIO2_1` lies within a factor 2 of `x` (Sterbenz).
 #[inline(always)]
 fn reduce_parts(x: f64) -> (f64, f64, f64) {
-    let q = (x * std::f64::consts::FRAC_2_PI).round_ties_even();
+    let q = quotient(x);
     (q, x - q * PIO2_1, q * PIO2_2)
+}
+
+/// The multiple of pi/2 nearest `x`, as `q` (rounded: `x` within an ulp or
+/// so of halfway may get its neighbour, and a reduced `y` a hair past pi/4).
+/// [`far::is_far`] asks for the same `q`, so it agrees with [`reduced`].
+#[inline(always)]
+fn quotient(x: f64) -> f64 {
+    (x * std::f64::consts::FRAC_2_PI).round_ties_even()
 }
 
 /// The quadrant `q mod 4`, and whether the reduction to `y` is accurate.
@@ -266,17 +274,20 @@ pub(crate) fn ln(x: f64) -> f64 {
 /// `sin x`: [`sin_fast`], else [`far::sin_fast`], and libm for `|x|` past
 /// 1.7e9, near multiples of pi/2, infinity and NaN.
 pub(crate) fn sin(x: f64) -> f64 {
-    match sin_fast(x) {
-        (value, true) => value,
-        _ => or_libm(x, far::sin_fast, f64::sin),
-    }
+    or_libm(x, |x| near_or_far(x, sin_fast, far::sin_fast), f64::sin)
 }
 
 /// `cos x`: [`cos_fast`], else [`far::cos_fast`], and libm where [`sin`] takes it.
 pub(crate) fn cos(x: f64) -> f64 {
-    match cos_fast(x) {
-        (value, true) => value,
-        _ => or_libm(x, far::cos_fast, f64::cos),
+    or_libm(x, |x| near_or_far(x, cos_fast, far::cos_fast), f64::cos)
+}
+
+/// `near`'s value where it holds, else `far`'s (which may not hold either).
+#[inline(always)]
+fn near_or_far(x: f64, near: fn(f64) -> (f64, bool), far: fn(f64) -> (f64, bool)) -> (f64, bool) {
+    match near(x) {
+        (value, true) => (value, true),
+        _ => far(x),
     }
 }
 
