@@ -191,7 +191,7 @@ impl FloatVec {
     /// cannot hold the array.
     pub fn try_zeros(float: Float, len: usize) -> Result<FloatVec, Error> {
         use crate::backend::cpu::host_vec;
-        let what = format!("{len} {float} elements");
+        let what = format!("an array of {len} {float} elements");
         Ok(match float {
             Float::F32 => FloatVec::F32(host_vec(len, 0.0, &what)?),
             Float::F64 => FloatVec::F64(host_vec(len, 0.0, &what)?),

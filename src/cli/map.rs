@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::output::{check_npy_output, require_npy, si, verification_word, Saved};
 use super::{number, Globals, EXIT_VERIFY_FAILED};
+use crate::backend::cpu::host_vec_from;
 use crate::dtype::{Float, FloatVec};
 use crate::npy::write_npy_float;
 use crate::workloads::map::{map_floats, MapFn};
@@ -97,8 +98,12 @@ fn input(args: &MapArgs) -> Result<(Vec<u64>, FloatVec)> {
     )?;
     let n = usize::try_from(n)?;
     let data = match (args.generate, float) {
-        (Generate::Range, Float::F32) => FloatVec::F32((0..n).map(|i| i as f32).collect()),
-        (Generate::Range, Float::F64) => FloatVec::F64((0..n).map(|i| i as f64).collect()),
+        (Generate::Range, Float::F32) => {
+            FloatVec::F32(host_vec_from(n, "map's input", |i| i as f32)?)
+        }
+        (Generate::Range, Float::F64) => {
+            FloatVec::F64(host_vec_from(n, "map's input", |i| i as f64)?)
+        }
         (Generate::Uniform, _) => {
             let dtype = if float == Float::F32 {
                 RngType::F32
@@ -126,10 +131,10 @@ pub(crate) fn run(globals: &Globals, args: &MapArgs) -> Result<u8> {
     let (shape, data) = input(args)?;
     check_npy_output(args.output.as_deref(), data.len(), data.float())?;
     let device = globals.open_device()?;
-    let mut out = match data.float() {
-        Float::F32 => FloatVec::F32(vec![0.0; data.len()]),
-        Float::F64 => FloatVec::F64(vec![0.0; data.len()]),
-    };
+    // Checked against the host memory left with the input in it, and
+    // allocated fallibly: a limit on the process's address space ends in an
+    // error, not an abort.
+    let mut out = FloatVec::try_zeros(data.float(), data.len())?;
     let result = map_floats(&device, args.function, &data, &mut out, !args.no_verify)?;
     let saved = Saved::save(args.output.as_deref(), result.verified, |path| {
         Ok(write_npy_float(path, &shape, &out)?)

@@ -219,6 +219,20 @@ fn read_opened<T: npyz::Deserialize + npyz::AutoSerialize + bytemuck::Pod>(
     let fortran = header.order() == npyz::Order::Fortran && header.shape().len() > 1;
     let shape = header.shape().to_vec();
     let dtype = header.dtype();
+    // An array the file really holds is checked against the host's memory
+    // first (twice over where it is reordered from Fortran order), so a
+    // memory limit is an error rather than the kernel killing the process.
+    // A header that promises more than its file holds is left to end in
+    // "truncated" below.
+    let bytes = header.len().saturating_mul(std::mem::size_of::<T>() as u64);
+    if file_bytes.is_some_and(|file| file >= bytes) {
+        let what = format!(
+            "the array in {} ({} elements)",
+            path.display(),
+            header.len()
+        );
+        crate::backend::cpu::check_host_fits(&what, bytes.saturating_mul(1 + u64::from(fortran)))?;
+    }
     let data = if dtype == T::default_dtype() && same_bytes_as_host::<T>(&dtype) {
         read_native(&mut source, header.len(), file_bytes)
     } else {

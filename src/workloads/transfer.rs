@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::device::Device;
+use crate::device::{Device, DeviceType};
 use crate::error::{Error, Result};
 
 /// Which way the bytes go.
@@ -106,7 +106,17 @@ pub fn transfer(device: &Device, max_bytes: u64, reps: usize) -> Result<Vec<Tran
             "max_bytes (--max-bytes) must be at least 1024".into(),
         ));
     }
-    device.check_fits("the largest transfer buffer", max_bytes)?;
+    // A host buffer and a device buffer; on a CPU device (gpucalc's, or an
+    // OpenCL one such as PoCL) both are host memory.
+    if device.info().device_type == DeviceType::Cpu {
+        device.check_fits(
+            "the largest transfer's two buffers",
+            max_bytes.saturating_mul(2),
+        )?;
+    } else {
+        device.check_fits("the largest transfer buffer", max_bytes)?;
+        crate::backend::cpu::check_host_fits("the largest transfer's host buffer", max_bytes)?;
+    }
     let backend = device.backend();
     let mut rows = Vec::new();
     for memory in backend.host_memory_kinds() {

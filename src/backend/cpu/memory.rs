@@ -39,24 +39,13 @@ impl Headroom {
     /// told why.
     pub(crate) fn holder(&self, host: &str) -> String {
         let human = crate::human_bytes;
-        match self.bound {
-            Bound::System => host.to_string(),
-            Bound::ControlGroup(limit) => {
-                format!("{host}, in a control group limited to {},", human(limit))
-            }
-            Bound::AddressSpace(limit) => {
-                format!(
-                    "{host}, under an address-space limit (ulimit -v) of {},",
-                    human(limit)
-                )
-            }
-            Bound::DataSegment(limit) => {
-                format!(
-                    "{host}, under a data-segment limit (ulimit -d) of {},",
-                    human(limit)
-                )
-            }
-        }
+        let limit = match self.bound {
+            Bound::System => return host.to_string(),
+            Bound::ControlGroup(limit) => format!("its control group's limit of {}", human(limit)),
+            Bound::AddressSpace(limit) => format!("ulimit -v of {}", human(limit)),
+            Bound::DataSegment(limit) => format!("ulimit -d of {}", human(limit)),
+        };
+        format!("{host} (under {limit})")
     }
 }
 
@@ -159,12 +148,16 @@ fn group_dirs(cgroup: &str, mountinfo: &str) -> Vec<(Version, PathBuf)> {
         };
         // The group's path is seen from the hierarchy's root; the mount shows
         // the hierarchy from `root` on (a container sees only its own part).
-        let relative = Path::new(path)
-            .strip_prefix(&root)
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
+        // A group outside what the mount shows (a cgroup namespace that kept
+        // the outer mount: `root` is then `/..`) cannot be read, so its limit
+        // is not known: better none than another group's.
+        let Ok(relative) = Path::new(path).strip_prefix(&root) else {
+            continue;
+        };
         let mut dir = mount_point.join(relative);
         if !dir.is_dir() {
+            // Within the mount but not under this path (a group renamed or
+            // moved since): the mount's own group still holds the process.
             dir = mount_point.clone();
         }
         loop {
@@ -305,10 +298,10 @@ mod tests {
 
     #[test]
     fn groups_are_found_through_mountinfo_with_their_ancestors() {
-        let cgroup = "4:memory:/docker/abc/job\n1:cpu:/\n0::/user.slice/session-1.scope\n";
+        let cgroup = "4:memory:/docker/abc/gpucalc-none\n1:cpu:/\n0::/gpucalc-none/job\n";
         let dirs = group_dirs(cgroup, MOUNTINFO);
-        // The directories do not exist here, so each hierarchy falls back
-        // to its mount point.
+        // The directories do not exist, so each hierarchy falls back to its
+        // mount point.
         assert_eq!(
             dirs,
             vec![
@@ -324,6 +317,10 @@ mod tests {
             ))
         );
         assert_eq!(group_dirs("3:cpu,cpuacct:/x\n", MOUNTINFO), vec![]);
+        // Outside what the mount shows (a cgroup namespace over the outer mount).
+        let namespaced = MOUNTINFO.replace("/docker/abc /sys", "/../.. /sys");
+        assert_eq!(group_dirs("4:memory:/\n", &namespaced), vec![]);
+        assert_eq!(group_dirs("4:memory:/other\n", MOUNTINFO), vec![]);
         assert_eq!(group_dirs("garbage\n\n0::/\n", ""), vec![]);
     }
 
@@ -409,7 +406,7 @@ mod tests {
         assert_eq!(room(Bound::System), "the host");
         assert_eq!(
             room(Bound::ControlGroup(1 << 30)),
-            "the host, in a control group limited to 1.00 GiB,"
+            "the host (under its control group's limit of 1.00 GiB)"
         );
         assert!(room(Bound::AddressSpace(1 << 31)).contains("ulimit -v"));
         let now = headroom().expect("Linux says how much memory there is");

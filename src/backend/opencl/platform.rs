@@ -254,6 +254,13 @@ fn describe(
     info.vendor = device_string(device, ffi::CL_DEVICE_VENDOR).unwrap_or_default();
     info.compute_units = device_uint(device, ffi::CL_DEVICE_MAX_COMPUTE_UNITS).unwrap_or(0) as u32;
     info.memory_bytes = device_uint(device, ffi::CL_DEVICE_GLOBAL_MEM_SIZE).unwrap_or(0);
+    if device_type == DeviceType::Cpu {
+        // A CPU device's memory is the host's: no more than the process may
+        // have under its control group's limit (PoCL reports the machine's).
+        if let Some(host) = crate::backend::cpu::memory::total() {
+            info.memory_bytes = info.memory_bytes.min(host);
+        }
+    }
     info.cache_bytes =
         device_uint(device, ffi::CL_DEVICE_GLOBAL_MEM_CACHE_SIZE).filter(|&bytes| bytes > 0);
     info.clock_mhz = device_uint(device, ffi::CL_DEVICE_MAX_CLOCK_FREQUENCY)

@@ -100,9 +100,21 @@ impl<'a> Session<'a> {
     /// Elements of `T` per chunk when `buffers` buffers of that many elements
     /// must exist at once: within the largest single allocation, and within a
     /// quarter of the device's memory in all (others may be using the rest).
+    /// A CPU device's buffers are host memory, so for one that memory is what
+    /// the host has left now, beside the arrays the job already holds there.
     pub(super) fn chunk_elements<T>(&self, buffers: usize) -> usize {
         let size = std::mem::size_of::<T>() as u64;
-        let memory = match self.info().memory_bytes {
+        let mut memory = self.info().memory_bytes;
+        if self.info().device_type == DeviceType::Cpu {
+            if let Some(room) = crate::backend::cpu::memory::headroom() {
+                memory = if memory == 0 {
+                    room.bytes
+                } else {
+                    memory.min(room.bytes)
+                };
+            }
+        }
+        let memory = match memory {
             0 => u64::MAX,
             bytes => bytes / 4 / buffers.max(1) as u64,
         };
