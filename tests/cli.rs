@@ -785,3 +785,44 @@ fn outputs_follow_the_umask_and_symbolic_links() {
         .is_symlink());
     assert_eq!(std::fs::metadata(&target).unwrap().len(), 128 + 7 * 8);
 }
+
+/// Under `ulimit -v` (as a batch system may set it) a job that would pass the
+/// machine's free memory but not the limit gets a one-line error naming the
+/// limit, up front, instead of an abort when an allocation fails: a map's
+/// arrays, a transfer's two buffers, and an `.npy` input's output array.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_ulimit_on_memory_is_a_one_line_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("x.npy");
+    gpucalc::npy::write_npy(&input, &[60_000_000], &vec![1.0f64; 60_000_000]).unwrap();
+    let limited = |args: &[&str]| {
+        Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -v 1000000 && exec \"$@\"")
+            .arg("sh")
+            .arg(common::bin())
+            .args(["--device", "cpu", "--threads", "2"])
+            .args(args)
+            .env_remove("GPUCALC_DEVICE")
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &["map", "sqrt", "2e8"][..],
+        &["transfer", "--max-bytes", "6e8"][..],
+        &["map", "sqrt", "--input", input.to_str().unwrap()][..],
+    ] {
+        let out = limited(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains("(under ulimit -v of 976.56 MiB)"),
+            "{args:?}: {err}"
+        );
+    }
+    // Within the limit, the same run works.
+    let out = limited(&["map", "sqrt", "1e6"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
