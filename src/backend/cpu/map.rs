@@ -58,10 +58,15 @@ const BLOCK: usize = 64;
 /// block with an input outside the domain is redone element by element with
 /// `exact`, which agrees with `fast` wherever `fast` holds.
 #[inline(always)]
-fn blocks<T: Copy>(x: &[T], y: &mut [T], fast: impl Fn(T) -> (T, bool), exact: impl Fn(T) -> T) {
+fn blocks<T: Copy>(
+    x: &[T],
+    y: &mut [T],
+    fast: impl Fn(T) -> (T, bool) + Copy,
+    exact: impl Fn(T) -> T + Copy,
+) {
     for (y, x) in y.chunks_mut(BLOCK).zip(x.chunks(BLOCK)) {
-        if !fill(x, y, &fast) {
-            each(x, y, &exact);
+        if !fill(x, y, fast) {
+            each(x, y, exact);
         }
     }
 }
@@ -73,9 +78,12 @@ fn blocks<T: Copy>(x: &[T], y: &mut [T], fast: impl Fn(T) -> (T, bool), exact: i
 fn blocks_near_far<T: Copy>(
     x: &[T],
     y: &mut [T],
-    is_far: impl Fn(T) -> bool,
-    (near, far): (impl Fn(T) -> (T, bool), impl Fn(T) -> (T, bool)),
-    exact: impl Fn(T) -> T,
+    is_far: impl Fn(T) -> bool + Copy,
+    (near, far): (
+        impl Fn(T) -> (T, bool) + Copy,
+        impl Fn(T) -> (T, bool) + Copy,
+    ),
+    exact: impl Fn(T) -> T + Copy,
 ) {
     for (y, x) in y.chunks_mut(BLOCK).zip(x.chunks(BLOCK)) {
         let mut all_far = true;
@@ -83,12 +91,12 @@ fn blocks_near_far<T: Copy>(
             all_far &= is_far(x);
         }
         let held = if all_far {
-            fill(x, y, &far)
+            fill(x, y, far)
         } else {
-            fill(x, y, &near)
+            fill(x, y, near)
         };
         if !held {
-            each(x, y, &exact);
+            each(x, y, exact);
         }
     }
 }
@@ -108,10 +116,15 @@ fn fill<T: Copy>(x: &[T], y: &mut [T], fast: impl Fn(T) -> (T, bool)) -> bool {
 /// Defines `name(x, y)`: `blocks` over a piece with a `vmath` function,
 /// compiled for the widest SIMD the CPU has.
 macro_rules! vectorised {
-    ($($name:ident = $lanes:ident: $t:ty, $body:expr;)*) => {$(
+    ($($name:ident = $lanes:ident: $t:ty, $blocks:ident($($arg:expr),*);)*) => {$(
         // `L` (the lanes `simd_dispatch` picks) is left to the compiler here.
+        // Always inlined into `simd_dispatch`'s `target_feature` wrappers: a
+        // loop left out of line is compiled for the baseline instruction set,
+        // where `round_ties_even` is a call to libm's `rint` (sin and cos in
+        // f64 ran 7x slower when LLVM once decided so).
+        #[inline(always)]
         fn $lanes<const L: usize>(x: &[$t], y: &mut [$t]) {
-            $body(x, y)
+            $blocks(x, y, $($arg),*)
         }
         simd_dispatch! {
             fn $name(x: &[$t], y: &mut [$t]) -> () = $lanes
@@ -120,18 +133,14 @@ macro_rules! vectorised {
 }
 
 vectorised! {
-    exp_f64 = exp_f64_lanes: f64, |x, y| blocks(x, y, vmath::exp_fast, vmath::exp);
-    ln_f64 = ln_f64_lanes: f64, |x, y| blocks(x, y, vmath::ln_fast, vmath::ln);
-    sin_f64 = sin_f64_lanes: f64, |x, y| {
-        blocks_near_far(x, y, far::is_far, (vmath::sin_fast, far::sin_fast), vmath::sin)
-    };
-    cos_f64 = cos_f64_lanes: f64, |x, y| {
-        blocks_near_far(x, y, far::is_far, (vmath::cos_fast, far::cos_fast), vmath::cos)
-    };
-    exp_f32 = exp_f32_lanes: f32, |x, y| blocks(x, y, single::exp_fast, single::exp);
-    ln_f32 = ln_f32_lanes: f32, |x, y| blocks(x, y, single::ln_fast, single::ln);
-    sin_f32 = sin_f32_lanes: f32, |x, y| blocks(x, y, single::sin_fast, single::sin);
-    cos_f32 = cos_f32_lanes: f32, |x, y| blocks(x, y, single::cos_fast, single::cos);
+    exp_f64 = exp_f64_lanes: f64, blocks(vmath::exp_fast, vmath::exp);
+    ln_f64 = ln_f64_lanes: f64, blocks(vmath::ln_fast, vmath::ln);
+    sin_f64 = sin_f64_lanes: f64, blocks_near_far(far::is_far, (vmath::sin_fast, far::sin_fast), vmath::sin);
+    cos_f64 = cos_f64_lanes: f64, blocks_near_far(far::is_far, (vmath::cos_fast, far::cos_fast), vmath::cos);
+    exp_f32 = exp_f32_lanes: f32, blocks(single::exp_fast, single::exp);
+    ln_f32 = ln_f32_lanes: f32, blocks(single::ln_fast, single::ln);
+    sin_f32 = sin_f32_lanes: f32, blocks(single::sin_fast, single::sin);
+    cos_f32 = cos_f32_lanes: f32, blocks(single::cos_fast, single::cos);
 }
 
 /// Times `kernel` over `x` into `y`, a rayon task per piece.

@@ -241,7 +241,9 @@ pub(crate) fn isa() -> Isa {
 }
 
 /// Defines `fn name(args) -> ret` that calls `generic::<L>(args)` compiled for
-/// the widest instruction set the CPU has (`L` lanes to match).
+/// the widest instruction set the CPU has (`L` lanes to match). `generic`
+/// must be `#[inline(always)]`: only code inlined into the wrappers gets
+/// their instruction set, and LLVM may leave a large function out of line.
 macro_rules! simd_dispatch {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty = $generic:ident) => {
         $(#[$meta])*
