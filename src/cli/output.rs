@@ -174,12 +174,12 @@ impl<'a> Saved<'a> {
         verified: Option<bool>,
         write: impl FnOnce(&std::path::Path) -> anyhow::Result<()>,
     ) -> anyhow::Result<Saved<'a>> {
-        use anyhow::Context;
         Ok(match path {
             None => Saved::NotAsked,
             Some(path) if verified == Some(false) => Saved::Withheld(path),
             Some(path) => {
-                write(path).with_context(|| format!("writing {}", path.display()))?;
+                // The writer's errors name the path already.
+                write(path)?;
                 Saved::Written(path)
             }
         })

@@ -36,8 +36,10 @@ impl<T: AutoSerialize + bytemuck::Pod> NpyOut<T> {
             .iter()
             .try_fold(1u64, |n, &d| n.checked_mul(d))
             .unwrap_or(u64::MAX);
-        let temp = temp_beside(path, ".npy.tmp")?;
+        // Checked first: where the rename could never succeed (an append-only
+        // directory), even an empty temporary file could not be removed.
         check_target(path, file_bytes(elements, std::mem::size_of::<T>()))?;
+        let temp = temp_beside(path, ".npy.tmp")?;
         let handle = temp.as_file().try_clone().map_err(|e| io_error(path, e))?;
         let mut file = BufWriter::with_capacity(1 << 20, handle);
         file.write_all(&header::<T>(shape).map_err(|e| io_error(path, e))?)

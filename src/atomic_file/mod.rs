@@ -5,6 +5,8 @@
 //! without unwinding (a second Ctrl-C) calls [`remove_unfinished`] first, so no
 //! hidden `.gpucalc-*.tmp` file is left holding a half-written result.
 
+mod replace;
+
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
@@ -184,7 +186,9 @@ pub(crate) fn check_writable(path: &Path, bytes: u64) -> Result<()> {
 /// (or a path ending in `/`), a file this process may not write (one that
 /// `numpy.save` could not replace either), something that is not a regular
 /// file (a device such as `/dev/null`, a FIFO, a socket: the rename that
-/// publishes a result would put a file in its place), a loop of links, or too
+/// publishes a result would put a file in its place), a loop of links, what
+/// would stop that rename ([`replace::refusal`]: a mount point, another
+/// user's file in a sticky directory, an append-only directory), or too
 /// little free space on its file system.
 pub(crate) fn check_target(path: &Path, bytes: u64) -> Result<()> {
     let target = landing(path);
@@ -198,7 +202,7 @@ pub(crate) fn check_target(path: &Path, bytes: u64) -> Result<()> {
             ),
         ));
     }
-    match std::fs::metadata(&target) {
+    let existing = match std::fs::metadata(&target) {
         Ok(m) if m.is_dir() => {
             return Err(io_error(path, std::io::ErrorKind::IsADirectory.into()));
         }
@@ -208,6 +212,7 @@ pub(crate) fn check_target(path: &Path, bytes: u64) -> Result<()> {
                 .write(true)
                 .open(&target)
                 .map_err(|e| io_error(path, e))?;
+            Some(m)
         }
         Ok(m) => {
             return Err(io_error(
@@ -227,9 +232,13 @@ pub(crate) fn check_target(path: &Path, bytes: u64) -> Result<()> {
                 ),
             ));
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         // A loop of symbolic links (ELOOP), a path through a file, ...
         Err(e) => return Err(io_error(path, e)),
+    };
+    if let Some(why) = replace::refusal(&target, existing.as_ref()) {
+        let kind = std::io::ErrorKind::PermissionDenied;
+        return Err(io_error(path, std::io::Error::new(kind, why)));
     }
     match free_bytes(directory_of(&target)) {
         Some(free) if free < bytes => Err(io_error(
