@@ -20,6 +20,16 @@ pub(crate) fn io_error(path: &Path, error: std::io::Error) -> Error {
     }
 }
 
+/// Whether this process has put a result file in place ([`publish`]).
+static PUBLISHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a result file has replaced (or become) its target in this
+/// process: from then on the command is finishing its report, and an
+/// interruption would claim a run stopped that in fact delivered.
+pub(crate) fn published() -> bool {
+    PUBLISHED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// The paths of the temporary files not yet published or dropped.
 static UNFINISHED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
@@ -329,6 +339,9 @@ pub(crate) fn publish(temp: TempFile, path: &Path) -> Result<()> {
     let temp_path = temp.path().to_path_buf();
     let persisted = temp.persist(&target);
     list.retain(|p| *p != temp_path);
+    if persisted.is_ok() {
+        PUBLISHED.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
     persisted.map(drop).map_err(|e| io_error(path, e.error))
 }
 

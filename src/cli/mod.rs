@@ -336,24 +336,33 @@ fn exit_code(e: &anyhow::Error) -> u8 {
 struct Interrupts {
     token: crate::CancelToken,
     watched: AtomicBool,
+    /// A signal came after a result file was in place, and was let pass.
+    let_pass: AtomicBool,
 }
 
 static INTERRUPTS: LazyLock<Interrupts> = LazyLock::new(|| Interrupts {
     token: crate::CancelToken::new(),
     watched: AtomicBool::new(false),
+    let_pass: AtomicBool::new(false),
 });
 
 /// Routes Ctrl-C, SIGTERM and SIGHUP (a terminal closed, a batch job's time
 /// up) to [`INTERRUPTS`]. In a command that watches the token
 /// ([`cancel_token`]) the first signal stops the run at its next chunk, and a
-/// second ends the process at once; any other command ends at once. Ending at
-/// once skips destructors, so the half-written temporary files go first.
+/// second ends the process at once; any other command ends at once, unless
+/// its result file is in place already: it is then only printing its report,
+/// so the first signal lets it finish (and exit as it would have), rather
+/// than exit 130 over a file it did write. Ending at once skips destructors,
+/// so the half-written temporary files go first.
 fn install_signal_handler() {
     // Without a handler, the signals keep their default: the process ends.
     let _ = ctrlc::set_handler(|| {
         let interrupts = &*INTERRUPTS;
         if interrupts.watched.load(Ordering::SeqCst) && !interrupts.token.is_cancelled() {
             interrupts.token.cancel();
+            return;
+        }
+        if crate::atomic_file::published() && !interrupts.let_pass.swap(true, Ordering::SeqCst) {
             return;
         }
         crate::atomic_file::remove_unfinished();
