@@ -79,6 +79,15 @@ fn open_reader(
         ));
     }
     if head.len() == 12 && head.starts_with(MAGIC) {
+        if !(1..=3).contains(&head[6]) {
+            return Err(bad_file(
+                path,
+                format!(
+                    ".npy format version {}.{} is not one gpucalc reads (NumPy writes 1.0 to 3.0)",
+                    head[6], head[7]
+                ),
+            ));
+        }
         let (length, start) = match head[6] {
             1 => (u64::from(u16::from_le_bytes([head[8], head[9]])), 10),
             _ => (
@@ -97,6 +106,7 @@ fn open_reader(
                 "the file ends inside its .npy header (truncated?)".to_string(),
             ));
         }
+        native_byte_order(&mut head[start..]);
         let text = String::from_utf8_lossy(&head[start..]).trim().to_string();
         if let Some(shape) = header_shape(&text) {
             if shape
@@ -106,7 +116,10 @@ fn open_reader(
             {
                 return Err(bad_file(
                     path,
-                    format!("the header's shape {shape:?} has 2^64 elements or more"),
+                    format!(
+                        "the header's shape {} has 2^64 elements or more",
+                        clip(&format!("{shape:?}"))
+                    ),
                 ));
             }
         }
@@ -128,7 +141,7 @@ fn open_reader(
             // which NumPy saves pickled) is a wrong dtype, not a broken file.
             Some(text) => match header_descr(&text).filter(|_| first.contains("type string")) {
                 Some(descr) => not_float(&descr),
-                None => format!("malformed .npy header ({first}): {text}"),
+                None => format!("malformed .npy header ({first}): {}", clip(&text)),
             },
             None => format!("not an .npy file ({first})"),
         };
@@ -139,6 +152,43 @@ fn open_reader(
         source,
         file_bytes,
     })
+}
+
+/// `text`, cut to its first 200 characters for a one-line message.
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(200) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+/// Spells a dtype's byte order `=` (native), or `|` on a type wider than a
+/// byte, as this host's `<` or `>`, in the header dict `header` in place
+/// (one byte for one). NumPy reads both so; npyz takes only `<`, `>` and `|`
+/// on single bytes.
+fn native_byte_order(header: &mut [u8]) {
+    let text = String::from_utf8_lossy(header);
+    let Some(value) = header_value(&text, "descr") else {
+        return;
+    };
+    let at = text.len() - value.len() + 1; // past the opening quote
+                                           // A number's kind and size in bytes: `f8`, `i4`, `c16`, ...
+    let number_wider_than_a_byte = value.get(2..).is_some_and(|code| {
+        let code = code.split('\'').next().unwrap_or("");
+        code.split_at_checked(1).is_some_and(|(kind, size)| {
+            "fiuc".contains(kind) && size.parse::<u32>().is_ok_and(|size| size > 1)
+        })
+    });
+    let native = if cfg!(target_endian = "little") {
+        b'<'
+    } else {
+        b'>'
+    };
+    match (value.as_bytes().first(), header.get(at)) {
+        (Some(b'\''), Some(b'=')) => header[at] = native,
+        (Some(b'\''), Some(b'|')) if number_wider_than_a_byte => header[at] = native,
+        _ => {}
+    }
 }
 
 /// The bytes of element data an `.npy` header promises, where its dtype has a
@@ -465,6 +515,46 @@ mod tests {
         std::fs::write(&path, b"not an array at all").unwrap();
         let err = read_npy_float(&path).unwrap_err().to_string();
         assert!(err.contains("not an .npy file"), "{err}");
+    }
+
+    /// `=` and `|` byte orders on floats (NumPy reads both as native), a
+    /// format version NumPy never wrote, and a header too long for one line.
+    #[test]
+    fn byte_order_spellings_versions_and_long_headers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.npy");
+        write_npy(&path, &[3], &[1.0f64, 4.0, 9.0]).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let at = bytes.windows(5).position(|w| w == b"'<f8'").unwrap() + 1;
+        for order in [b'=', b'|'] {
+            let mut native = bytes.clone();
+            native[at] = order;
+            std::fs::write(&path, &native).unwrap();
+            let (_, data) = read_npy_float(&path).unwrap();
+            assert_eq!(
+                data.as_f64(),
+                Some(&[1.0, 4.0, 9.0][..]),
+                "{}",
+                order as char
+            );
+        }
+        let mut version = bytes.clone();
+        version[6] = 9;
+        std::fs::write(&path, &version).unwrap();
+        let err = read_npy_float(&path).unwrap_err().to_string();
+        assert!(err.contains("format version 9.0"), "{err}");
+
+        // Malformed (the `x`), so the message quotes it.
+        let shape = vec!["1"; 5000].join(", ") + ", x";
+        let dict = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({shape},) }}");
+        let mut file = b"\x93NUMPY\x02\x00".to_vec();
+        file.extend_from_slice(&(dict.len() as u32 + 1).to_le_bytes());
+        file.extend_from_slice(dict.as_bytes());
+        file.extend_from_slice(b"\n");
+        file.extend_from_slice(&[0; 8]);
+        std::fs::write(&path, &file).unwrap();
+        let err = read_npy_float(&path).map(|_| ()).unwrap_err().to_string();
+        assert!(err.len() < 400, "{} characters: {err}", err.len());
     }
 
     #[test]
