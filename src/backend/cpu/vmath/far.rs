@@ -5,9 +5,7 @@
 //! third more than the near reduction, so `map` takes it only for blocks
 //! whose every input is past the near one's reach ([`is_far`]).
 
-use super::{
-    by_quadrant, cos_kernel, quotient, sin_kernel, to_int, two_sum, REDUCE_MAX_Q, REDUCE_MIN_Y,
-};
+use super::{quotient, sin_cos_reduced, to_int, two_sum, REDUCE_MAX_Q, REDUCE_MIN_Y};
 
 /// pi/2 in five parts, each the one before's remainder rounded (mpmath, 400
 /// bits): the first four to at most 23 significant bits, the last to 53.
@@ -67,9 +65,7 @@ fn reduce_far(x: f64) -> (f64, f64, u64, bool) {
 /// of a multiple of pi/2. Each within an ulp.
 #[inline(always)]
 pub(crate) fn sin_cos_fast(x: f64) -> (f64, f64, bool) {
-    let (y0, y1, quadrant, ok) = reduce_far(x);
-    let (sin, cos) = by_quadrant(x, sin_kernel(y0, y1), cos_kernel(y0, y1), quadrant);
-    (sin, cos, ok)
+    sin_cos_reduced(x, reduce_far(x))
 }
 
 /// `sin x` on [`sin_cos_fast`]'s domain.

@@ -221,7 +221,14 @@ fn cos_kernel(y0: f64, y1: f64) -> f64 {
 /// multiple of pi/2. Each within an ulp.
 #[inline(always)]
 pub(crate) fn sin_cos_fast(x: f64) -> (f64, f64, bool) {
-    let (y0, y1, quadrant, ok) = reduce(x);
+    sin_cos_reduced(x, reduce(x))
+}
+
+/// `(sin x, cos x)` and whether they hold, from `x`'s reduction to
+/// `y0 + y1`, its quadrant and whether that holds ([`reduce`] or
+/// [`far`]'s): the kernels, then the quadrant's signs and swap.
+#[inline(always)]
+fn sin_cos_reduced(x: f64, (y0, y1, quadrant, ok): (f64, f64, u64, bool)) -> (f64, f64, bool) {
     let (sin, cos) = by_quadrant(x, sin_kernel(y0, y1), cos_kernel(y0, y1), quadrant);
     (sin, cos, ok)
 }
