@@ -162,32 +162,29 @@ fn clip(text: &str) -> String {
     }
 }
 
-/// Spells a dtype's byte order `=` (native), or `|` on a type wider than a
-/// byte, as this host's `<` or `>`, in the header dict `header` in place
-/// (one byte for one). NumPy reads both so; npyz takes only `<`, `>` and `|`
-/// on single bytes.
+/// Spells a float dtype's byte order `=` (native) or `|` as this host's `<`
+/// or `>`, in the header dict `header` in place (one byte for one): NumPy
+/// reads `=f8` and `|f8` so, npyz takes only `<` and `>` on wide types. Other
+/// dtypes are left as written, so a refusal quotes them as the file has them.
 fn native_byte_order(header: &mut [u8]) {
-    let text = String::from_utf8_lossy(header);
-    let Some(value) = header_value(&text, "descr") else {
+    const KEY: &[u8] = b"'descr'";
+    let Some(key) = header.windows(KEY.len()).position(|w| w == KEY) else {
         return;
     };
-    let at = text.len() - value.len() + 1; // past the opening quote
-                                           // A number's kind and size in bytes: `f8`, `i4`, `c16`, ...
-    let number_wider_than_a_byte = value.get(2..).is_some_and(|code| {
-        let code = code.split('\'').next().unwrap_or("");
-        code.split_at_checked(1).is_some_and(|(kind, size)| {
-            "fiuc".contains(kind) && size.parse::<u32>().is_ok_and(|size| size > 1)
-        })
-    });
-    let native = if cfg!(target_endian = "little") {
-        b'<'
-    } else {
-        b'>'
+    let Some(value) = header[key + KEY.len()..]
+        .trim_ascii_start()
+        .strip_prefix(b":")
+        .map(<[u8]>::trim_ascii_start)
+    else {
+        return;
     };
-    match (value.as_bytes().first(), header.get(at)) {
-        (Some(b'\''), Some(b'=')) => header[at] = native,
-        (Some(b'\''), Some(b'|')) if number_wider_than_a_byte => header[at] = native,
-        _ => {}
+    if let [b'\'', b'=' | b'|', b'f', b'4' | b'8', b'\'', ..] = value {
+        let at = header.len() - value.len() + 1; // past the opening quote
+        header[at] = if cfg!(target_endian = "little") {
+            b'<'
+        } else {
+            b'>'
+        };
     }
 }
 
@@ -230,7 +227,10 @@ fn not_float(descr: &str) -> String {
     } else {
         ""
     };
-    format!("dtype {descr}{what} is not float32 or float64; convert with x.astype(numpy.float64)")
+    format!(
+        "dtype {}{what} is not float32 or float64; convert with x.astype(numpy.float64)",
+        clip(descr)
+    )
 }
 
 /// The `'shape': (a, b, ...)` of an `.npy` header dict, where it parses (npyz
@@ -537,6 +537,14 @@ mod tests {
                 "{}",
                 order as char
             );
+        }
+        // Other dtypes are refused as the file spells them.
+        for (descr, shown) in [(b"=i8", "dtype =i8 "), (b"|i8", "dtype |i8 ")] {
+            let mut int = bytes.clone();
+            int[at..at + 3].copy_from_slice(descr);
+            std::fs::write(&path, &int).unwrap();
+            let err = read_npy_float(&path).map(|_| ()).unwrap_err().to_string();
+            assert!(err.contains(shown), "{err}");
         }
         let mut version = bytes.clone();
         version[6] = 9;
