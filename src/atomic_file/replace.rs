@@ -28,7 +28,9 @@ pub(super) fn refusal(target: &Path, existing: Option<&std::fs::Metadata>) -> Op
         let dir_meta = std::fs::metadata(dir).ok()?;
         // SAFETY: geteuid has no preconditions and cannot fail.
         let me = unsafe { libc::geteuid() };
-        if sticky_refuses(dir_meta.mode(), dir_meta.uid(), existing.uid(), me) {
+        if sticky_refuses(dir_meta.mode(), dir_meta.uid(), existing.uid(), me, || {
+            may_override_sticky(existing.uid(), existing.gid())
+        }) {
             return Some(format!(
                 "belongs to another user and lies in a sticky directory ({}, as /tmp is), \
                  where only its owner may replace it",
@@ -42,10 +44,49 @@ pub(super) fn refusal(target: &Path, existing: Option<&std::fs::Metadata>) -> Op
 
 /// Whether a sticky directory (mode `dir_mode`, owned by `dir_uid`) keeps
 /// user `me` from replacing a file of `file_uid` in it: only the file's or
-/// the directory's owner may, or root.
-fn sticky_refuses(dir_mode: u32, dir_uid: u32, file_uid: u32, me: u32) -> bool {
+/// the directory's owner may, or a process `privileged` says may override.
+fn sticky_refuses(
+    dir_mode: u32,
+    dir_uid: u32,
+    file_uid: u32,
+    me: u32,
+    privileged: impl FnOnce() -> bool,
+) -> bool {
     const STICKY: u32 = 0o1000;
-    dir_mode & STICKY != 0 && me != 0 && file_uid != me && dir_uid != me
+    dir_mode & STICKY != 0 && file_uid != me && dir_uid != me && !privileged()
+}
+
+/// Whether this process may replace a file of `uid`:`gid` in a sticky
+/// directory that neither it nor the file belongs to: it holds `CAP_FOWNER`
+/// (root has it, unless dropped, as containers often do) and both ids are
+/// mapped into its user namespace, as the kernel asks. Where `/proc` does not
+/// say, it may: a refusal that is wrong would stop a job that works.
+#[cfg(target_os = "linux")]
+fn may_override_sticky(uid: u32, gid: u32) -> bool {
+    const CAP_FOWNER: u32 = 3;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let capable = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_none_or(|caps| caps & (1 << CAP_FOWNER) != 0);
+    let mapped = |map: &str, id: u32| {
+        std::fs::read_to_string(map).map_or(true, |text| id_is_mapped(&text, id))
+    };
+    capable && mapped("/proc/self/uid_map", uid) && mapped("/proc/self/gid_map", gid)
+}
+
+/// Whether `id`, as this process sees it, lies in one of the ranges of an
+/// `id_map` (`/proc/self/uid_map`: lines of inside, outside and count). An
+/// id outside them all is one the kernel shows as the overflow id (65534).
+fn id_is_mapped(id_map: &str, id: u32) -> bool {
+    id_map.lines().any(|line| {
+        let mut fields = line.split_whitespace().map(|f| f.parse::<u64>().ok());
+        match (fields.next().flatten(), fields.nth(1).flatten()) {
+            (Some(inside), Some(count)) => (inside..inside + count).contains(&u64::from(id)),
+            _ => false,
+        }
+    })
 }
 
 /// Why no file in `dir` can be renamed into place: an append-only
@@ -109,16 +150,50 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_owners_and_root_replace_files_in_sticky_directories() {
+    fn ids_outside_the_namespace_maps_are_unmapped() {
+        let init = "         0          0 4294967295\n";
+        assert!(id_is_mapped(init, 0) && id_is_mapped(init, 65534));
+        // A rootless container: its 0 is the host's 1000, 1.. a subordinate range.
+        let rootless = "0 1000 1\n1 100000 65536\n";
+        assert!(id_is_mapped(rootless, 0));
+        assert!(id_is_mapped(rootless, 1000));
+        assert!(id_is_mapped(rootless, 65536));
+        assert!(!id_is_mapped(rootless, 65537));
+        assert!(!id_is_mapped("", 0));
+    }
+
+    #[test]
+    fn only_owners_and_the_privileged_replace_files_in_sticky_directories() {
         let tmp = 0o1777;
-        assert!(sticky_refuses(tmp, 0, 1000, 1001));
-        assert!(!sticky_refuses(tmp, 0, 1000, 1000), "the file's owner");
+        let no = || false;
+        assert!(sticky_refuses(tmp, 0, 1000, 1001, no));
+        assert!(!sticky_refuses(tmp, 0, 1000, 1000, no), "the file's owner");
         assert!(
-            !sticky_refuses(tmp, 1001, 1000, 1001),
+            !sticky_refuses(tmp, 1001, 1000, 1001, no),
             "the directory's owner"
         );
-        assert!(!sticky_refuses(tmp, 0, 1000, 0), "root");
-        assert!(!sticky_refuses(0o777, 0, 1000, 1001), "not sticky");
+        assert!(!sticky_refuses(tmp, 1001, 1000, 0, || true), "CAP_FOWNER");
+        assert!(
+            sticky_refuses(tmp, 1001, 1000, 0, no),
+            "root without CAP_FOWNER"
+        );
+        assert!(!sticky_refuses(0o777, 0, 1000, 1001, no), "not sticky");
+    }
+
+    /// A file of this process's own ids may be overridden exactly when it
+    /// holds CAP_FOWNER, which the test reads for itself.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn cap_fowner_decides_for_mapped_ids() {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let caps = status
+            .lines()
+            .find_map(|line| line.strip_prefix("CapEff:"))
+            .map(|hex| u64::from_str_radix(hex.trim(), 16).unwrap())
+            .unwrap();
+        // SAFETY: geteuid and getegid have no preconditions and cannot fail.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        assert_eq!(may_override_sticky(uid, gid), caps & (1 << 3) != 0);
     }
 
     /// A file bound onto another with `mount --bind`, where this process may
