@@ -314,24 +314,41 @@ impl Device {
     pub fn check_fits(&self, what: &str, bytes: u64) -> Result<()> {
         let info = self.info();
         let name = format!("{} ({})", info.spec, info.name);
-        let host = (info.device_type == DeviceType::Cpu)
-            .then(cpu::memory::headroom)
-            .flatten();
-        let (memory, device) = match host {
-            Some(room) if info.memory_bytes == 0 || room.bytes < info.memory_bytes => {
-                (room.bytes, room.holder(&name))
-            }
-            _ => (info.memory_bytes, name),
-        };
-        if memory > 0 && bytes > memory {
-            return Err(Error::OutOfMemory {
+        match usable_memory(info) {
+            Some((memory, host)) if bytes > memory => Err(Error::OutOfMemory {
                 what: what.to_string(),
-                device,
+                device: host.map_or(name.clone(), |room| room.holder(&name)),
                 needed: bytes,
                 available: memory,
-            });
+            }),
+            _ => Ok(()),
         }
-        Ok(())
+    }
+}
+
+/// The bytes a job on the device `info` describes may use: its memory, and
+/// for a CPU-type device no more than the host has available now (then the
+/// [`cpu::memory::Headroom`] that set it comes too, for messages). `None`
+/// where neither is known (a runtime that reports 0 bytes, no `/proc`); a
+/// headroom of 0 is nothing left, not unknown.
+pub(crate) fn usable_memory(info: &DeviceInfo) -> Option<(u64, Option<cpu::memory::Headroom>)> {
+    let host = (info.device_type == DeviceType::Cpu)
+        .then(cpu::memory::headroom)
+        .flatten();
+    least_memory(info.memory_bytes, host)
+}
+
+/// [`usable_memory`] of a device that reports `memory_bytes` (0: unknown),
+/// held to `host` where that is given.
+fn least_memory(
+    memory_bytes: u64,
+    host: Option<cpu::memory::Headroom>,
+) -> Option<(u64, Option<cpu::memory::Headroom>)> {
+    let device = (memory_bytes > 0).then_some(memory_bytes);
+    match (device, host) {
+        (Some(device), Some(room)) if device <= room.bytes => Some((device, None)),
+        (_, Some(room)) => Some((room.bytes, Some(room))),
+        (device, None) => device.map(|device| (device, None)),
     }
 }
 
@@ -367,6 +384,21 @@ fn resolve_index(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_headroom_of_zero_is_nothing_left_not_unknown() {
+        use cpu::memory::{Bound, Headroom};
+        let room = |bytes| Headroom {
+            bytes,
+            bound: Bound::ControlGroup(1 << 30),
+        };
+        assert_eq!(least_memory(0, None), None);
+        assert_eq!(least_memory(8, None), Some((8, None)));
+        assert_eq!(least_memory(0, Some(room(0))), Some((0, Some(room(0)))));
+        assert_eq!(least_memory(8, Some(room(0))), Some((0, Some(room(0)))));
+        assert_eq!(least_memory(8, Some(room(9))), Some((8, None)));
+        assert_eq!(least_memory(0, Some(room(9))), Some((9, Some(room(9)))));
+    }
 
     #[test]
     fn compute_capabilities_read_as_numbers() {

@@ -104,20 +104,8 @@ impl<'a> Session<'a> {
     /// the host has left now, beside the arrays the job already holds there.
     pub(super) fn chunk_elements<T>(&self, buffers: usize) -> usize {
         let size = std::mem::size_of::<T>() as u64;
-        let mut memory = self.info().memory_bytes;
-        if self.info().device_type == DeviceType::Cpu {
-            if let Some(room) = crate::backend::cpu::memory::headroom() {
-                memory = if memory == 0 {
-                    room.bytes
-                } else {
-                    memory.min(room.bytes)
-                };
-            }
-        }
-        let memory = match memory {
-            0 => u64::MAX,
-            bytes => bytes / 4 / buffers.max(1) as u64,
-        };
+        let memory = crate::device::usable_memory(self.info())
+            .map_or(u64::MAX, |(bytes, _)| bytes / 4 / buffers.max(1) as u64);
         let bytes = self.max_alloc_bytes.min(memory).max(size);
         let elements = usize::try_from(bytes / size).unwrap_or(usize::MAX);
         #[cfg(test)]
