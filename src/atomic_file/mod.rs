@@ -2,7 +2,7 @@
 //! target, which replaces the target only once it is complete and on disk.
 //!
 //! Temporary files remove themselves when dropped; a process that exits
-//! without unwinding (a second Ctrl-C) calls [`remove_unfinished`] first, so no
+//! without unwinding (a second Ctrl-C) goes through [`end_unless`], so no
 //! hidden `.gpucalc-*.tmp` file is left holding a half-written result.
 
 mod replace;
@@ -20,15 +20,10 @@ pub(crate) fn io_error(path: &Path, error: std::io::Error) -> Error {
     }
 }
 
-/// Whether this process has put a result file in place ([`publish`]).
-static PUBLISHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
 /// Whether a result file has replaced (or become) its target in this
-/// process: from then on the command is finishing its report, and an
-/// interruption would claim a run stopped that in fact delivered.
-pub(crate) fn published() -> bool {
-    PUBLISHED.load(std::sync::atomic::Ordering::SeqCst)
-}
+/// process ([`publish`]): from then on the command is finishing its report,
+/// and an interruption would claim a run stopped that in fact delivered.
+static PUBLISHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The paths of the temporary files not yet published or dropped.
 static UNFINISHED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
@@ -37,15 +32,25 @@ fn unfinished() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
     UNFINISHED.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Removes every temporary file still being written. For exits that skip
-/// destructors; the files' owners must not write to them afterwards.
-pub(crate) fn remove_unfinished() {
-    remove_unfinished_where(|_| true);
+/// For a signal handler: decides, under the lock that [`publish`] renames
+/// under, whether the process ends. `let_pass` is told whether a result file
+/// is in place (never a rename half done) and says whether to let the signal
+/// pass; otherwise every temporary file still being written is removed and
+/// `end` (an exit that skips destructors) is called with the lock still
+/// held, so no result can land between the decision and the exit.
+pub(crate) fn end_unless(let_pass: impl FnOnce(bool) -> bool, end: impl FnOnce()) {
+    let mut list = unfinished();
+    if let_pass(PUBLISHED.load(std::sync::atomic::Ordering::SeqCst)) {
+        return;
+    }
+    remove_where(&mut list, |_| true);
+    end();
+    drop(list); // only if `end` came back, which an exit does not
 }
 
 /// Removes the listed temporary files whose path satisfies `which`.
-fn remove_unfinished_where(which: impl Fn(&Path) -> bool) {
-    unfinished().retain(|path| {
+fn remove_where(list: &mut Vec<PathBuf>, which: impl Fn(&Path) -> bool) {
+    list.retain(|path| {
         let remove = which(path);
         if remove {
             let _ = std::fs::remove_file(path);
@@ -367,7 +372,7 @@ mod tests {
         // A hard exit: destructors will not run, so the list is emptied first
         // (here only this test's entries: other tests run alongside).
         std::mem::forget(killed);
-        remove_unfinished_where(|p| p.starts_with(dir.path()));
+        remove_where(&mut unfinished(), |p| p.starts_with(dir.path()));
         assert!(!paths[2].exists());
         assert!(
             dir.path().join("a.npy").exists(),

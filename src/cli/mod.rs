@@ -351,9 +351,10 @@ static INTERRUPTS: LazyLock<Interrupts> = LazyLock::new(|| Interrupts {
 /// ([`cancel_token`]) the first signal stops the run at its next chunk, and a
 /// second ends the process at once; any other command ends at once, unless
 /// its result file is in place already: it is then only printing its report,
-/// so the first signal lets it finish (and exit as it would have), rather
-/// than exit 130 over a file it did write. Ending at once skips destructors,
-/// so the half-written temporary files go first.
+/// so the first signal lets it finish (and exit as it would have; `bench`
+/// goes on to write its other file), rather than exit 130 over a file it did
+/// write. Ending at once skips destructors, so the half-written temporary
+/// files go first; both decisions are taken where no rename can be half done.
 fn install_signal_handler() {
     // Without a handler, the signals keep their default: the process ends.
     let _ = ctrlc::set_handler(|| {
@@ -362,11 +363,10 @@ fn install_signal_handler() {
             interrupts.token.cancel();
             return;
         }
-        if crate::atomic_file::published() && !interrupts.let_pass.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        crate::atomic_file::remove_unfinished();
-        exit_now(EXIT_INTERRUPTED);
+        crate::atomic_file::end_unless(
+            |published| published && !interrupts.let_pass.swap(true, Ordering::SeqCst),
+            || exit_now(EXIT_INTERRUPTED),
+        );
     });
 }
 
