@@ -168,6 +168,21 @@ fn cli_standard_input_and_output_are_used_where_they_can_be() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("gpucalc: error: standard input: "), "{err}");
+    // `-o x.npy > x.npy`: the result would replace the report; refused
+    // before the work, and the file is left as it was.
+    let dir = tempfile::tempdir().unwrap();
+    let both = dir.path().join("x.npy");
+    std::fs::write(&both, "kept\n").unwrap();
+    let out = common::gpucalc()
+        .args(["--device", "cpu", "map", "sqrt", "10", "-o"])
+        .arg(&both)
+        .stdout(std::fs::OpenOptions::new().append(true).open(&both).unwrap())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("standard output"), "{err}");
+    assert_eq!(std::fs::read_to_string(&both).unwrap(), "kept\n");
 }
 
 #[test]

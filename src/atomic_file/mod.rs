@@ -199,7 +199,8 @@ pub(crate) fn check_writable(path: &Path, bytes: u64) -> Result<()> {
 /// Fails where a result of `bytes` bytes could not replace what is at `path`
 /// (for a writer that holds its temporary file already): a directory there
 /// (or a path ending in `/`), a file this process may not write (one that
-/// `numpy.save` could not replace either), something that is not a regular
+/// `numpy.save` could not replace either), the file this process's standard
+/// output or error is redirected to, something that is not a regular
 /// file (a device such as `/dev/null`, a FIFO, a socket: the rename that
 /// publishes a result would put a file in its place), a loop of links, what
 /// would stop that rename ([`replace::refusal`]: a mount point, another
@@ -220,6 +221,16 @@ pub(crate) fn check_target(path: &Path, bytes: u64) -> Result<()> {
     let existing = match std::fs::metadata(&target) {
         Ok(m) if m.is_dir() => {
             return Err(io_error(path, std::io::ErrorKind::IsADirectory.into()));
+        }
+        Ok(m) if m.is_file() && is_standard_stream(&target) => {
+            return Err(io_error(
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "is where this command's standard output or error goes (`> FILE`): \
+                     the result would take the report's place; name another file",
+                ),
+            ));
         }
         // Opened for writing, not truncated: only the permission is tested.
         Ok(m) if m.is_file() => {
@@ -269,6 +280,27 @@ pub(crate) fn check_target(path: &Path, bytes: u64) -> Result<()> {
         )),
         _ => Ok(()),
     }
+}
+
+/// Whether `path` leads to the file, pipe or terminal this process's
+/// standard output or error is (`/dev/stdout`, `/proc/self/fd/2`, or the
+/// file stdout is redirected to): a result renamed over it would take the
+/// report's place, and a pipe or terminal cannot take a renamed file.
+pub(crate) fn is_standard_stream(path: &Path) -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(target) = std::fs::metadata(path) else {
+        return false;
+    };
+    let stream = |fd: std::os::fd::BorrowedFd<'_>| {
+        let file = std::fs::File::from(fd.try_clone_to_owned().ok()?);
+        file.metadata().ok().map(|m| (m.dev(), m.ino()))
+    };
+    [
+        stream(std::io::stdout().as_fd()),
+        stream(std::io::stderr().as_fd()),
+    ]
+    .contains(&Some((target.dev(), target.ino())))
 }
 
 /// "a character device", "a FIFO", ...: what a file that is neither a

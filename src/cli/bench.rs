@@ -8,8 +8,9 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use clap::Args;
 
-use super::output::{is_dash, is_standard_stream, si, table};
+use super::output::{is_dash, si, table};
 use super::{Globals, EXIT_VERIFY_FAILED};
+use crate::atomic_file::is_standard_stream;
 use crate::bench::{
     check_writable, compare, read_report, registry, run_suite, write_csv, write_json, Metadata,
     Report, ResultRow, Status, SuiteOptions, Verdict, SCHEMA_VERSION,

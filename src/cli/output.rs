@@ -80,27 +80,6 @@ pub(crate) fn is_dash(path: &std::path::Path) -> bool {
     path.as_os_str() == "-"
 }
 
-/// Whether `path` leads to the file, pipe or terminal this process's
-/// standard output or error is (`/dev/stdout`, `/proc/self/fd/2`, or the
-/// file stdout is redirected to): a result renamed over it would take the
-/// report's place, and a pipe or terminal cannot take a renamed file.
-pub(crate) fn is_standard_stream(path: &std::path::Path) -> bool {
-    use std::os::fd::AsFd;
-    use std::os::unix::fs::MetadataExt;
-    let Ok(target) = std::fs::metadata(path) else {
-        return false;
-    };
-    let stream = |fd: std::os::fd::BorrowedFd<'_>| {
-        let file = std::fs::File::from(fd.try_clone_to_owned().ok()?);
-        file.metadata().ok().map(|m| (m.dev(), m.ino()))
-    };
-    [
-        stream(std::io::stdout().as_fd()),
-        stream(std::io::stderr().as_fd()),
-    ]
-    .contains(&Some((target.dev(), target.ino())))
-}
-
 /// Reads the float `.npy` array at `path`, `-` meaning standard input (a
 /// pipe or a redirected file). A terminal there is refused: it would wait
 /// for typed binary data.
