@@ -168,6 +168,31 @@ fn cli_standard_input_and_output_are_used_where_they_can_be() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("gpucalc: error: standard input: "), "{err}");
+    // A pipe whose header promises more than the host has: refused before
+    // anything is read (a file's length would have shown it truncated).
+    let mut huge = b"\x93NUMPY\x01\x00".to_vec();
+    let dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (1099511627776,), }";
+    let padded = format!("{dict:<117}\n");
+    huge.extend_from_slice(&(padded.len() as u16).to_le_bytes());
+    huge.extend_from_slice(padded.as_bytes());
+    huge.extend_from_slice(&[0; 64]);
+    let mut child = common::gpucalc()
+        .args(["--device", "cpu", "map", "sqrt", "--input", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = std::io::Write::write_all(&mut stdin, &huge);
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the array in standard input (1099511627776 elements)"),
+        "{err}"
+    );
     // `-o x.npy > x.npy`: the result would replace the report; refused
     // before the work, and the file is left as it was.
     let dir = tempfile::tempdir().unwrap();
@@ -176,7 +201,12 @@ fn cli_standard_input_and_output_are_used_where_they_can_be() {
     let out = common::gpucalc()
         .args(["--device", "cpu", "map", "sqrt", "10", "-o"])
         .arg(&both)
-        .stdout(std::fs::OpenOptions::new().append(true).open(&both).unwrap())
+        .stdout(
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&both)
+                .unwrap(),
+        )
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

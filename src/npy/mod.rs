@@ -273,9 +273,10 @@ fn read_opened<T: npyz::Deserialize + npyz::AutoSerialize + bytemuck::Pod>(
     // first (twice over where it is reordered from Fortran order), so a
     // memory limit is an error rather than the kernel killing the process.
     // A header that promises more than its file holds is left to end in
-    // "truncated" below.
+    // "truncated" below; a pipe's length is not known, so its header's
+    // promise is what is checked.
     let bytes = header.len().saturating_mul(std::mem::size_of::<T>() as u64);
-    if file_bytes.is_some_and(|file| file >= bytes) {
+    if file_bytes.is_none_or(|file| file >= bytes) {
         let what = format!(
             "the array in {} ({} elements)",
             path.display(),
