@@ -95,14 +95,14 @@ fn id_is_mapped(id_map: &str, id: u32) -> bool {
 #[cfg(target_os = "linux")]
 fn directory_flags(dir: &Path) -> Option<String> {
     use std::os::fd::AsRawFd;
-    const FS_IMMUTABLE_FL: libc::c_long = 0x10;
-    const FS_APPEND_FL: libc::c_long = 0x20;
+    const FS_IMMUTABLE_FL: libc::c_int = 0x10;
+    const FS_APPEND_FL: libc::c_int = 0x20;
     let file = std::fs::File::open(dir).ok()?;
-    // The kernel writes an `int`; a zeroed `long` has room for it, and on the
-    // little-endian machines gpucalc runs on the flags land in its low bits.
-    let mut flags: libc::c_long = 0;
-    // SAFETY: FS_IOC_GETFLAGS writes the inode's flags through a pointer to a
-    // live local at least as large as what it writes; `file` stays open.
+    // The ioctl is declared with a `long *`, but every file system writes an
+    // `int` through it (as chattr and the kernel's compat layer assume).
+    let mut flags: libc::c_int = 0;
+    // SAFETY: FS_IOC_GETFLAGS writes the inode's flags, an `int`, through a
+    // pointer to a live local `int`; `file` stays open.
     let status = unsafe { libc::ioctl(file.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) };
     if status != 0 {
         return None; // file systems without inode flags (tmpfs before 6.0, ...)
