@@ -34,12 +34,19 @@ pub(super) fn refusal(target: &Path, existing: Option<&std::fs::Metadata>) -> Op
             return Some(format!(
                 "belongs to another user and lies in a sticky directory ({}, as /tmp is), \
                  where only its owner may replace it",
-                dir.display()
+                shown(dir).display()
             ));
         }
     }
     let _ = (dir, existing);
     None
+}
+
+/// `dir` as a message shows it: its full path where it resolves (`.` and
+/// `..` say little in a message).
+#[cfg(target_os = "linux")]
+fn shown(dir: &Path) -> std::borrow::Cow<'_, Path> {
+    std::fs::canonicalize(dir).map_or(dir.into(), Into::into)
 }
 
 /// Whether a sticky directory (mode `dir_mode`, owned by `dir_uid`) keeps
@@ -63,30 +70,48 @@ fn sticky_refuses(
 /// say, it may: a refusal that is wrong would stop a job that works.
 #[cfg(target_os = "linux")]
 fn may_override_sticky(uid: u32, gid: u32) -> bool {
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    let mapped = |map: &str, overflow: &str, id: u32| {
+        let overflow = read(overflow)
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(65534);
+        read(map).is_none_or(|map| id_is_mapped(&map, id, overflow))
+    };
+    read("/proc/self/status").is_none_or(|status| has_cap_fowner(&status))
+        && mapped("/proc/self/uid_map", "/proc/sys/kernel/overflowuid", uid)
+        && mapped("/proc/self/gid_map", "/proc/sys/kernel/overflowgid", gid)
+}
+
+/// Whether a `/proc/self/status` text gives CAP_FOWNER among the effective
+/// capabilities (yes where it does not say).
+fn has_cap_fowner(status: &str) -> bool {
     const CAP_FOWNER: u32 = 3;
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let capable = status
+    status
         .lines()
         .find_map(|line| line.strip_prefix("CapEff:"))
         .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .is_none_or(|caps| caps & (1 << CAP_FOWNER) != 0);
-    let mapped = |map: &str, id: u32| {
-        std::fs::read_to_string(map).map_or(true, |text| id_is_mapped(&text, id))
-    };
-    capable && mapped("/proc/self/uid_map", uid) && mapped("/proc/self/gid_map", gid)
+        .is_none_or(|caps| caps & (1 << CAP_FOWNER) != 0)
 }
 
-/// Whether `id`, as this process sees it, lies in one of the ranges of an
-/// `id_map` (`/proc/self/uid_map`: lines of inside, outside and count). An
-/// id outside them all is one the kernel shows as the overflow id (65534).
-fn id_is_mapped(id_map: &str, id: u32) -> bool {
-    id_map.lines().any(|line| {
-        let mut fields = line.split_whitespace().map(|f| f.parse::<u64>().ok());
-        match (fields.next().flatten(), fields.nth(1).flatten()) {
-            (Some(inside), Some(count)) => (inside..inside + count).contains(&u64::from(id)),
-            _ => false,
-        }
-    })
+/// Whether `id`, as this process sees it, is one the kernel maps back: it
+/// lies in a range of `id_map` (`/proc/self/uid_map`: lines of inside,
+/// outside and count), and in a namespace that does not map every id it is
+/// not `overflow` (65534 as a rule), which the kernel shows for every id
+/// outside the map. An id that is 65534 in such a namespace is taken as
+/// unmapped too: the two look the same from inside.
+fn id_is_mapped(id_map: &str, id: u32, overflow: u32) -> bool {
+    let ranges: Vec<(u64, u64)> = id_map
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace().map(|f| f.parse::<u64>().ok());
+            Some((fields.next()??, fields.nth(1)??))
+        })
+        .collect();
+    let in_a_range = ranges
+        .iter()
+        .any(|&(inside, count)| (inside..inside + count).contains(&u64::from(id)));
+    let maps_every_id = ranges == [(0, u64::from(u32::MAX))];
+    in_a_range && (maps_every_id || id != overflow)
 }
 
 /// Why no file in `dir` can be renamed into place: an append-only
@@ -114,7 +139,7 @@ fn directory_flags(dir: &Path) -> Option<String> {
     } else {
         return None;
     };
-    Some(format!("its directory {} is {what}", dir.display()))
+    Some(format!("its directory {} is {what}", shown(dir).display()))
 }
 
 /// Whether `target` is the root of a mount (`statx`'s `STATX_ATTR_MOUNT_ROOT`,
@@ -152,14 +177,39 @@ mod tests {
     #[test]
     fn ids_outside_the_namespace_maps_are_unmapped() {
         let init = "         0          0 4294967295\n";
-        assert!(id_is_mapped(init, 0) && id_is_mapped(init, 65534));
-        // A rootless container: its 0 is the host's 1000, 1.. a subordinate range.
+        assert!(id_is_mapped(init, 0, 65534));
+        assert!(
+            id_is_mapped(init, 65534, 65534),
+            "nobody, in the initial namespace"
+        );
+        // A rootless container: its 0 is the host's 1000, 1.. a subordinate
+        // range, which holds 65534 as well.
         let rootless = "0 1000 1\n1 100000 65536\n";
-        assert!(id_is_mapped(rootless, 0));
-        assert!(id_is_mapped(rootless, 1000));
-        assert!(id_is_mapped(rootless, 65536));
-        assert!(!id_is_mapped(rootless, 65537));
-        assert!(!id_is_mapped("", 0));
+        assert!(id_is_mapped(rootless, 0, 65534));
+        assert!(id_is_mapped(rootless, 1000, 65534));
+        assert!(id_is_mapped(rootless, 65536, 65534));
+        assert!(!id_is_mapped(rootless, 65537, 65534));
+        assert!(
+            !id_is_mapped(rootless, 65534, 65534),
+            "how the kernel shows a host user outside the map"
+        );
+        assert!(!id_is_mapped("", 0, 65534));
+    }
+
+    #[test]
+    fn cap_fowner_is_read_from_the_effective_set() {
+        let status = |caps: &str| format!("Name:\tgpucalc\nCapInh:\t0\nCapEff:\t{caps}\n");
+        assert!(has_cap_fowner(&status("000001ffffffffff")), "root");
+        assert!(
+            !has_cap_fowner(&status("000001fffefffff7")),
+            "less CAP_FOWNER"
+        );
+        assert!(
+            has_cap_fowner(&status("0000000000000008")),
+            "only CAP_FOWNER"
+        );
+        assert!(!has_cap_fowner(&status("0000000000000000")), "a user");
+        assert!(has_cap_fowner("Name:\tx\n"), "not said: not refused");
     }
 
     #[test]
@@ -178,22 +228,6 @@ mod tests {
             "root without CAP_FOWNER"
         );
         assert!(!sticky_refuses(0o777, 0, 1000, 1001, no), "not sticky");
-    }
-
-    /// A file of this process's own ids may be overridden exactly when it
-    /// holds CAP_FOWNER, which the test reads for itself.
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn cap_fowner_decides_for_mapped_ids() {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        let caps = status
-            .lines()
-            .find_map(|line| line.strip_prefix("CapEff:"))
-            .map(|hex| u64::from_str_radix(hex.trim(), 16).unwrap())
-            .unwrap();
-        // SAFETY: geteuid and getegid have no preconditions and cannot fail.
-        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-        assert_eq!(may_override_sticky(uid, gid), caps & (1 << 3) != 0);
     }
 
     /// A file bound onto another with `mount --bind`, where this process may
