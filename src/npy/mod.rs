@@ -266,7 +266,7 @@ fn read_opened<T: npyz::Deserialize + npyz::AutoSerialize + bytemuck::Pod>(
         mut source,
         file_bytes,
     } = opened;
-    let fortran = header.order() == npyz::Order::Fortran && header.shape().len() > 1;
+    let fortran = header.order() == npyz::Order::Fortran && reorders(header.shape());
     let shape = header.shape().to_vec();
     let dtype = header.dtype();
     // An array the file really holds is checked against the host's memory
@@ -359,13 +359,18 @@ fn read_native<T: bytemuck::Pod>(
     Ok(data)
 }
 
+/// Whether an array of `shape` lies differently in Fortran and C order: with
+/// at most one dimension longer than 1 (or none at all), the two are the same.
+fn reorders(shape: &[u64]) -> bool {
+    shape.iter().filter(|&&d| d > 1).count() >= 2 && !shape.contains(&0)
+}
+
 /// The elements of a Fortran-order array of `shape` (what `np.save(x.T)`
 /// writes), in C order: the same array as NumPy sees it, laid out as gpucalc
 /// reads every input.
 fn fortran_to_c<T: Copy>(shape: &[u64], data: Vec<T>) -> Vec<T> {
     let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
-    if data.is_empty() || dims.iter().filter(|&&d| d > 1).count() < 2 {
-        // At most one dimension longer than 1: both orders are the same.
+    if data.is_empty() || !reorders(shape) {
         return data;
     }
     if let [rows, cols] = dims[..] {
