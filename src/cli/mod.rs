@@ -363,8 +363,11 @@ fn install_signal_handler() {
             interrupts.token.cancel();
             return;
         }
+        // A watched command's first signal was the cancel (harmless once its
+        // file is in place), so its second ends it, as the README says.
+        let watched = interrupts.watched.load(Ordering::SeqCst);
         crate::atomic_file::end_unless(
-            |published| published && !interrupts.let_pass.swap(true, Ordering::SeqCst),
+            |published| published && !watched && !interrupts.let_pass.swap(true, Ordering::SeqCst),
             || exit_now(EXIT_INTERRUPTED),
         );
     });

@@ -310,7 +310,7 @@ impl Device {
     /// Refuses up front a job whose buffers would not fit in the device's memory.
     /// A CPU (the CPU backend, or an OpenCL CPU device such as PoCL) is held
     /// to the host memory available now rather than its total, and to the
-    /// limits of the process's control group.
+    /// limits of the process's control group and its `ulimit -v`/`-d`.
     pub fn check_fits(&self, what: &str, bytes: u64) -> Result<()> {
         let info = self.info();
         let name = format!("{} ({})", info.spec, info.name);
