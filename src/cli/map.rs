@@ -93,7 +93,7 @@ fn input(args: &MapArgs) -> Result<(Vec<u64>, FloatVec)> {
     }
     let float = args.dtype.unwrap_or_default();
     crate::backend::cpu::check_host_fits(
-        &format!("map's input and output ({n} {float} elements)"),
+        &format!("map (an input and an output of {n} {float} elements)"),
         n.saturating_mul(2 * float.size() as u64),
     )?;
     let n = usize::try_from(n)?;

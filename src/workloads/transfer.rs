@@ -110,7 +110,7 @@ pub fn transfer(device: &Device, max_bytes: u64, reps: usize) -> Result<Vec<Tran
     // OpenCL one such as PoCL) both are host memory.
     if device.info().device_type == DeviceType::Cpu {
         device.check_fits(
-            "the largest transfer's two buffers",
+            "the largest transfer (two buffers)",
             max_bytes.saturating_mul(2),
         )?;
     } else {

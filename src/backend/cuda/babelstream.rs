@@ -28,7 +28,7 @@ pub(crate) fn run<T: GpuFloat>(gpu: &Gpu<'_>, n: usize, times: usize) -> Result<
     let a = gpu.alloc::<T>(n, "stream's array a")?;
     let b = gpu.alloc::<T>(n, "stream's array b")?;
     let c = gpu.alloc::<T>(n, "stream's array c")?;
-    let partials = gpu.alloc::<T>(dot_grid as usize, "stream's dot partial sums")?;
+    let partials = gpu.alloc::<T>(dot_grid as usize, "stream's buffer of dot partial sums")?;
     let timer = Timer {
         stream: gpu.stream()?,
         start: gpu.event()?,
@@ -131,7 +131,7 @@ impl Timer {
 /// The whole of `buffer`, copied to the host.
 fn read_all<T: GpuFloat>(stream: &Stream, buffer: &DeviceBuffer<T>) -> Result<Vec<T>> {
     let mut host =
-        crate::backend::cpu::host_vec(buffer.len(), T::ZERO, "stream's arrays on the host")?;
+        crate::backend::cpu::host_vec(buffer.len(), T::ZERO, "the host copy of stream's arrays")?;
     stream
         .read(buffer, &mut host)
         .map_err(|e| e.during("reading stream's arrays back"))?;

@@ -61,7 +61,7 @@ fn run<T: GpuFloat>(
     let chunk = chunk_len(wanted, size, SLOTS, cap_bytes, free);
     if chunk == 0 {
         return Err(Error::OutOfMemory {
-            what: "map's device buffers".to_string(),
+            what: "the device memory for map's buffers".to_string(),
             device: gpu.name(),
             needed: (2 * SLOTS * size) as u64,
             available: free,
@@ -106,7 +106,7 @@ impl<T: GpuFloat> Slot<T> {
             stop: gpu.event()?,
             done: gpu.event()?,
             host: gpu.pinned(chunk, "map's staging buffers")?,
-            device: gpu.alloc(chunk, "map's device buffers")?,
+            device: gpu.alloc(chunk, "one of map's device buffers")?,
             pending: None,
         })
     }

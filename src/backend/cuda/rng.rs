@@ -64,7 +64,7 @@ fn fill_typed<T: Plain>(
             available: free,
         });
     }
-    let buffer = gpu.alloc::<T>(chunk, "random numbers")?;
+    let buffer = gpu.alloc::<T>(chunk, "the buffer for random numbers")?;
     let stream = gpu.stream()?;
     for (i, piece) in out.chunks_mut(chunk).enumerate() {
         let start = first + (i * chunk) as u64;
@@ -101,7 +101,7 @@ pub(crate) fn device_times(
     let bytes = n
         .checked_mul(spec.dtype.size())
         .ok_or_else(|| Error::InvalidArgument(format!("{n} random numbers are too many")))?;
-    let buffer = gpu.alloc::<u8>(bytes, "random numbers")?;
+    let buffer = gpu.alloc::<u8>(bytes, "the buffer for random numbers")?;
     let stream = gpu.stream()?;
     let (start, stop) = (gpu.event()?, gpu.event()?);
     let grid = kernel.grid_for((n as u64).div_ceil(spec.dtype.per_block(spec.dist)));

@@ -54,7 +54,7 @@ fn run_typed<T: Element>(
     let b = session.buffer::<T>("stream's array b", n)?;
     let c = session.buffer::<T>("stream's array c", n)?;
     let dot_groups = dot.reduction_groups(n as u64);
-    let partials = session.buffer::<T>("stream's dot partial sums", dot_groups)?;
+    let partials = session.buffer::<T>("stream's buffer of dot partial sums", dot_groups)?;
 
     let len = Arg::U64(n as u64);
     let s = T::from_f64(SCALAR);
@@ -99,7 +99,8 @@ fn run_typed<T: Element>(
     session.read(&partials, 0, &mut sums)?;
     let sums: Vec<f64> = sums.iter().map(|x| x.to_f64()).collect();
     let read_all = |buffer| -> Result<FloatVec> {
-        let mut host = crate::backend::cpu::host_vec(n, T::ZERO, "stream's arrays on the host")?;
+        let mut host =
+            crate::backend::cpu::host_vec(n, T::ZERO, "the host copy of stream's arrays")?;
         session.read(buffer, 0, &mut host)?;
         Ok(wrap(host))
     };
