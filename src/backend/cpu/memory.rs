@@ -143,23 +143,27 @@ fn group_dirs(cgroup: &str, mountinfo: &str) -> Vec<(Version, PathBuf)> {
         } else {
             continue;
         };
-        let Some((root, mount_point)) = mount_of(version, mountinfo) else {
+        // The group's path is seen from the hierarchy's root; a mount shows
+        // the hierarchy from its `root` on (a container sees only its own
+        // part), so the first mount whose root holds the group is the one to
+        // read. A group outside what every mount shows (a cgroup namespace
+        // that kept the outer mount: `root` is then `/..`) cannot be read,
+        // so its limit is not known: better none than another group's.
+        let Some((mount_point, mut dir)) =
+            mounts_of(version, mountinfo)
+                .into_iter()
+                .find_map(|(root, mount_point)| {
+                    let relative = Path::new(path).strip_prefix(&root).ok()?;
+                    let dir = mount_point.join(relative);
+                    Some((mount_point, dir))
+                })
+        else {
             continue;
         };
-        // The group's path is seen from the hierarchy's root; the mount shows
-        // the hierarchy from `root` on (a container sees only its own part).
-        // A group outside what the mount shows (a cgroup namespace that kept
-        // the outer mount: `root` is then `/..`) cannot be read, so its limit
-        // is not known: better none than another group's.
-        let Ok(relative) = Path::new(path).strip_prefix(&root) else {
-            continue;
-        };
-        let mut dir = mount_point.join(relative);
-        if !dir.is_dir() {
-            // Within the mount but not under this path (a group renamed or
-            // moved since): the mount's own group still holds the process.
-            dir = mount_point.clone();
-        }
+        // Within the mount but not at this path (a group removed or moved
+        // since, v2's "/x (deleted)"): its nearest ancestor that is there
+        // still holds the process.
+        while !dir.is_dir() && dir != mount_point && dir.pop() {}
         loop {
             dirs.push((version, dir.clone()));
             if dir == mount_point || !dir.pop() {
@@ -170,27 +174,30 @@ fn group_dirs(cgroup: &str, mountinfo: &str) -> Vec<(Version, PathBuf)> {
     dirs
 }
 
-/// The root and mount point of the hierarchy of this version that holds the
-/// memory controller, from `/proc/self/mountinfo`.
-fn mount_of(version: Version, mountinfo: &str) -> Option<(PathBuf, PathBuf)> {
-    mountinfo.lines().find_map(|line| {
-        // id parent major:minor root mount-point options [optional...] - type source super-options
-        let (mount, filesystem) = line.split_once(" - ")?;
-        let mount: Vec<&str> = mount.split(' ').collect();
-        let filesystem: Vec<&str> = filesystem.split(' ').collect();
-        let wanted = match version {
-            Version::V2 => filesystem.first() == Some(&"cgroup2"),
-            Version::V1 => {
-                filesystem.first() == Some(&"cgroup")
-                    && filesystem
-                        .get(2)?
-                        .split(',')
-                        .any(|option| option == "memory")
-            }
-        };
-        let (root, mount_point) = (mount.get(3)?, mount.get(4)?);
-        wanted.then(|| (unescape(root), unescape(mount_point)))
-    })
+/// The root and mount point of each mount of the hierarchy of this version
+/// that holds the memory controller, from `/proc/self/mountinfo`, in its order.
+fn mounts_of(version: Version, mountinfo: &str) -> Vec<(PathBuf, PathBuf)> {
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            // id parent major:minor root mount-point options [optional...] - type source super-options
+            let (mount, filesystem) = line.split_once(" - ")?;
+            let mount: Vec<&str> = mount.split(' ').collect();
+            let filesystem: Vec<&str> = filesystem.split(' ').collect();
+            let wanted = match version {
+                Version::V2 => filesystem.first() == Some(&"cgroup2"),
+                Version::V1 => {
+                    filesystem.first() == Some(&"cgroup")
+                        && filesystem
+                            .get(2)?
+                            .split(',')
+                            .any(|option| option == "memory")
+                }
+            };
+            let (root, mount_point) = (mount.get(3)?, mount.get(4)?);
+            wanted.then(|| (unescape(root), unescape(mount_point)))
+        })
+        .collect()
 }
 
 /// A mountinfo path with its octal escapes (`\040` for a space) decoded.
@@ -310,11 +317,20 @@ mod tests {
             ]
         );
         assert_eq!(
-            mount_of(Version::V1, MOUNTINFO),
-            Some((
+            mounts_of(Version::V1, MOUNTINFO),
+            vec![(
                 PathBuf::from("/docker/abc"),
                 PathBuf::from("/sys/fs/cgroup/memory")
-            ))
+            )]
+        );
+        // A second mount of the hierarchy that shows the group, after one
+        // that does not: the group is read through the second.
+        let two = format!(
+            "{MOUNTINFO}\n40 31 0:32 / /mnt/gpucalc-none/memory rw - cgroup cgroup rw,memory"
+        );
+        assert_eq!(
+            group_dirs("4:memory:/batch/gpucalc-none\n", &two),
+            vec![(Version::V1, PathBuf::from("/mnt/gpucalc-none/memory"))]
         );
         assert_eq!(group_dirs("3:cpu,cpuacct:/x\n", MOUNTINFO), vec![]);
         // Outside what the mount shows (a cgroup namespace over the outer mount).
