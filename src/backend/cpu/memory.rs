@@ -145,18 +145,28 @@ fn group_dirs(cgroup: &str, mountinfo: &str) -> Vec<(Version, PathBuf)> {
         };
         // The group's path is seen from the hierarchy's root; a mount shows
         // the hierarchy from its `root` on (a container sees only its own
-        // part), so the first mount whose root holds the group is the one to
-        // read. A group outside what every mount shows (a cgroup namespace
-        // that kept the outer mount: `root` is then `/..`) cannot be read,
-        // so its limit is not known: better none than another group's.
-        let Some((mount_point, mut dir)) =
-            mounts_of(version, mountinfo)
-                .into_iter()
-                .find_map(|(root, mount_point)| {
-                    let relative = Path::new(path).strip_prefix(&root).ok()?;
-                    let dir = mount_point.join(relative);
-                    Some((mount_point, dir))
-                })
+        // part, a bind mount a group's subtree), so of the mounts whose root
+        // holds the group the widest is read: it shows the most ancestors,
+        // and their limits bind too. A group outside what every mount shows
+        // (a cgroup namespace that kept the outer mount: `root` is then
+        // `/..`, or the path `/../x`) cannot be read, so its limit is not
+        // known: better none than another group's.
+        let path = Path::new(path);
+        if path
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+        {
+            continue;
+        }
+        let Some((mount_point, mut dir)) = mounts_of(version, mountinfo)
+            .into_iter()
+            .filter_map(|(root, mount_point)| {
+                let relative = path.strip_prefix(&root).ok()?;
+                let depth = root.components().count();
+                Some((depth, mount_point.join(relative), mount_point))
+            })
+            .min_by_key(|(depth, ..)| *depth)
+            .map(|(_, dir, mount_point)| (mount_point, dir))
         else {
             continue;
         };
@@ -332,6 +342,17 @@ mod tests {
             group_dirs("4:memory:/batch/gpucalc-none\n", &two),
             vec![(Version::V1, PathBuf::from("/mnt/gpucalc-none/memory"))]
         );
+        // A bind mount of the group's own subtree listed before the whole
+        // hierarchy: the whole one is read, for the ancestors' limits.
+        let narrow_first = "\
+41 31 0:32 /batch/gpucalc-none /tmp/gpucalc-none rw - cgroup cgroup rw,memory
+42 31 0:32 / /mnt/gpucalc-none/memory rw - cgroup cgroup rw,memory";
+        assert_eq!(
+            group_dirs("4:memory:/batch/gpucalc-none\n", narrow_first),
+            vec![(Version::V1, PathBuf::from("/mnt/gpucalc-none/memory"))]
+        );
+        // Outside the namespace's root: no group of someone else's is read.
+        assert_eq!(group_dirs("0::/../x\n", MOUNTINFO), vec![]);
         assert_eq!(group_dirs("3:cpu,cpuacct:/x\n", MOUNTINFO), vec![]);
         // Outside what the mount shows (a cgroup namespace over the outer mount).
         let namespaced = MOUNTINFO.replace("/docker/abc /sys", "/../.. /sys");
