@@ -193,9 +193,21 @@ fn cli_standard_input_and_output_are_used_where_they_can_be() {
         err.contains("the array in standard input (1099511627776 elements)"),
         "{err}"
     );
+    // The same bytes redirected from a file (`< x.npy`) have a length, which
+    // shows the file truncated, as when it is named.
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.npy");
+    std::fs::write(&cut, &huge).unwrap();
+    let out = common::gpucalc()
+        .args(["--device", "cpu", "map", "sqrt", "--input", "-"])
+        .stdin(std::fs::File::open(&cut).unwrap())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("(truncated?)"), "{err}");
     // `-o x.npy > x.npy`: the result would replace the report; refused
     // before the work, and the file is left as it was.
-    let dir = tempfile::tempdir().unwrap();
     let both = dir.path().join("x.npy");
     std::fs::write(&both, "kept\n").unwrap();
     let out = common::gpucalc()

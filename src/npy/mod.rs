@@ -274,7 +274,9 @@ fn read_opened<T: npyz::Deserialize + npyz::AutoSerialize + bytemuck::Pod>(
     // memory limit is an error rather than the kernel killing the process.
     // A header that promises more than its file holds is left to end in
     // "truncated" below; a pipe's length is not known, so its header's
-    // promise is what is checked.
+    // promise is what is checked (and then reserved at once, as for a file
+    // that holds it: grown piece by piece, the array could take twice its
+    // size in address space).
     let bytes = header.len().saturating_mul(std::mem::size_of::<T>() as u64);
     if file_bytes.is_none_or(|file| file >= bytes) {
         let what = format!(
@@ -332,9 +334,10 @@ fn same_bytes_as_host<T>(dtype: &npyz::DType) -> bool {
 }
 
 /// `n` elements stored as this host holds them, read straight into the array.
-/// It grows a piece at a time unless the file is known to be long enough, so a
+/// It grows a piece at a time where the file is known to be too short, so a
 /// header that promises more than the file holds costs no more memory than
-/// the file, and ends in `UnexpectedEof`.
+/// the file, and ends in `UnexpectedEof`; otherwise (a file long enough, a
+/// pipe whose promise was checked against memory) it is reserved at once.
 fn read_native<T: bytemuck::Pod>(
     source: &mut impl Read,
     n: u64,
@@ -345,7 +348,7 @@ fn read_native<T: bytemuck::Pod>(
     let too_many = || std::io::Error::from(ErrorKind::OutOfMemory);
     let n = usize::try_from(n).map_err(|_| too_many())?;
     let mut data: Vec<T> = Vec::new();
-    if file_bytes.is_some_and(|bytes| bytes / size >= n as u64) {
+    if file_bytes.is_none_or(|bytes| bytes / size >= n as u64) {
         data.try_reserve_exact(n).map_err(|_| too_many())?;
     }
     let piece = (16 << 20) / size as usize;
@@ -429,18 +432,29 @@ pub(crate) fn read_npy_float_stdin() -> Result<(Vec<u64>, crate::dtype::FloatVec
     // The descriptor itself, unbuffered, where there is one: std's `Stdin`
     // reads ahead into a buffer this process takes with it, so the array
     // after this one would be lost to the next reader.
+    // A redirected file (`< x.npy`) has a length, from where it stands on,
+    // as a file opened by name does; a pipe has none.
     #[cfg(unix)]
-    let stdin: Box<dyn Read + Send> = {
+    let (stdin, file_bytes): (Box<dyn Read + Send>, _) = {
+        use std::io::Seek;
         use std::os::fd::AsFd;
         let fd = std::io::stdin()
             .as_fd()
             .try_clone_to_owned()
             .map_err(|e| io_error(name, e))?;
-        Box::new(File::from(fd))
+        let mut file = File::from(fd);
+        let length = file
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len());
+        let left =
+            length.and_then(|length| Some(length.saturating_sub(file.stream_position().ok()?)));
+        (Box::new(file), left)
     };
     #[cfg(not(unix))]
-    let stdin: Box<dyn Read + Send> = Box::new(std::io::stdin());
-    read_float_opened(name, open_reader(name, stdin, None)?)
+    let (stdin, file_bytes): (Box<dyn Read + Send>, _) = (Box::new(std::io::stdin()), None);
+    read_float_opened(name, open_reader(name, stdin, file_bytes)?)
 }
 
 fn read_float_opened(path: &Path, npy: Opened) -> Result<(Vec<u64>, crate::dtype::FloatVec)> {
