@@ -227,8 +227,9 @@ pub(crate) fn check_target(path: &Path, bytes: u64) -> Result<()> {
                 path,
                 std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
-                    "is where this command's standard output or error goes (`> FILE`): \
-                     the result would take the report's place; name another file",
+                    "is where this process's standard output or error goes \
+                     (`> FILE`, `2> FILE`): the result would replace what is written \
+                     there; name another file",
                 ),
             ));
         }

@@ -106,8 +106,9 @@ impl<'a> Session<'a> {
         let size = std::mem::size_of::<T>() as u64;
         let memory = crate::device::usable_memory(self.info())
             .map_or(u64::MAX, |(bytes, _)| bytes / 4 / buffers.max(1) as u64);
-        // At least a MiB a buffer even where no room is left: an allocation
-        // that fails is an error, while pieces of a few elements would crawl.
+        // At least a MiB a buffer, whatever room is left: pieces of a few
+        // elements would crawl, and a MiB is small beside the arrays the job
+        // brings, which were held to the room up front (`check_fits`).
         let bytes = self.max_alloc_bytes.min(memory.max(1 << 20)).max(size);
         let elements = usize::try_from(bytes / size).unwrap_or(usize::MAX);
         #[cfg(test)]
