@@ -64,6 +64,9 @@ step "CUDA kernels on a CPU emulation: matmul (gemm.h, the FP64 tensor-core GEMM
 bash scripts/check-cuda-emulator.sh
 
 step "tests, default features (CPU only; GPU backends are stubs)"
+# `cargo test` builds the examples, and tests/examples.rs runs each one;
+# here a missing example is a failure, not a skip.
+export GPUCALC_REQUIRE_EXAMPLES=1
 cargo test
 
 step "tests, all features (OpenCL on PoCL for real; CUDA against the libcuda stub)"
