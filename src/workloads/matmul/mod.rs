@@ -204,7 +204,8 @@ pub fn matmul_with(
     let (m, k, n) = (a.rows, a.cols, b.cols);
     if b.rows != k {
         return Err(Error::InvalidArgument(format!(
-            "inner dimensions differ: A is {m}x{k} but B is {}x{n}",
+            "inner dimensions differ: A is {m}x{k} but B is {}x{n} (A's {k} columns \
+             must meet as many rows of B)",
             b.rows
         )));
     }
