@@ -825,4 +825,11 @@ fn a_ulimit_on_memory_is_a_one_line_error_naming_it() {
     // Within the limit, the same run works.
     let out = limited(&["map", "sqrt", "1e6"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // `devices` shows the CPU's memory as what the process could ever have.
+    let out = limited(&["--json", "devices"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let devices = json(&out);
+    let cpu = &devices["devices"][0];
+    assert_eq!(cpu["spec"], "cpu", "{devices}");
+    assert_eq!(cpu["memory_bytes"], 1_000_000 * 1024, "{devices}");
 }

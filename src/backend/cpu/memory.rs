@@ -76,10 +76,20 @@ pub(crate) fn headroom() -> Option<Headroom> {
 }
 
 /// The memory the process could ever have: the machine's total, or the
-/// tightest control-group limit where that is less.
+/// tightest control-group limit, `ulimit -v` or `ulimit -d` where that is less.
 pub(crate) fn total() -> Option<u64> {
-    let limits = control_groups().into_iter().filter_map(|group| group.limit);
-    sysinfo::total_memory().into_iter().chain(limits).min()
+    let groups = control_groups().into_iter().filter_map(|group| group.limit);
+    let process = process_limits().into_iter().map(|(bound, _)| match bound {
+        Bound::AddressSpace(limit) | Bound::DataSegment(limit) | Bound::ControlGroup(limit) => {
+            limit
+        }
+        Bound::System => u64::MAX,
+    });
+    sysinfo::total_memory()
+        .into_iter()
+        .chain(groups)
+        .chain(process)
+        .min()
 }
 
 /// One control group's memory limit and what it holds now.
