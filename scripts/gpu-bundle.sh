@@ -35,7 +35,9 @@
 #
 # One `cargo test --release --no-run --tests --benches` builds everything: the
 # bench profile inherits release unchanged, so the benchmark executable is the
-# one `cargo bench --no-run` would build, without compiling the crate twice.
+# one `cargo bench --no-run` would build, without compiling the crate twice;
+# a `cargo build --examples` after it adds the numbered examples (bundled in
+# examples/, run by tests/examples.rs) on the same library.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -50,9 +52,12 @@ echo "gpu-bundle: building (release, --features cuda)..." >&2
 json=$(mktemp)
 trap 'rm -f "$json"' EXIT
 cargo test --release --features cuda --no-run --tests --benches --message-format=json >"$json"
+# The examples as programs (`cargo test --examples` would build test harnesses);
+# the library they link is the one just built.
+cargo build --release --features cuda --examples --message-format=json >>"$json"
 
 rm -rf "$out"
-mkdir -p "$out/bin" "$out/tests" "$out/bench" "$out/peers"
+mkdir -p "$out/bin" "$out/tests" "$out/bench" "$out/peers" "$out/examples"
 cp benches/peers/torch_peers.py benches/peers/peer_report.py "$out/peers/"
 # kind<TAB>name<TAB>test?<TAB>executable, for every artifact that is a program.
 jq -r 'select(.reason == "compiler-artifact" and .executable != null)
@@ -60,6 +65,8 @@ jq -r 'select(.reason == "compiler-artifact" and .executable != null)
     while IFS=$'\t' read -r kind name is_test exe; do
         case "$kind/$is_test" in
         bin/false) cp "$exe" "$out/bin/$name" ;;
+        # Beside tests/, where tests/examples.rs looks for them (../examples).
+        example/false) cp "$exe" "$out/examples/$name" ;;
         bench/*) cp "$exe" "$out/bench/$name" ;;
         */true) cp "$exe" "$out/tests/$kind-$name" ;;
         esac
@@ -77,6 +84,9 @@ cd "$here"
 mkdir -p results
 exec > >(tee -a "results/run-$(date +%Y%m%d-%H%M%S).log") 2>&1
 export GPUCALC_BIN="$here/bin/gpucalc" CRITERION_HOME="$here/results/criterion"
+# The numbered examples are bundled: tests/examples.rs runs them on the device
+# `auto` picks (the GPU), and a missing one is a failure.
+export GPUCALC_REQUIRE_EXAMPLES=1
 unset GPUCALC_DEVICE
 mode=${1:-all}
 case "$mode" in all | --quick | --bench | --sanitize) ;; *) echo "usage: run.sh [--quick | --bench | --sanitize]" >&2; exit 2 ;; esac

@@ -3,8 +3,9 @@
 //!
 //! `cargo test` builds the examples before it runs any test; a run of this
 //! file alone (`cargo test --test examples`) does not, and then says so and
-//! does nothing, unless `GPUCALC_REQUIRE_EXAMPLES` is set (as
-//! `scripts/test.sh` sets it), which makes a missing example a failure.
+//! does nothing, unless `GPUCALC_REQUIRE_EXAMPLES` is set, which makes a
+//! missing example a failure. `scripts/test.sh` sets it, and so does the GPU
+//! bundle's `run.sh`, where the examples run on the GPU.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -22,7 +23,7 @@ fn every_numbered_example_runs() {
     let dir = tempfile::tempdir().unwrap();
     for (name, args, says) in [
         ("01_pi", &["1e6"][..], "pi"),
-        ("02_stream", &["cpu", "2^18"][..], "verified: true"),
+        ("02_stream", &["auto", "2^18"][..], "verified: true"),
         ("03_rng_to_npy", &[][..], "wrote normals.npy"),
         ("04_map_and_matmul", &[][..], "verified: Some(true)"),
         ("05_matmul_kernels", &["128"][..], "128³ f64"),
