@@ -24,6 +24,18 @@ pub(crate) enum Bound {
     DataSegment(u64),
 }
 
+impl Bound {
+    /// The limit in bytes, where this bound is one (not the machine's own memory).
+    fn limit(self) -> Option<u64> {
+        match self {
+            Bound::System => None,
+            Bound::ControlGroup(limit) | Bound::AddressSpace(limit) | Bound::DataSegment(limit) => {
+                Some(limit)
+            }
+        }
+    }
+}
+
 /// The memory a job can have now, and what sets that figure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Headroom {
@@ -79,12 +91,9 @@ pub(crate) fn headroom() -> Option<Headroom> {
 /// tightest control-group limit, `ulimit -v` or `ulimit -d` where that is less.
 pub(crate) fn total() -> Option<u64> {
     let groups = control_groups().into_iter().filter_map(|group| group.limit);
-    let process = process_limits().into_iter().map(|(bound, _)| match bound {
-        Bound::AddressSpace(limit) | Bound::DataSegment(limit) | Bound::ControlGroup(limit) => {
-            limit
-        }
-        Bound::System => u64::MAX,
-    });
+    let process = process_limits()
+        .into_iter()
+        .filter_map(|(bound, _)| bound.limit());
     sysinfo::total_memory()
         .into_iter()
         .chain(groups)
