@@ -41,25 +41,31 @@ type Source = BufReader<std::io::Chain<std::io::Cursor<Vec<u8>>, Box<dyn Read + 
 /// The file is read once from the start, so a pipe (`<(...)`, `/dev/stdin`)
 /// works too.
 fn open(path: &Path) -> Result<Opened> {
-    let file = File::open(path).map_err(|e| io_error(path, e))?;
-    let file_bytes = file
-        .metadata()
-        .ok()
-        .filter(|m| m.is_file())
-        .map(|m| m.len());
+    let mut file = File::open(path).map_err(|e| io_error(path, e))?;
+    let file_bytes = bytes_left(&mut file);
     open_reader(path, Box::new(file), file_bytes)
+}
+
+/// The bytes from where `file` stands to its end, where it is a regular file
+/// (opened by name, or standard input redirected from one); `None` for a
+/// pipe, a terminal, a device.
+fn bytes_left(file: &mut File) -> Option<u64> {
+    use std::io::Seek;
+    let length = file.metadata().ok().filter(|m| m.is_file())?.len();
+    Some(length.saturating_sub(file.stream_position().ok()?))
 }
 
 /// An `.npy` header read, and the reader standing at the first element.
 struct Opened {
     header: npyz::NpyHeader,
     source: Source,
-    /// The whole file's length, where it is a regular file.
+    /// The bytes from where the read began to the file's end, where it is a
+    /// regular file ([`bytes_left`]).
     file_bytes: Option<u64>,
 }
 
-/// [`open`] of a reader, its errors naming `path`; `file_bytes` is its whole
-/// length where it is a regular file.
+/// [`open`] of a reader, its errors naming `path`; `file_bytes` is what
+/// [`bytes_left`] says of it.
 fn open_reader(
     path: &Path,
     mut file: Box<dyn Read + Send>,
@@ -436,20 +442,13 @@ pub(crate) fn read_npy_float_stdin() -> Result<(Vec<u64>, crate::dtype::FloatVec
     // as a file opened by name does; a pipe has none.
     #[cfg(unix)]
     let (stdin, file_bytes): (Box<dyn Read + Send>, _) = {
-        use std::io::Seek;
         use std::os::fd::AsFd;
         let fd = std::io::stdin()
             .as_fd()
             .try_clone_to_owned()
             .map_err(|e| io_error(name, e))?;
         let mut file = File::from(fd);
-        let length = file
-            .metadata()
-            .ok()
-            .filter(|m| m.is_file())
-            .map(|m| m.len());
-        let left =
-            length.and_then(|length| Some(length.saturating_sub(file.stream_position().ok()?)));
+        let left = bytes_left(&mut file);
         (Box::new(file), left)
     };
     #[cfg(not(unix))]
