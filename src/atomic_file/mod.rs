@@ -136,10 +136,16 @@ pub(crate) fn same_landing(a: &Path, b: &Path) -> bool {
     }
     #[cfg(unix)]
     if let (Ok(x), Ok(y)) = (std::fs::metadata(&a), std::fs::metadata(&b)) {
-        use std::os::unix::fs::MetadataExt;
-        return (x.dev(), x.ino()) == (y.dev(), y.ino());
+        return same_file(&x, &y);
     }
     a == b
+}
+
+/// Whether `x` and `y` describe one file (its device and inode).
+#[cfg(unix)]
+fn same_file(x: &std::fs::Metadata, y: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    (x.dev(), x.ino()) == (y.dev(), y.ino())
 }
 
 /// The directory a new file at `path` goes in.
@@ -222,7 +228,7 @@ pub(crate) fn check_target(path: &Path, bytes: u64) -> Result<()> {
         Ok(m) if m.is_dir() => {
             return Err(io_error(path, std::io::ErrorKind::IsADirectory.into()));
         }
-        Ok(m) if m.is_file() && is_standard_stream(&target) => {
+        Ok(m) if m.is_file() && is_standard_stream(&m) => {
             return Err(io_error(
                 path,
                 std::io::Error::new(
@@ -283,25 +289,23 @@ pub(crate) fn check_target(path: &Path, bytes: u64) -> Result<()> {
     }
 }
 
-/// Whether `path` leads to the file, pipe or terminal this process's
-/// standard output or error is (`/dev/stdout`, `/proc/self/fd/2`, or the
-/// file stdout is redirected to): a result renamed over it would take the
-/// report's place, and a pipe or terminal cannot take a renamed file.
-pub(crate) fn is_standard_stream(path: &Path) -> bool {
+/// Whether `target` (a path's metadata) is the file, pipe or terminal this
+/// process's standard output or error is (`/dev/stdout`, `/proc/self/fd/2`,
+/// or the file stdout is redirected to): a result renamed over it would take
+/// the report's place, and a pipe or terminal cannot take a renamed file.
+pub(crate) fn is_standard_stream(target: &std::fs::Metadata) -> bool {
     use std::os::fd::AsFd;
-    use std::os::unix::fs::MetadataExt;
-    let Ok(target) = std::fs::metadata(path) else {
-        return false;
-    };
     let stream = |fd: std::os::fd::BorrowedFd<'_>| {
         let file = std::fs::File::from(fd.try_clone_to_owned().ok()?);
-        file.metadata().ok().map(|m| (m.dev(), m.ino()))
+        file.metadata().ok()
     };
     [
         stream(std::io::stdout().as_fd()),
         stream(std::io::stderr().as_fd()),
     ]
-    .contains(&Some((target.dev(), target.ino())))
+    .iter()
+    .flatten()
+    .any(|stream| same_file(stream, target))
 }
 
 /// "a character device", "a FIFO", ...: what a file that is neither a

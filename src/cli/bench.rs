@@ -152,7 +152,11 @@ pub(crate) fn run(globals: &Globals, args: &BenchArgs) -> Result<u8> {
     // `-` is not a file here, and neither is `/dev/stdout`: say where the
     // report goes instead of writing `./-` or replacing what stdout is.
     let dash = |p: &Option<PathBuf>| p.as_deref().is_some_and(is_dash);
-    let stream = |p: &Option<PathBuf>| p.as_deref().is_some_and(is_standard_stream);
+    let stream = |p: &Option<PathBuf>| {
+        p.as_deref()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .is_some_and(|target| is_standard_stream(&target))
+    };
     if dash(&args.json) || dash(&args.csv) || stream(&args.json) || stream(&args.csv) {
         usage_bail!(
             "bench --json and --csv name result files, not standard output or error; for \
