@@ -97,6 +97,47 @@ fn cli_maps_a_npy_file_keeping_its_shape() {
     assert_eq!(read_npy::<f32>(&output).unwrap(), y);
 }
 
+/// An empty array (`np.zeros((0, 3))`) maps to an empty array of its shape;
+/// the report has no rates, as there was nothing to time.
+#[test]
+fn cli_maps_an_empty_array_to_an_empty_array_without_rates() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("x.npy"), dir.path().join("y.npy"));
+    write_npy::<f64>(&input, &[0, 3], &[]).unwrap();
+    let map = |json: bool| {
+        let mut command = common::gpucalc();
+        command
+            .args(["--device", "cpu", "map", "exp", "--input"])
+            .arg(&input)
+            .arg("-o")
+            .arg(&output);
+        if json {
+            command.arg("--json");
+        }
+        let out = command.output().unwrap();
+        common::assert_success(&out);
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let v: serde_json::Value = serde_json::from_str(&map(true)).unwrap();
+    assert_eq!(v["elements"], 0);
+    assert_eq!(v["verification"], "passed");
+    for rate in [
+        "kernel_time_s",
+        "kernel_bytes_per_second",
+        "elements_per_second",
+    ] {
+        assert!(v[rate].is_null(), "{rate}: {v}");
+    }
+    let y = read_npy::<f64>(&output).unwrap();
+    assert_eq!((y.shape, y.data), (vec![0, 3], vec![]));
+    let text = map(false);
+    assert!(
+        text.contains("kernel time  none: the input is empty"),
+        "{text}"
+    );
+    assert!(text.contains("verification passed (exact"), "{text}");
+}
+
 /// Two arrays one after the other on standard input (`np.save(f, a);
 /// np.save(f, b)`) are two runs' inputs: each run reads its array and no
 /// further, as NumPy's repeated `np.load(f)` does.

@@ -142,6 +142,12 @@ pub(crate) fn run(globals: &Globals, args: &MapArgs) -> Result<u8> {
     let (output, output_written) = saved.json();
     let verification = verification_word(result.verified);
     let info = device.info();
+    // Bytes and elements per kernel second; none for an empty input, where
+    // the kernel time is the overhead of doing nothing, not a rate.
+    let rates = (result.elements > 0).then(|| {
+        let elements = result.elements as f64 / result.kernel_s.max(1e-12);
+        (result.kernel_bandwidth, elements)
+    });
     if globals.json {
         let value = json!({
             "workload": "map",
@@ -151,10 +157,10 @@ pub(crate) fn run(globals: &Globals, args: &MapArgs) -> Result<u8> {
             "shape": shape,
             "elements": result.elements,
             "bytes": result.bytes,
-            "kernel_time_s": result.kernel_s,
+            "kernel_time_s": rates.map(|_| result.kernel_s),
             "wall_time_s": result.total_s,
-            "kernel_bytes_per_second": result.kernel_bandwidth,
-            "elements_per_second": result.elements as f64 / result.kernel_s.max(1e-12),
+            "kernel_bytes_per_second": rates.map(|r| r.0),
+            "elements_per_second": rates.map(|r| r.1),
             "max_ulp": result.max_ulp,
             "ulp_bound": result.ulp_bound,
             "verification": verification,
@@ -170,14 +176,20 @@ pub(crate) fn run(globals: &Globals, args: &MapArgs) -> Result<u8> {
             data.float()
         );
         outln!("device       {} ({})", info.spec, info.name);
-        outln!(
-            "kernel time  {:.4} s, {}B/s (read + write), {}elements/s",
-            result.kernel_s,
-            si(result.kernel_bandwidth),
-            si(result.elements as f64 / result.kernel_s.max(1e-12))
-        );
+        match rates {
+            Some((bandwidth, elements)) => outln!(
+                "kernel time  {:.4} s, {}B/s (read + write), {}elements/s",
+                result.kernel_s,
+                si(bandwidth),
+                si(elements)
+            ),
+            None => outln!("kernel time  none: the input is empty"),
+        }
         outln!("wall time    {:.4} s (with transfers)", result.total_s);
         match result.max_ulp {
+            Some(_) if rates.is_none() => {
+                outln!("verification {verification} (exact: nothing was computed)")
+            }
             Some(ulp) => outln!(
                 "verification {verification} (max {ulp} ulp from the CPU, bound {})",
                 result.ulp_bound
