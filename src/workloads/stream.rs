@@ -278,13 +278,8 @@ fn evaluate(float: Float, n: usize, num_times: usize, raw: &StreamRaw) -> Stream
     for (array, gold) in raw.arrays.iter().zip([gold_a, gold_b, gold_c]) {
         let worst = (0..array.len())
             .map(|i| (array.get_f64(i) - gold).abs())
-            .fold(0.0, |m: f64, e| if e.is_nan() || e > m { e } else { m });
-        let rel = worst / gold.abs().max(floor);
-        max_rel_error = if rel.is_nan() {
-            f64::NAN
-        } else {
-            max_rel_error.max(rel)
-        };
+            .fold(0.0, max_keeping_nan);
+        max_rel_error = max_keeping_nan(max_rel_error, worst / gold.abs().max(floor));
     }
     // Dot: every term carries the element error, and summing n terms with
     // chains of at most `dot_chain` sequential additions (then a tree) costs at
@@ -349,13 +344,16 @@ impl StreamResult {
         }
     }
 
-    /// BabelStream's CSV rows, one per kernel (no header).
+    /// BabelStream's CSV rows, one per kernel (no header). Times are
+    /// written in full (BabelStream's CSV gives six significant digits, not
+    /// its table's five decimals), so a kernel of a few microseconds keeps
+    /// its time and the bandwidth can be recomputed from it.
     pub fn csv_rows(&self) -> Vec<String> {
         self.kernels
             .iter()
             .map(|k| {
                 format!(
-                    "{},{},{},{},{:.3},{:.5},{:.5},{:.5}",
+                    "{},{},{},{},{:.3},{},{},{}",
                     k.kernel.name(),
                     self.num_times,
                     self.array_size,
@@ -367,6 +365,16 @@ impl StreamResult {
                 )
             })
             .collect()
+    }
+}
+
+/// The larger of `a` and `b`, or NaN where either is (`f64::max` drops a
+/// NaN, and a NaN element must reach the verdict and the report).
+fn max_keeping_nan(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
     }
 }
 
@@ -415,6 +423,11 @@ mod tests {
         let mut wrong_dot = raw(Float::F64, 100, 5, 0.0);
         wrong_dot.dot *= 1.0 + 1e-9;
         assert!(!evaluate(Float::F64, 100, 5, &wrong_dot).verified);
+        // A NaN in a, the first array checked, stays in the report although
+        // b and c are right, so the dot is not blamed alone.
+        let r = evaluate(Float::F64, 100, 5, &raw(Float::F64, 100, 5, f64::NAN));
+        assert!(!r.verified);
+        assert!(r.max_rel_error.is_nan(), "{}", r.max_rel_error);
     }
 
     #[test]
@@ -461,5 +474,11 @@ mod tests {
             r.csv_rows()[0].split(',').count()
         );
         assert!(r.csv_rows()[4].starts_with("Dot,2,10,4,"));
+        // Microsecond kernels keep their times (min, max, average).
+        let mut fast = raw(Float::F32, 10, 3, 0.0);
+        fast.times = std::array::from_fn(|_| vec![9e-6, 2.5e-6, 3.5e-6]);
+        let row = evaluate(Float::F32, 10, 3, &fast).csv_rows()[0].clone();
+        let times: Vec<f64> = row.split(',').skip(5).map(|t| t.parse().unwrap()).collect();
+        assert_eq!(times, [2.5e-6, 3.5e-6, 3e-6], "{row}");
     }
 }
