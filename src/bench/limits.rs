@@ -80,11 +80,40 @@ pub const MULTIPLIES_PER_SAMPLE: f64 = 10.0;
 
 /// SIMD lanes of 64-bit multiplies (vpmuludq) and of f32 FMAs per cycle on this CPU.
 fn cpu_vector_lanes() -> (f64, f64) {
-    match crate::backend::cpu::isa_name() {
-        "avx512" => (8.0, 16.0),
-        "avx2" => (4.0, 8.0),
+    use crate::backend::cpu;
+    vector_lanes(cpu::isa_name(), cpu::splits_512_bit_ops())
+}
+
+/// [`cpu_vector_lanes`] for an instruction set, and whether the CPU splits
+/// 512-bit operations in two (then AVX-512 gives AVX2's lanes per cycle).
+/// Xeons with one 512-bit FMA port (many Silver and Bronze parts) cannot be
+/// told from the rest here: their f32/f64 limit is twice what they reach.
+fn vector_lanes(isa: &str, splits_512: bool) -> (f64, f64) {
+    match isa {
+        "avx512" if !splits_512 => (8.0, 16.0),
+        "avx512" | "avx2" => (4.0, 8.0),
         _ => (2.0, 4.0),
     }
+}
+
+/// FMA lanes per multiprocessor of a CUDA device of compute capability
+/// `major.minor` (f32, f64, and f64 in matrix products: the FP64 tensor
+/// cores of 8.0 and 9.0 do twice the FMA units' work), from the CUDA C++
+/// Programming Guide's throughput table and, for 10.0 (B200), NVIDIA's
+/// published 37 TFLOP/s FP64 on 148 SMs. `None` for a capability not listed,
+/// rather than a guess: its rows then show no limit.
+fn cuda_fma_lanes(major: u32, minor: u32) -> Option<(f64, f64, f64)> {
+    Some(match (major, minor) {
+        (5, _) | (6, 1) | (6, 2) => (128.0, 4.0, 4.0),
+        (6, 0) => (64.0, 32.0, 32.0),
+        (7, 0) | (7, 2) => (64.0, 32.0, 32.0),
+        (7, 5) => (64.0, 2.0, 2.0),
+        (8, 0) => (64.0, 32.0, 64.0),
+        (8, 6) | (8, 9) | (12, 0) => (128.0, 2.0, 2.0),
+        (9, 0) => (128.0, 64.0, 128.0),
+        (10, 0) => (128.0, 64.0, 64.0),
+        _ => return None,
+    })
 }
 
 /// The limit of `kind` for `device`: from its attributes where they give it,
@@ -119,8 +148,13 @@ pub fn limit(device: &DeviceInfo, kind: LimitKind, measured: Measured) -> Option
             }
         }
         (_, LimitKind::MemoryBandwidth) => measured_bandwidth.map(from_run),
-        // The CPU's "transfer" is a copy within its own memory.
-        (BackendKind::Cpu, LimitKind::HostLink) => measured_bandwidth.map(from_run),
+        // The CPU's "transfer" is a copy within its own memory, counted once
+        // per byte copied; the measured bandwidth counts each byte read and
+        // each byte written (stream's copy moves two arrays), so a copy at
+        // full bandwidth copies half of it.
+        (BackendKind::Cpu, LimitKind::HostLink) => {
+            measured_bandwidth.map(|bandwidth| from_run(bandwidth / 2.0))
+        }
         (_, LimitKind::WriteBandwidth) => match measured.write_bandwidth {
             Some(value) => Some(from_run(value)),
             None => limit(device, LimitKind::MemoryBandwidth, measured),
@@ -149,14 +183,7 @@ pub fn limit(device: &DeviceInfo, kind: LimitKind, measured: Measured) -> Option
         }
         (BackendKind::Cuda, LimitKind::Fp32 | LimitKind::Fp64 | LimitKind::Fp64Matrix) => {
             let (major, minor) = cc?;
-            // FMA lanes per multiprocessor: f32, f64, and f64 on the tensor cores.
-            let (fp32, fp64, fp64_matrix) = match (major, minor) {
-                (8, 0) => (64.0, 32.0, 64.0),
-                (9, 0) => (128.0, 64.0, 128.0),
-                (7, 0) => (64.0, 32.0, 32.0),
-                (7, _) => (64.0, 2.0, 2.0),
-                (_, _) => (128.0, 2.0, 2.0),
-            };
+            let (fp32, fp64, fp64_matrix) = cuda_fma_lanes(major, minor)?;
             let lanes = match kind {
                 LimitKind::Fp32 => fp32,
                 LimitKind::Fp64 => fp64,
@@ -199,6 +226,50 @@ mod tests {
             (write.value, write.source),
             (bw.value, LimitSource::Attributes)
         );
+    }
+
+    #[test]
+    fn cuda_flop_limits_match_published_peaks_and_unknown_ones_are_none() {
+        let gpu = |cc: &str, sms: u32, mhz: u32| {
+            let mut info = DeviceInfo::new(BackendKind::Cuda, 0, cc.into(), DeviceType::Gpu);
+            (info.compute_units, info.clock_mhz) = (sms, Some(mhz));
+            info.compute_capability = Some(cc.into());
+            info
+        };
+        let tflops = |info: &DeviceInfo, kind| {
+            limit(info, kind, Measured::default()).map(|l| (l.value / 1e12 * 10.0).round() / 10.0)
+        };
+        // P100: 10.6 f32, 5.3 f64; RTX 4090: 82.6 f32, 1.3 f64; B200: 37.2 f64
+        // (vector and tensor alike); A100: 19.5 f64 on the tensor cores.
+        let p100 = gpu("6.0", 56, 1480);
+        assert_eq!(tflops(&p100, LimitKind::Fp32), Some(10.6));
+        assert_eq!(tflops(&p100, LimitKind::Fp64Matrix), Some(5.3));
+        let rtx4090 = gpu("8.9", 128, 2520);
+        assert_eq!(tflops(&rtx4090, LimitKind::Fp32), Some(82.6));
+        assert_eq!(tflops(&rtx4090, LimitKind::Fp64), Some(1.3));
+        let b200 = gpu("10.0", 148, 1965);
+        assert_eq!(tflops(&b200, LimitKind::Fp64), Some(37.2));
+        assert_eq!(tflops(&b200, LimitKind::Fp64Matrix), Some(37.2));
+        assert_eq!(
+            tflops(&gpu("8.0", 108, 1410), LimitKind::Fp64Matrix),
+            Some(19.5)
+        );
+        assert_eq!(tflops(&gpu("11.0", 20, 1500), LimitKind::Fp32), None);
+    }
+
+    #[test]
+    fn cpu_limits_count_a_copy_once_and_split_512_bit_units_as_two() {
+        let cpu = DeviceInfo::new(BackendKind::Cpu, 0, "cpu".into(), DeviceType::Cpu);
+        let measured = Measured {
+            bandwidth: Some(40e9),
+            write_bandwidth: None,
+        };
+        // Stream's 40 GB/s (read + written) copies 20 GB/s.
+        let link = limit(&cpu, LimitKind::HostLink, measured).unwrap();
+        assert_eq!((link.value, link.source), (20e9, LimitSource::Measured));
+        assert_eq!(vector_lanes("avx512", false), (8.0, 16.0));
+        assert_eq!(vector_lanes("avx512", true), vector_lanes("avx2", false));
+        assert_eq!(vector_lanes("baseline", false), (2.0, 4.0));
     }
 
     #[test]

@@ -115,6 +115,15 @@ pub(crate) fn measured_clock_hz() -> Option<f64> {
     sysinfo::measured_clock_hz()
 }
 
+/// Whether this CPU runs each 512-bit vector operation as two 256-bit halves,
+/// so that AVX-512 does no more arithmetic per cycle than AVX2: AMD's Zen 4
+/// (family 25 with AVX-512; Zen 5, family 26, has full-width units).
+pub(crate) fn splits_512_bit_ops() -> bool {
+    isa_name() == "avx512"
+        && sysinfo::cpu_vendor() == "AuthenticAMD"
+        && sysinfo::cpu_family() == Some(25)
+}
+
 /// The widest SIMD instruction set the CPU kernels use here: `avx512`, `avx2` or `baseline`.
 pub(crate) fn isa_name() -> &'static str {
     match simd::isa() {

@@ -30,6 +30,12 @@ pub(crate) fn cpu_vendor() -> String {
     cpuinfo_field("vendor_id").unwrap_or_else(|| "unknown".to_string())
 }
 
+/// The CPU family number (`cpu family` in /proc/cpuinfo: 25 is AMD's Zen 3
+/// and Zen 4), if it says.
+pub(crate) fn cpu_family() -> Option<u32> {
+    cpuinfo_field("cpu family")?.parse().ok()
+}
+
 /// Distinct (package, core) pairs, if /proc/cpuinfo says.
 pub(crate) fn physical_cores() -> Option<usize> {
     let text = cpuinfo();
