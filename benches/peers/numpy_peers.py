@@ -49,25 +49,39 @@ def stream_rows(n, iterations):
     return rows
 
 
-def rng_rows(n, iterations):
+def rng_rows(size, iterations):
     g = np.random.default_rng(0)
-    out32 = np.empty(n, np.float32)
+    n, small = size("rng", "uniform-f32"), size("rng", "normal-f32")
+    out32, small32 = np.empty(n, np.float32), np.empty(small, np.float32)
     return [
         row("rng", "uniform-f32", DEVICE, NAME, n, "B/s", 4 * n, timed(lambda: g.random(out=out32, dtype=np.float32), iterations)),
-        row("rng", "normal-f32", DEVICE, NAME, n, "B/s", 4 * n, timed(lambda: g.standard_normal(out=out32, dtype=np.float32), iterations)),
+        row("rng", "normal-f32", DEVICE, NAME, small, "B/s", 4 * small, timed(lambda: g.standard_normal(out=small32, dtype=np.float32), iterations)),
         row("rng", "raw-u32", DEVICE, NAME, n, "B/s", 4 * n, timed(lambda: g.integers(0, 2**32, size=n, dtype=np.uint32), iterations)),
     ]
 
 
-def map_rows(n, iterations):
+def map_rows(size, iterations):
+    n, small = size("map", "sqrt-f32"), size("map", "exp-f64")
     x32 = (np.arange(n) % 65536).astype(np.float32) * np.float32(0.25)
     y32 = np.empty_like(x32)
-    x64 = (np.arange(n) % 65536).astype(np.float64) * 0.01 - 327.68
+    x64 = (np.arange(small) % 65536).astype(np.float64) * 0.01 - 327.68
     y64 = np.empty_like(x64)
     return [
         row("map", "sqrt-f32", DEVICE, NAME, n, "B/s", 8 * n, timed(lambda: np.sqrt(x32, out=y32), iterations)),
-        row("map", "exp-f64", DEVICE, NAME, n, "B/s", 16 * n, timed(lambda: np.exp(x64, out=y64), iterations)),
+        row("map", "exp-f64", DEVICE, NAME, small, "B/s", 16 * small, timed(lambda: np.exp(x64, out=y64), iterations)),
     ]
+
+
+# gpucalc bench's sizes (src/bench/registry.rs): (quick, full) per row. On a
+# machine whose last-level cache is large, gpucalc grows its bandwidth rows
+# past it, and --compare then says the sizes differ rather than judge.
+SIZES = {
+    ("rng", "uniform-f32"): (1 << 25, 1 << 27),
+    ("rng", "normal-f32"): (1 << 22, 1 << 26),
+    ("map", "sqrt-f32"): (1 << 25, 1 << 27),
+    ("map", "exp-f64"): (1 << 22, 1 << 26),
+    ("matmul", "f32"): (1024, 4096),
+}
 
 
 def matmul_rows(n, iterations):
@@ -88,16 +102,18 @@ def main():
     ap.add_argument("--json", default="-", help="output file ('-': stdout)")
     args = ap.parse_args()
     only = set(args.only.split(","))
-    big = 1 << 25 if args.quick else 1 << 27
+    def size(workload, variant):
+        return SIZES[(workload, variant)][0 if args.quick else 1]
+
     rows = []
     if "stream" in only:
         rows += stream_rows(1 << 25, args.iterations)
     if "rng" in only:
-        rows += rng_rows(big, args.iterations)
+        rows += rng_rows(size, args.iterations)
     if "map" in only:
-        rows += map_rows(big, args.iterations)
+        rows += map_rows(size, args.iterations)
     if "matmul" in only:
-        rows += matmul_rows(1024 if args.quick else 4096, args.iterations)
+        rows += matmul_rows(size("matmul", "f32"), args.iterations)
     emit(rows, {"numpy": np.__version__}, args.json)
 
 

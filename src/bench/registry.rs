@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::workloads::map::{map_floats, MapFn};
 use crate::workloads::matmul::{matmul, Matrix};
 use crate::workloads::rng::{rng_generate, rng_matches_reference, Dist, RngSpec, RngType};
-use crate::workloads::stream::{stream, StreamKernel};
+use crate::workloads::stream::{elements_leaving_cache as leaving_cache, stream, StreamKernel};
 use crate::workloads::transfer::{Direction, HostMemory};
 
 /// A row's throughput unit.
@@ -257,15 +257,24 @@ pub fn registry() -> Vec<BenchRow> {
 
 impl BenchRow {
     /// The size this row runs at on a device, from `size` (the suite's
-    /// quick or full size): stream rows grow to leave a large last-level
-    /// cache ([`crate::workloads::stream::default_array_size`]).
+    /// quick or full size): rows measured against the memory bandwidth grow
+    /// to leave a large last-level cache, or they could pass their limit
+    /// (stream's rows to [`crate::workloads::stream::default_array_size`];
+    /// rng's and map's, and a CPU device's copies, until each array is 4
+    /// times the cache).
     pub fn size_on(&self, info: &crate::DeviceInfo, size: u64) -> u64 {
-        match self.job {
+        let leaving_cache = match self.job {
             Job::Stream(_, float) => {
-                size.max(crate::workloads::stream::default_array_size(info, float) as u64)
+                crate::workloads::stream::default_array_size(info, float) as u64
             }
-            _ => size,
-        }
+            Job::Rng(_, dtype) => leaving_cache(info, dtype.size() as u64, 1),
+            Job::Map(_, float) => leaving_cache(info, float.size() as u64, 2),
+            Job::Transfer(..) if info.device_type == crate::DeviceType::Cpu => {
+                leaving_cache(info, 1, 2)
+            }
+            Job::Transfer(..) | Job::Pi | Job::Matmul(_) => 0,
+        };
+        size.max(leaving_cache)
     }
 }
 
@@ -420,6 +429,33 @@ mod tests {
         assert_eq!(triad.work(1000), 24_000.0);
         let mm = rows.iter().find(|r| r.workload == "matmul").unwrap();
         assert_eq!(mm.work(10), 2000.0);
+    }
+
+    #[test]
+    fn bandwidth_rows_leave_a_large_cache_and_others_keep_their_size() {
+        use crate::{BackendKind, DeviceInfo, DeviceType};
+        let rows = registry();
+        let size_on = |variant: &str, info: &DeviceInfo, size: u64| {
+            let row = rows.iter().find(|r| r.variant == variant).unwrap();
+            row.size_on(info, size)
+        };
+        // A CPU with 384 MiB of L3 and 512 GiB of memory: each array at least 1.5 GiB.
+        let mut epyc = DeviceInfo::new(BackendKind::Cpu, 0, "epyc".into(), DeviceType::Cpu);
+        (epyc.cache_bytes, epyc.memory_bytes) = (Some(384 << 20), 512 << 30);
+        assert_eq!(size_on("sqrt-f32", &epyc, 1 << 26), 1 << 29);
+        assert_eq!(size_on("exp-f64", &epyc, 1 << 22), 1 << 28);
+        assert_eq!(size_on("h2d-pageable", &epyc, 1 << 26), 1 << 31);
+        assert_eq!(size_on("philox", &epyc, 1 << 28), 1 << 28);
+        assert_eq!(size_on("f64", &epyc, 1024), 1024);
+        // A size already past the cache stays; so does a GPU's copy, whose
+        // cache is the device's, not the host's.
+        assert_eq!(size_on("sqrt-f32", &epyc, 1 << 30), 1 << 30);
+        let mut gpu = DeviceInfo::new(BackendKind::Cuda, 0, "gpu".into(), DeviceType::Gpu);
+        (gpu.cache_bytes, gpu.memory_bytes) = (Some(50 << 20), 80 << 30);
+        assert_eq!(size_on("h2d-pinned", &gpu, 1 << 26), 1 << 26);
+        // Held to a quarter of the memory: 1 GiB for each of two f64 arrays.
+        epyc.memory_bytes = 8 << 30;
+        assert_eq!(size_on("exp-f64", &epyc, 1 << 22), 1 << 27);
     }
 
     #[test]

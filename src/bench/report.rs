@@ -228,6 +228,10 @@ pub enum Verdict {
     NoBaseline,
     /// This run has no figure for the row (skipped, unsupported or failed).
     NotMeasured,
+    /// The baseline row ran at another size (a `--quick` run against a full
+    /// one, a peer's file, a machine whose larger cache grew the arrays): the
+    /// ratio is shown, but throughput may depend on the size, so no verdict.
+    SizeDiffers,
 }
 
 /// One row beside its baseline.
@@ -279,6 +283,9 @@ pub fn compare(rows: &[ResultRow], baseline: &Report) -> Vec<Comparison> {
             let threshold = base.map(|b| spread(row).max(spread(b)).max(0.02));
             let verdict = match (ratio, threshold) {
                 _ if row.throughput.is_none() => Verdict::NotMeasured,
+                (Some(_), Some(_)) if base.is_some_and(|b| b.size != row.size) => {
+                    Verdict::SizeDiffers
+                }
                 (Some(r), Some(t)) if r < 1.0 - t => Verdict::Regression,
                 (Some(r), Some(t)) if r > 1.0 + t => Verdict::Improvement,
                 (Some(_), Some(_)) => Verdict::Same,
@@ -370,9 +377,16 @@ mod tests {
         let elsewhere = row("cuda:0", (1.0, 1.0, 1.0), 1.0);
         let two = Report {
             rows: vec![base.rows[0].clone(), row("opencl:0", (1.0, 1.0, 1.0), 1.0)],
-            ..base
+            ..base.clone()
         };
         assert_eq!(compare(&[elsewhere], &two)[0].verdict, Verdict::NoBaseline);
+        // Another size: the ratio, but no verdict.
+        let bigger = ResultRow {
+            size: 16,
+            ..row("cpu", (1.0, 1.01, 1.02), 300.0)
+        };
+        let c = &compare(&[bigger], &base)[0];
+        assert_eq!((c.verdict, c.ratio), (Verdict::SizeDiffers, Some(3.0)));
     }
 
     #[test]

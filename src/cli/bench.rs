@@ -288,6 +288,11 @@ pub(crate) fn run(globals: &Globals, args: &BenchArgs) -> Result<u8> {
                     Verdict::NotMeasured => {
                         format!("not measured ({})", status_name(c.row.status))
                     }
+                    Verdict::SizeDiffers => format!(
+                        "sizes differ ({} here, {} there): no verdict",
+                        c.row.size,
+                        c.baseline.as_ref().map_or(0, |b| b.size)
+                    ),
                 },
             ]);
         }
@@ -325,6 +330,8 @@ fn comparison_json(c: &crate::bench::Comparison) -> serde_json::Value {
         "throughput": c.row.throughput,
         "baseline_throughput": c.baseline.as_ref().and_then(|b| b.throughput),
         "baseline_device": c.baseline.as_ref().map(|b| &b.device),
+        "size": c.row.size,
+        "baseline_size": c.baseline.as_ref().map(|b| b.size),
         "ratio": c.ratio,
         "threshold": c.threshold,
         "verdict": c.verdict,

@@ -40,14 +40,21 @@ pub const DEFAULT_ARRAY_SIZE: usize = 1 << 25;
 /// assert!(default_array_size(cpu, Float::F64) >= 1 << 25);
 /// ```
 pub fn default_array_size(info: &DeviceInfo, float: Float) -> usize {
-    let element = float.size() as u64;
-    let covers_cache = (4 * info.cache_bytes.unwrap_or(0) / element).next_power_of_two();
-    let fits = match info.memory_bytes {
-        0 => u64::MAX,
-        memory => memory / 4 / (3 * element),
-    };
-    let size = (DEFAULT_ARRAY_SIZE as u64).max(covers_cache.min(fits));
+    let size =
+        (DEFAULT_ARRAY_SIZE as u64).max(elements_leaving_cache(info, float.size() as u64, 3));
     usize::try_from(size).unwrap_or(DEFAULT_ARRAY_SIZE)
+}
+
+/// Elements of `element` bytes that make an array at least 4 times `info`'s
+/// last-level cache (a power of two), held to a quarter of its memory for
+/// `arrays` such arrays. The benchmark suite sizes its other
+/// bandwidth-bound rows by it too.
+pub(crate) fn elements_leaving_cache(info: &DeviceInfo, element: u64, arrays: u64) -> u64 {
+    let covers_cache = (4 * info.cache_bytes.unwrap_or(0) / element).next_power_of_two();
+    match info.memory_bytes {
+        0 => covers_cache,
+        memory => covers_cache.min(memory / 4 / (arrays * element)),
+    }
 }
 /// The most iterations a run takes (each kernel's times are kept).
 pub const MAX_NUM_TIMES: usize = 1_000_000;
