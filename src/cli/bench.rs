@@ -81,7 +81,21 @@ fn table_row(r: &ResultRow) -> Vec<String> {
         fmt_opt(r.limit, |l| format!("{}{unit}/s", si(l))),
         fmt_opt(r.fraction, |f| format!("{:.0}%", f * 100.0)),
         match (&r.reason, &r.kernel) {
-            (Some(reason), _) => format!("{} ({reason})", status_name(r.status)),
+            // One line a row: a reason's further lines (an OpenCL build
+            // log) are in the JSON and CSV files.
+            (Some(reason), _) => {
+                let mut lines = reason.lines();
+                let first = lines
+                    .next()
+                    .unwrap_or_default()
+                    .trim_end_matches([':', ';', ' ']);
+                let more = if lines.next().is_some() {
+                    "; more in --json/--csv"
+                } else {
+                    ""
+                };
+                format!("{} ({first}{more})", status_name(r.status))
+            }
             // The kernel without its tiles (the JSON has them).
             (None, Some(kernel)) => format!(
                 "{} ({})",
@@ -345,5 +359,43 @@ fn baseline_cell(c: &crate::bench::Comparison) -> String {
     match &c.baseline {
         Some(b) if b.device != c.row.device => format!("{figure} on {}", b.device),
         _ => figure,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_of_the_table_is_one_line_whatever_its_reason() {
+        let row = ResultRow {
+            workload: "map".into(),
+            variant: "sqrt-f32".into(),
+            device: "opencl:0".into(),
+            device_name: "gpu".into(),
+            size: 1024,
+            iterations: 0,
+            min_s: None,
+            median_s: None,
+            max_s: None,
+            throughput: None,
+            unit: "B/s".into(),
+            limit: None,
+            limit_source: None,
+            fraction: None,
+            status: Status::Error,
+            reason: Some("build failed; build log:\nerror: x\nerror: y".into()),
+            kernel: None,
+        };
+        let status = table_row(&row).pop().unwrap();
+        assert_eq!(
+            status,
+            "error (build failed; build log; more in --json/--csv)"
+        );
+        let one_line = ResultRow {
+            reason: Some("out of memory".into()),
+            ..row
+        };
+        assert_eq!(table_row(&one_line).pop().unwrap(), "error (out of memory)");
     }
 }
