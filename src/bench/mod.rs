@@ -19,7 +19,7 @@ pub use report::{
 
 use crate::device::Device;
 use crate::dtype::Float;
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::workloads::stream::{stream, StreamKernel};
 
 /// How a row ended.
@@ -160,11 +160,17 @@ pub fn run_suite(
         // skipped row has no limit: no probe then.
         let past_budget =
             !results.is_empty() && options.max_time.is_some_and(|l| start.elapsed() > l);
-        let mut measured = if past_budget {
-            Measured::default()
+        let probe = if past_budget {
+            Ok(None)
         } else {
-            bandwidth_probe(device, &applicable, options).unwrap_or_default()
+            bandwidth_probe(device, &applicable, options)
         };
+        let mut measured = probe.as_ref().ok().copied().flatten().unwrap_or_default();
+        // Rows measured against the bandwidth the probe failed to give have
+        // no limit: they say why, where the table would show only `-`.
+        let no_limit_because = probe
+            .err()
+            .map(|e| format!("no limit: the bandwidth probe failed: {e}"));
         let mut streams = StreamRuns::default();
         for row in &rows {
             // Pinned host memory means nothing to the CPU device: such rows are
@@ -185,11 +191,18 @@ pub fn run_suite(
                 streams.run_all(device, &rows, options, || !over_budget());
             }
             // A row whose run is done already (a stream row) starts no new work.
-            let result = if out_of_time && !streams.has(row, size) {
+            let mut result = if out_of_time && !streams.has(row, size) {
                 skipped(device, row, size, "the --max-time budget ran out")
             } else {
                 measure(device, row, size, options, measured, &mut streams)
             };
+            if result.throughput.is_some()
+                && result.limit.is_none()
+                && result.reason.is_none()
+                && needs_measured_bandwidth(device, row.limit)
+            {
+                result.reason.clone_from(&no_limit_because);
+            }
             // Large device copies measure the bandwidth limit where no
             // attribute gives it: the best stream kernel of this run (init
             // included: on CPUs its streaming stores move the most bytes); the
@@ -228,26 +241,40 @@ const PROBE_ITERATIONS: usize = 8;
 /// BabelStream run measures it first: f64 arrays (f32 where the device has
 /// no fp64) of the stream rows' size, [`PROBE_ITERATIONS`] iterations.
 /// `--only map` then still reports the fraction of the limit. `None` where
-/// no probe is needed or it failed (the rows then have no limit, as before).
-fn bandwidth_probe(device: &Device, rows: &[BenchRow], options: &SuiteOptions) -> Option<Measured> {
+/// no probe is needed; an error where it failed (the rows then have no
+/// limit, and say why).
+fn bandwidth_probe(
+    device: &Device,
+    rows: &[BenchRow],
+    options: &SuiteOptions,
+) -> Result<Option<Measured>> {
     if rows.iter().any(|r| matches!(r.job, Job::Stream(..)))
         || !rows
             .iter()
             .any(|r| needs_measured_bandwidth(device, r.limit))
     {
-        return None;
+        return Ok(None);
     }
     let float = if device.info().fp64 {
         Float::F64
     } else {
         Float::F32
     };
-    let stream_row = registry()
+    let Some(stream_row) = registry()
         .into_iter()
-        .find(|r| r.job == Job::Stream(StreamKernel::Copy, float))?;
+        .find(|r| r.job == Job::Stream(StreamKernel::Copy, float))
+    else {
+        return Ok(None);
+    };
     let size = stream_row.size_on(device.info(), options.size(&stream_row));
-    let run = stream(device, float, usize::try_from(size).ok()?, PROBE_ITERATIONS).ok()?;
-    Some(measured_by(&run))
+    // A size past usize is refused by stream's own check, as too large.
+    let run = stream(
+        device,
+        float,
+        usize::try_from(size).unwrap_or(usize::MAX),
+        PROBE_ITERATIONS,
+    )?;
+    Ok(Some(measured_by(&run)))
 }
 
 /// The best bandwidth of a stream run, init included, and init's (writes alone).
