@@ -825,6 +825,17 @@ fn a_ulimit_on_memory_is_a_one_line_error_naming_it() {
     // Within the limit, the same run works.
     let out = limited(&["map", "sqrt", "1e6"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // matmul counts its verification's arrays up front: with N = 1 and a
+    // long K they are four times A and B, which alone fit (the check used to
+    // abort after the product).
+    let long_k = ["matmul", "1", "1", "2^25", "--dtype", "f32"];
+    let out = limited(&long_k);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("and its verification needs"), "{err}");
+    let out = limited(&[&long_k[..], &["--no-verify"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
     // `devices` shows the CPU's memory as what the process could ever have.
     let out = limited(&["--json", "devices"]);
     assert!(out.status.success(), "{}", stderr(&out));

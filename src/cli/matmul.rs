@@ -105,7 +105,7 @@ fn inputs(args: &MatmulArgs, device: &Device) -> Result<(Matrix, Matrix)> {
         usize::try_from(n)?,
         usize::try_from(k)?,
     );
-    check_fits(device, (m, n, k), float)?;
+    check_fits(device, (m, n, k), float, !args.no_verify)?;
     Ok((
         Matrix::random(m, k, float, args.seed)?,
         Matrix::random(k, n, float, args.seed.wrapping_add(1))?,

@@ -7,6 +7,27 @@ use super::Matrix;
 use crate::backend::cpu;
 use crate::philox::stream_word;
 
+/// Rows of A [`check_product`] holds in f64 at a time per worker: about a
+/// million elements, at most `CHECK_ROWS` rows, at least one.
+fn check_chunk_rows(k: usize) -> usize {
+    ((1 << 20) / k.max(1)).clamp(1, CHECK_ROWS)
+}
+
+/// Host bytes [`check_product`] allocates besides A, B and C for an M×N×K
+/// product with `threads` workers: B summed per block of columns (two
+/// K × ⌈N/16⌉ f64 arrays), the ±1 vector and row and column flags, and per
+/// worker its rows of A in f64 with their products (two arrays each).
+/// Small next to A, B and C for square products; several times B's size
+/// where N is small and K large.
+pub(crate) fn check_bytes((m, n, k): (usize, usize, usize), threads: usize) -> u64 {
+    let (m, n, k) = (m as u64, n as u64, k as u64);
+    let blocks = n.div_ceil(CHECK_COLUMNS as u64);
+    let rows = (check_chunk_rows(k as usize) as u64).min(m);
+    let workers = (threads.max(1) as u64).min(m.div_ceil(rows.max(1)));
+    let per_worker = 16 * rows * (k + blocks);
+    (16 * k * blocks + 9 * n + m).saturating_add(workers.saturating_mul(per_worker))
+}
+
 /// What the check of C looked at, in elements of C.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[non_exhaustive]
@@ -147,7 +168,7 @@ pub fn check_product(a: &Matrix, b: &Matrix, c: &Matrix) -> ProductCheck {
     // block's good columns. The block's elements each err by at most
     // K·ε·Σ|A||B| (any summation order, fused or not) plus K underflows; the
     // f64 check itself by a few (K + w)·ε_f64 of the same scale.
-    let chunk_rows = ((1 << 20) / k).clamp(1, CHECK_ROWS);
+    let chunk_rows = check_chunk_rows(k);
     let rows = (0..m.div_ceil(chunk_rows)).into_par_iter().map(|chunk| {
         let (lo, hi) = (chunk * chunk_rows, ((chunk + 1) * chunk_rows).min(m));
         let r = hi - lo;
@@ -234,6 +255,23 @@ fn ratio(error: f64, bound: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_checks_own_arrays_are_counted() {
+        // N = 1, K = 2^26: B summed per block (2 x K f64) and one worker's
+        // row of A in f64 (2 x K): 2 GiB, four times the f32 A and B.
+        let long_k = check_bytes((1, 1, 1 << 26), 8);
+        assert!(
+            (2u64 << 30..(2u64 << 30) + 1024).contains(&long_k),
+            "{long_k}"
+        );
+        // Square: 32 rows of A a worker beside B's block sums (K·N bytes).
+        let square = check_bytes((4096, 4096, 4096), 2);
+        assert_eq!(
+            square,
+            16 * 4096 * 256 + 9 * 4096 + 4096 + 2 * 16 * 32 * (4096 + 256)
+        );
+    }
     use crate::dtype::{Float, FloatVec};
     use crate::workloads::matmul::{matmul, naive};
     use crate::Device;

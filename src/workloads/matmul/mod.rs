@@ -151,13 +151,36 @@ pub fn matmul(
     matmul_with(device, a, b, &MatmulOptions::new(reps).verify(verify))
 }
 
-/// Refuses a product whose A (M×K), B (K×N) and C do not fit in the host's
-/// memory (where all three live) or on `device`: before anything is generated
-/// or copied, so a refusal costs nothing. [`matmul_with`] checks it too.
-pub fn check_fits(device: &Device, (m, n, k): (usize, usize, usize), float: Float) -> Result<()> {
+/// Refuses a product whose A (M×K), B (K×N) and C do not fit on `device`,
+/// or in the host's memory with what else the host holds (an OpenCL device
+/// on the CPU, such as PoCL, keeps its copies of the three there too;
+/// where `verify` is set, [`check_product`]'s own arrays): before anything
+/// is generated or copied, so a refusal costs nothing. [`matmul_with`]
+/// checks it too.
+pub fn check_fits(
+    device: &Device,
+    (m, n, k): (usize, usize, usize),
+    float: Float,
+    verify: bool,
+) -> Result<()> {
     let (what, bytes) = footprint((m, n, k), float)?;
-    cpu::check_host_fits(&what, bytes)?;
-    device.check_fits(&what, bytes)
+    device.check_fits(&what, bytes)?;
+    let on_host_too = device.info().device_type == crate::DeviceType::Cpu
+        && device.kind() != crate::BackendKind::Cpu;
+    let mut host = if on_host_too {
+        bytes.saturating_mul(2)
+    } else {
+        bytes
+    };
+    let mut what = what;
+    if on_host_too {
+        what.push_str(", with the device's copies in host memory");
+    }
+    if verify {
+        host = host.saturating_add(check::check_bytes((m, n, k), rayon::current_num_threads()));
+        what.push_str(" and its verification");
+    }
+    cpu::check_host_fits(&what, host)
 }
 
 /// What A, B and C are called in a refusal, and their bytes together.
@@ -226,12 +249,22 @@ pub fn matmul_with(
         return empty_product((m, n, k), float, verify);
     }
     // A and B are in host memory already: the host need only find room for C
-    // (`host_vec` checks that), a GPU for all three.
+    // (`host_vec` checks that) and the check's arrays, a GPU for all three.
     let (all_three, bytes) = footprint((m, n, k), float)?;
     if device.kind() != crate::BackendKind::Cpu {
         device.check_fits(&all_three, bytes)?;
     }
     let what = format!("matrix C ({m}x{n} {float})");
+    if verify {
+        // Before the product runs: a check that could not allocate would
+        // abort after it.
+        let c_bytes = ((m * n) as u64).saturating_mul(float.size() as u64);
+        let check = check::check_bytes((m, n, k), rayon::current_num_threads());
+        cpu::check_host_fits(
+            &format!("{what} and the product's verification"),
+            c_bytes.saturating_add(check),
+        )?;
+    }
     let mut c = match float {
         Float::F32 => FloatVec::F32(cpu::host_vec(m * n, f32::NAN, &what)?),
         Float::F64 => FloatVec::F64(cpu::host_vec(m * n, f64::NAN, &what)?),
