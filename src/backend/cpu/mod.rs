@@ -297,7 +297,8 @@ impl Backend for CpuDevice {
         kernel: Option<&str>,
     ) -> Result<MatmulRuns> {
         self.no_kernel_choice(kernel, &format!("the {} crate", matmul::LIBRARY))?;
-        let threads = self.threads();
+        // faer's own threads: more than the hardware has would only take turns.
+        let threads = self.threads().min(sysinfo::hardware_threads());
         let times = self
             .pool
             .install(|| matmul::matmul(a, b, c, m, n, k, reps, threads));
