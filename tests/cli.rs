@@ -369,6 +369,39 @@ fn ctrl_c_prints_a_partial_estimate_and_exits_130() {
     assert_eq!(json(&full)["hits"], v["hits"]);
 }
 
+/// `rng -o -` interrupted: the numbers on standard output are a whole
+/// prefix of the stream, and standard error says how many were sent.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_stream_on_stdout_says_how_much_it_sent() {
+    use std::io::Read;
+    let mut child = common::gpucalc()
+        .args(["--device", "cpu", "rng", "5e9", "--dist", "raw", "-o", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        stdout.read_to_end(&mut bytes).unwrap();
+        bytes
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    send("INT", child.id());
+    let out = child.wait_with_output().unwrap();
+    let bytes = reader.join().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let err = stderr(&out);
+    let sent: u64 = err
+        .strip_prefix("gpucalc: interrupted: standard output has the first ")
+        .and_then(|rest| rest.strip_suffix(" of 5000000000 elements\n"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{err:?}"));
+    assert_eq!(bytes.len() as u64, 4 * sent, "{err}");
+    assert!(sent > 0 && sent < 5_000_000_000, "{err}");
+}
+
 /// Sends `signal` (`TERM`, `HUP`, ...) to `pid` with kill(1); whether it arrived is
 /// not asked (the process may already have ended).
 #[cfg(unix)]

@@ -121,8 +121,16 @@ pub(crate) fn run(globals: &Globals, args: &RngArgs) -> Result<u8> {
         0
     };
     if to_stdout {
+        // Standard output holds the numbers, so no report; but a stream cut
+        // short says so, and how much of it was sent.
         if let Some(mismatch) = &mismatch {
             eprintln!("gpucalc: verification failed: {mismatch}");
+        }
+        if code == EXIT_INTERRUPTED {
+            eprintln!(
+                "gpucalc: interrupted: standard output has the first {} of {} elements",
+                result.elements, result.requested
+            );
         }
         return Ok(code);
     }
