@@ -18,6 +18,15 @@ use crate::workloads::rng::{
 /// Elements generated per chunk: bounded memory whatever the total.
 pub const CHUNK_ELEMENTS: usize = 1 << 24;
 
+/// The longest a chunk should take (generated, checked and written): a
+/// cancel is seen between chunks, and the README promises a stop within a
+/// second. A slower chunk halves the next ones, down to
+/// [`MIN_CHUNK_ELEMENTS`] (a slow OpenCL device took 0.9 s for 2^24 normal f64).
+const CHUNK_TIME: Duration = Duration::from_millis(250);
+
+/// The fewest elements a chunk shrinks to for [`CHUNK_TIME`].
+const MIN_CHUNK_ELEMENTS: usize = 1 << 16;
+
 /// Where generated elements go.
 pub enum RngSink<'a> {
     /// A `.npy` file, written whole or not at all.
@@ -276,8 +285,9 @@ pub fn rng_write(
         checked: 0,
         first_mismatch: None,
     });
+    let mut chunk_now = chunk;
     while done < n && !control.cancelled() && !reader_gone {
-        let len = chunk.min((n - done) as usize);
+        let len = chunk_now.min((n - done) as usize);
         let t = Instant::now();
         match &mut buffer {
             RngVec::F32(v) => rng_fill(
@@ -329,6 +339,9 @@ pub fn rng_write(
             done += len as u64;
         }
         control.report(done, n);
+        if t.elapsed() > CHUNK_TIME {
+            chunk_now = (chunk_now / 2).max(MIN_CHUNK_ELEMENTS);
+        }
     }
     if let Some(w) = bytes_out.as_mut() {
         if let Err(e) = w.flush() {
