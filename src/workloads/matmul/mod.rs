@@ -163,7 +163,7 @@ pub fn check_fits(
     float: Float,
     verify: bool,
 ) -> Result<()> {
-    let (what, bytes) = footprint((m, n, k), float)?;
+    let (mut what, bytes) = footprint((m, n, k), float)?;
     device.check_fits(&what, bytes)?;
     let on_host_too = device.info().device_type == crate::DeviceType::Cpu
         && device.kind() != crate::BackendKind::Cpu;
@@ -172,7 +172,6 @@ pub fn check_fits(
     } else {
         bytes
     };
-    let mut what = what;
     if on_host_too {
         what.push_str(", with the device's copies in host memory");
     }
