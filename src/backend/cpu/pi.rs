@@ -1,6 +1,6 @@
 //! The CPU `pi` kernel: the hit test of [`crate::workloads::pi`] on SIMD lanes of Philox output.
 
-use super::simd::{for_each_segment, philox_lanes, simd_dispatch, LOW};
+use super::simd::{philox_lanes, segments, simd_dispatch, LOW};
 use crate::philox::{seed_key, stream_block};
 
 /// One Philox block's `pi` contribution: samples `2b` and `2b + 1`.
@@ -14,9 +14,9 @@ fn hit(x: u32, y: u32) -> u64 {
 #[inline(always)]
 fn count_blocks_portable<const L: usize>(seed: u64, first_block: u64, blocks: u64) -> u64 {
     let mut hits = 0;
-    for_each_segment(first_block, blocks, |start, end| {
-        hits += count_segment::<L>(seed, start, end)
-    });
+    for (start, end) in segments(first_block, blocks) {
+        hits += count_segment::<L>(seed, start, end);
+    }
     hits
 }
 

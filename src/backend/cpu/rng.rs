@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 use super::normal::{block_f32 as normal_f32, block_f64 as normal_f64};
-use super::simd::{for_each_segment, philox_lanes, simd_dispatch, LANES_WIDE, LOW};
+use super::simd::{philox_lanes, segments, simd_dispatch, LANES_WIDE, LOW};
 use crate::philox::{seed_key, stream_block};
 use crate::workloads::rng::{
     block_u32, block_uniform_f32, block_uniform_f64, Dist, RngSlice, RngSpec, RngType,
@@ -33,18 +33,49 @@ fn streaming_for(bytes: usize) -> bool {
 /// Needs AVX-512 F, BW, DQ and VL (`Isa::Avx512`).
 type WideStore<T> = unsafe fn([[u64; LANES_WIDE]; 4], &mut [T], bool);
 
+/// A distribution's elements of one Philox block, as a type: the SIMD loops
+/// call [`BlockElements::of`] directly, and LLVM inlines it into their
+/// `target_feature` wrappers. A function passed as a value went through an
+/// out-of-line `Fn::call` shim compiled for the baseline instruction set:
+/// normal's Box–Muller ran scalar, in SSE2, on AVX2 machines.
+trait BlockElements<T, const E: usize> {
+    /// The `E` elements of the block whose words are `w`.
+    fn of(w: [u32; 4]) -> [T; E];
+}
+
+/// Defines a [`BlockElements`] type per distribution from its block function.
+macro_rules! block_elements {
+    ($($name:ident: $t:ty, $e:literal, $convert:path;)*) => {$(
+        struct $name;
+        impl BlockElements<$t, $e> for $name {
+            #[inline(always)]
+            fn of(w: [u32; 4]) -> [$t; $e] {
+                $convert(w)
+            }
+        }
+    )*};
+}
+
+block_elements! {
+    RawWords: u32, 4, block_u32;
+    UniformF32: f32, 4, block_uniform_f32;
+    UniformF64: f64, 2, block_uniform_f64;
+    NormalF32: f32, 4, normal_f32;
+    NormalF64: f64, 2, normal_f64;
+}
+
 /// Fills `out` (whole blocks only, `out.len() == blocks * E`) with the elements
-/// of blocks `first_block ..`, `L` blocks at a time; with `wide` where the CPU
-/// has AVX-512 and `L` is `LANES_WIDE`, streaming if `streaming`.
+/// `C` makes of blocks `first_block ..`, `L` blocks at a time; with `wide`
+/// where the CPU has AVX-512 and `L` is `LANES_WIDE`, streaming if `streaming`.
 #[inline(always)]
-fn fill_blocks<const L: usize, T: Copy, const E: usize>(
+fn fill_blocks<const L: usize, T: Copy + Default, const E: usize, C: BlockElements<T, E>>(
     seed: u64,
     first_block: u64,
     out: &mut [T],
     streaming: bool,
-    convert: impl Fn([u32; 4]) -> [T; E],
     wide: Option<WideStore<T>>,
 ) {
+    let convert = C::of;
     let key = seed_key(seed);
     let mut at = 0;
     #[cfg(target_arch = "x86_64")]
@@ -52,7 +83,7 @@ fn fill_blocks<const L: usize, T: Copy, const E: usize>(
     #[cfg(not(target_arch = "x86_64"))]
     let wide: Option<WideStore<T>> = wide.and(None);
     let streaming = streaming && wide.is_some();
-    for_each_segment(first_block, (out.len() / E) as u64, |start, end| {
+    for (start, end) in segments(first_block, (out.len() / E) as u64) {
         let mut block = start;
         // Streaming stores need 64-byte alignment: single blocks up to it
         // (a block is 16 bytes; a slice not 16-byte aligned never gets there).
@@ -85,10 +116,13 @@ fn fill_blocks<const L: usize, T: Copy, const E: usize>(
             }
             let [c0, c1, c2, c3] = lanes;
             // Convert into a fixed-size array first: the interleaving stores
-            // then vectorise, and the copy out is one memcpy.
-            let elements: [[T; E]; L] = std::array::from_fn(|i| {
-                convert([c0[i], c1[i], c2[i], c3[i]].map(|x| (x & LOW) as u32))
-            });
+            // then vectorise, and the copy out is one memcpy. A plain loop,
+            // not array::from_fn, whose closure LLVM may leave out of line.
+            let mut elements = [[T::default(); E]; L];
+            for (i, element) in elements.iter_mut().enumerate() {
+                let word = |c: &[u64; L]| (c[i] & LOW) as u32;
+                *element = convert([word(&c0), word(&c1), word(&c2), word(&c3)]);
+            }
             out[at..at + L * E].copy_from_slice(elements.as_flattened());
             block += L as u64;
             at += L * E;
@@ -97,7 +131,7 @@ fn fill_blocks<const L: usize, T: Copy, const E: usize>(
             out[at..at + E].copy_from_slice(&convert(stream_block(seed, b)));
             at += E;
         }
-    });
+    }
     #[cfg(target_arch = "x86_64")]
     if streaming {
         // Streaming stores are weakly ordered: make them visible before the
@@ -111,7 +145,7 @@ macro_rules! lane_fillers {
     ($($name:ident: $t:ty, $e:literal, $convert:ident, $wide:expr;)*) => {$(
         #[inline(always)]
         fn $name<const L: usize>(seed: u64, first_block: u64, out: &mut [$t], streaming: bool) {
-            fill_blocks::<L, $t, $e>(seed, first_block, out, streaming, $convert, $wide)
+            fill_blocks::<L, $t, $e, $convert>(seed, first_block, out, streaming, $wide)
         }
     )*};
 }
@@ -134,11 +168,11 @@ const NORMAL_F32_WIDE: Option<WideStore<f32>> = None;
 const NORMAL_F64_WIDE: Option<WideStore<f64>> = None;
 
 lane_fillers! {
-    raw_lanes: u32, 4, block_u32, RAW_WIDE;
-    uniform_f32_lanes: f32, 4, block_uniform_f32, UNIFORM_F32_WIDE;
-    uniform_f64_lanes: f64, 2, block_uniform_f64, None;
-    normal_f32_lanes: f32, 4, normal_f32, NORMAL_F32_WIDE;
-    normal_f64_lanes: f64, 2, normal_f64, NORMAL_F64_WIDE;
+    raw_lanes: u32, 4, RawWords, RAW_WIDE;
+    uniform_f32_lanes: f32, 4, UniformF32, UNIFORM_F32_WIDE;
+    uniform_f64_lanes: f64, 2, UniformF64, None;
+    normal_f32_lanes: f32, 4, NormalF32, NORMAL_F32_WIDE;
+    normal_f64_lanes: f64, 2, NormalF64, NORMAL_F64_WIDE;
 }
 
 /// The 32-bit distributions stored straight from AVX-512 registers.

@@ -20,7 +20,7 @@ pub(crate) const LOW: u64 = 0xffff_ffff;
 
 /// Encrypts the `L` counters `(lo + i, hi, 0, 0)` under `key`. Returns the four
 /// output words per lane, each in the low 32 bits of a `u64` (mask before use).
-/// `lo + L - 1` must not pass 2^32: see [`for_each_segment`].
+/// `lo + L - 1` must not pass 2^32: see [`segments`].
 #[inline(always)]
 pub(crate) fn philox_lanes<const L: usize>(key: [u32; 2], hi: u64, lo: u64) -> [[u64; L]; 4] {
     #[cfg(target_arch = "x86_64")]
@@ -198,17 +198,23 @@ pub(crate) fn fill_streaming<T: crate::dtype::Real>(out: &mut [T], value: T) {
     out.fill(value);
 }
 
-/// Splits blocks `first .. first + count` at multiples of 2^32, so that within
-/// each piece counter word 1 (`block >> 32`) is the same in every lane.
+/// Blocks `first .. first + count` split at multiples of 2^32, as `(start,
+/// end)` pieces: within each, counter word 1 (`block >> 32`) is the same in
+/// every lane.
+///
+/// An iterator rather than a callback: the loop body stays in the caller and
+/// gets its `target_feature`s, where a closure that LLVM leaves out of line
+/// is compiled for the baseline instruction set (SSE2). `pi` and `rng` ran
+/// that way on AVX2 machines, at a fifth of `pi`'s AVX2 rate.
 #[inline(always)]
-pub(crate) fn for_each_segment(first: u64, count: u64, mut f: impl FnMut(u64, u64)) {
+pub(crate) fn segments(first: u64, count: u64) -> impl Iterator<Item = (u64, u64)> {
     let end = first + count;
     let mut block = first;
-    while block < end {
-        let segment_end = end.min(((block >> 32) + 1) << 32);
-        f(block, segment_end);
-        block = segment_end;
-    }
+    std::iter::from_fn(move || {
+        let start = block;
+        block = end.min(((start >> 32) + 1) << 32);
+        (start < end).then_some((start, block))
+    })
 }
 
 /// The instruction set the CPU kernels run with, detected once.
