@@ -8,11 +8,12 @@ usage: numpy_peers.py [--quick] [--only stream,rng,map,matmul] [--json FILE]
 then:  gpucalc bench --device cpu --compare FILE
 """
 import argparse
+import os
 import time
 
 import numpy as np
 
-from peer_report import emit, row
+from peer_report import bench_size, cpu_cache_bytes, emit, row
 
 DEVICE, NAME = "numpy", f"NumPy {np.__version__}"
 
@@ -27,9 +28,10 @@ def timed(fn, iterations):
     return out
 
 
-def stream_rows(n, iterations):
+def stream_rows(size, iterations):
     rows = []
     for dtype, name in ((np.float32, "f32"), (np.float64, "f64")):
+        n = size("stream", name)
         a = np.full(n, 0.1, dtype)
         b = np.full(n, 0.2, dtype)
         c = np.zeros(n, dtype)
@@ -72,16 +74,6 @@ def map_rows(size, iterations):
     ]
 
 
-# gpucalc bench's sizes (src/bench/registry.rs): (quick, full) per row. On a
-# machine whose last-level cache is large, gpucalc grows its bandwidth rows
-# past it, and --compare then says the sizes differ rather than judge.
-SIZES = {
-    ("rng", "uniform-f32"): (1 << 25, 1 << 27),
-    ("rng", "normal-f32"): (1 << 22, 1 << 26),
-    ("map", "sqrt-f32"): (1 << 25, 1 << 27),
-    ("map", "exp-f64"): (1 << 22, 1 << 26),
-    ("matmul", "f32"): (1024, 4096),
-}
 
 
 def matmul_rows(n, iterations):
@@ -102,12 +94,15 @@ def main():
     ap.add_argument("--json", default="-", help="output file ('-': stdout)")
     args = ap.parse_args()
     only = set(args.only.split(","))
+    cache = cpu_cache_bytes()
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
     def size(workload, variant):
-        return SIZES[(workload, variant)][0 if args.quick else 1]
+        return bench_size(workload, variant, args.quick, cache, memory)
 
     rows = []
     if "stream" in only:
-        rows += stream_rows(1 << 25, args.iterations)
+        rows += stream_rows(size, args.iterations)
     if "rng" in only:
         rows += rng_rows(size, args.iterations)
     if "map" in only:

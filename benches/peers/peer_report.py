@@ -39,6 +39,70 @@ def row(workload, variant, device, device_name, size, unit, work, times):
     }
 
 
+# gpucalc bench's sizes (src/bench/registry.rs): (quick, full) per row, and
+# for its bandwidth rows the arrays and bytes an element that decide how far
+# they grow past the device's last-level cache (BenchRow::size_on).
+SIZES = {
+    ("stream", "f32"): ((1 << 25, 1 << 25), (3, 4)),
+    ("stream", "f64"): ((1 << 25, 1 << 25), (3, 8)),
+    ("rng", "uniform-f32"): ((1 << 25, 1 << 27), (1, 4)),
+    ("rng", "normal-f32"): ((1 << 22, 1 << 26), (1, 4)),
+    ("rng", "raw-u32"): ((1 << 25, 1 << 27), (1, 4)),
+    ("map", "sqrt-f32"): ((1 << 25, 1 << 27), (2, 4)),
+    ("map", "exp-f64"): ((1 << 22, 1 << 26), (2, 8)),
+    ("matmul", "f32"): ((1024, 4096), None),
+    ("matmul", "f64"): ((1024, 4096), None),
+}
+
+
+def bench_size(workload, variant, quick, cache_bytes=0, memory_bytes=0):
+    """The size gpucalc bench runs `workload`/`variant` at on a device with
+    this last-level cache and memory (stream's variant: "f32" or "f64"), so
+    that `--compare` sets like beside like: each array at least 4 times the
+    cache (a power of two), held to a quarter of the memory."""
+    (quick_size, full_size), grows = SIZES[(workload, variant)]
+    size = quick_size if quick else full_size
+    if grows is None:
+        return size
+    arrays, element = grows
+    covers = 1 << max(0, (4 * cache_bytes // element) - 1).bit_length()
+    if memory_bytes:
+        covers = min(covers, memory_bytes // 4 // (arrays * element))
+    return max(size, covers)
+
+
+def cpu_cache_bytes():
+    """All the machine's last-level caches together (each instance once), as
+    gpucalc's CPU device reports them; 0 where sysfs does not say."""
+    caches = set()
+    base = "/sys/devices/system/cpu"
+    try:
+        cpus = [c for c in os.listdir(base) if c[3:].isdigit() and c.startswith("cpu")]
+    except OSError:
+        return 0
+    for cpu in cpus:
+        folder = os.path.join(base, cpu, "cache")
+        try:
+            indexes = [i for i in os.listdir(folder) if i.startswith("index")]
+        except OSError:
+            continue
+        for index in indexes:
+            try:
+                read = lambda name: open(os.path.join(folder, index, name)).read().strip()
+                level, kind = int(read("level")), read("type")
+                text, shared = read("size"), read("shared_cpu_list")
+            except (OSError, ValueError):
+                continue
+            if kind == "Instruction":
+                continue
+            scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+            caches.add((level, shared, int(text.rstrip("KMG")) * scale))
+    if not caches:
+        return 0
+    last = max(c[0] for c in caches)
+    return sum(c[2] for c in caches if c[0] == last)
+
+
 def cpu_model():
     try:
         with open("/proc/cpuinfo") as f:

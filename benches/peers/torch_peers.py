@@ -11,7 +11,7 @@ import argparse
 
 import torch
 
-from peer_report import emit, row
+from peer_report import bench_size, emit, row
 
 
 def timed(fn, iterations):
@@ -42,9 +42,16 @@ def main():
     name = f"PyTorch {torch.__version__} on {torch.cuda.get_device_name(0)}"
     it = args.iterations
     rows = []
-    n = 1 << 25
+    props = torch.cuda.get_device_properties(0)
+    # gpucalc's sizes on this GPU (its bandwidth rows grow past the L2 cache).
+    cache = getattr(props, "L2_cache_size", 0)
+
+    def size(workload, variant):
+        return bench_size(workload, variant, args.quick, cache, props.total_memory)
+
     if "stream" in only:
         for dtype, tag in ((torch.float32, "f32"), (torch.float64, "f64")):
+            n = size("stream", tag)
             a = torch.full((n,), 0.1, dtype=dtype, device=dev)
             b = torch.full((n,), 0.2, dtype=dtype, device=dev)
             c = torch.zeros(n, dtype=dtype, device=dev)
@@ -57,25 +64,27 @@ def main():
                 ("dot", 2, lambda: torch.dot(a, b)),
             ):
                 rows.append(row("stream", f"{tag}-{kernel}", "torch-cuda", name, n, "B/s", arrays * size * n, timed(fn, it)))
-    big = 1 << 25 if args.quick else 1 << 27
     if "rng" in only:
-        out = torch.empty(big, dtype=torch.float32, device=dev)
-        raw = torch.empty(big, dtype=torch.int32, device=dev)
-        rows += [
-            row("rng", "uniform-f32", "torch-cuda", name, big, "B/s", 4 * big, timed(lambda: out.uniform_(), it)),
-            row("rng", "normal-f32", "torch-cuda", name, big, "B/s", 4 * big, timed(lambda: out.normal_(), it)),
-            row("rng", "raw-u32", "torch-cuda", name, big, "B/s", 4 * big, timed(lambda: raw.random_(), it)),
-        ]
+        for variant, fill in (
+            ("uniform-f32", lambda t: t.uniform_()),
+            ("normal-f32", lambda t: t.normal_()),
+            ("raw-u32", lambda t: t.random_()),
+        ):
+            n = size("rng", variant)
+            dtype = torch.int32 if variant == "raw-u32" else torch.float32
+            out = torch.empty(n, dtype=dtype, device=dev)
+            rows.append(row("rng", variant, "torch-cuda", name, n, "B/s", 4 * n, timed(lambda: fill(out), it)))
     if "map" in only:
-        x32 = (torch.arange(big, device=dev) % 65536).float() * 0.25
-        x64 = (torch.arange(big, device=dev) % 65536).double() * 0.01 - 327.68
+        n32, n64 = size("map", "sqrt-f32"), size("map", "exp-f64")
+        x32 = (torch.arange(n32, device=dev) % 65536).float() * 0.25
+        x64 = (torch.arange(n64, device=dev) % 65536).double() * 0.01 - 327.68
         y32, y64 = torch.empty_like(x32), torch.empty_like(x64)
         rows += [
-            row("map", "sqrt-f32", "torch-cuda", name, big, "B/s", 8 * big, timed(lambda: torch.sqrt(x32, out=y32), it)),
-            row("map", "exp-f64", "torch-cuda", name, big, "B/s", 16 * big, timed(lambda: torch.exp(x64, out=y64), it)),
+            row("map", "sqrt-f32", "torch-cuda", name, n32, "B/s", 8 * n32, timed(lambda: torch.sqrt(x32, out=y32), it)),
+            row("map", "exp-f64", "torch-cuda", name, n64, "B/s", 16 * n64, timed(lambda: torch.exp(x64, out=y64), it)),
         ]
     if "matmul" in only:
-        side = 1024 if args.quick else 4096
+        side = size("matmul", "f32")
         for dtype, tag in ((torch.float32, "f32"), (torch.float64, "f64")):
             a = torch.rand(side, side, dtype=dtype, device=dev) * 2 - 1
             b = torch.rand(side, side, dtype=dtype, device=dev) * 2 - 1
