@@ -71,7 +71,8 @@ pub struct ResultRow {
     pub fraction: Option<f64>,
     /// How the row ended.
     pub status: Status,
-    /// Why, for anything but `ok`.
+    /// Why, for anything but `ok`; on an `ok` row, what it lacks (no limit,
+    /// where the bandwidth probe it is measured against failed).
     pub reason: Option<String>,
     /// What ran the row, where the backend chose among several (the matmul
     /// kernel and its tiles).

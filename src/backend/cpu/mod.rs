@@ -117,7 +117,9 @@ pub(crate) fn measured_clock_hz() -> Option<f64> {
 
 /// Whether this CPU runs each 512-bit vector operation as two 256-bit halves,
 /// so that AVX-512 does no more arithmetic per cycle than AVX2: AMD's Zen 4
-/// (family 25 with AVX-512; Zen 5, family 26, has full-width units).
+/// (family 25 with AVX-512). Zen 5 (family 26) is taken at full width, as its
+/// desktop and server parts are; its mobile parts split too, and their
+/// limits come out twice what they reach.
 pub(crate) fn splits_512_bit_ops() -> bool {
     isa_name() == "avx512"
         && sysinfo::cpu_vendor() == "AuthenticAMD"
