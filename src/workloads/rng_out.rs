@@ -21,7 +21,10 @@ pub const CHUNK_ELEMENTS: usize = 1 << 24;
 /// The longest a chunk should take (generated, checked and written): a
 /// cancel is seen between chunks, and the README promises a stop within a
 /// second. A slower chunk halves the next ones, down to
-/// [`MIN_CHUNK_ELEMENTS`] (a slow OpenCL device took 0.9 s for 2^24 normal f64).
+/// [`MIN_CHUNK_ELEMENTS`] (a slow OpenCL device took 0.9 s for 2^24 normal
+/// f64); one under a quarter of it doubles them again, up to
+/// [`CHUNK_ELEMENTS`], so a one-off cost (a kernel build, a stalled reader)
+/// does not keep them small.
 const CHUNK_TIME: Duration = Duration::from_millis(250);
 
 /// The fewest elements a chunk shrinks to for [`CHUNK_TIME`].
@@ -339,8 +342,11 @@ pub fn rng_write(
             done += len as u64;
         }
         control.report(done, n);
-        if t.elapsed() > CHUNK_TIME {
+        let took = t.elapsed();
+        if took > CHUNK_TIME {
             chunk_now = (chunk_now / 2).max(MIN_CHUNK_ELEMENTS);
+        } else if took < CHUNK_TIME / 4 && len == chunk_now {
+            chunk_now = (chunk_now * 2).min(chunk);
         }
     }
     if let Some(w) = bytes_out.as_mut() {
