@@ -351,16 +351,16 @@ impl StreamResult {
         }
     }
 
-    /// BabelStream's CSV rows, one per kernel (no header). Times are
-    /// written in full (BabelStream's CSV gives six significant digits, not
-    /// its table's five decimals), so a kernel of a few microseconds keeps
-    /// its time and the bandwidth can be recomputed from it.
+    /// BabelStream's CSV rows, one per kernel (no header). Times have six
+    /// significant digits, as BabelStream's CSV gives them (not its table's
+    /// five decimals), so a kernel of a few microseconds keeps its time and
+    /// the bandwidth can be recomputed from it.
     pub fn csv_rows(&self) -> Vec<String> {
         self.kernels
             .iter()
             .map(|k| {
                 format!(
-                    "{},{},{},{},{:.3},{},{},{}",
+                    "{},{},{},{},{:.3},{:.5e},{:.5e},{:.5e}",
                     k.kernel.name(),
                     self.num_times,
                     self.array_size,
