@@ -120,10 +120,14 @@ pub(crate) fn measured_clock_hz() -> Option<f64> {
 /// (family 25 with AVX-512). Zen 5 (family 26) is taken at full width, as its
 /// desktop and server parts are; its mobile parts split too, and their
 /// limits come out twice what they reach.
+/// Read once: each bench row's limit asks, and the answer is in /proc/cpuinfo.
 pub(crate) fn splits_512_bit_ops() -> bool {
-    isa_name() == "avx512"
-        && sysinfo::cpu_vendor() == "AuthenticAMD"
-        && sysinfo::cpu_family() == Some(25)
+    static SPLITS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SPLITS.get_or_init(|| {
+        isa_name() == "avx512"
+            && sysinfo::cpu_vendor() == "AuthenticAMD"
+            && sysinfo::cpu_family() == Some(25)
+    })
 }
 
 /// The widest SIMD instruction set the CPU kernels use here: `avx512`, `avx2` or `baseline`.
